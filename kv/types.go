@@ -1,0 +1,49 @@
+package kv
+
+import (
+	"errors"
+	"time"
+)
+
+// Sentinel errors.
+var (
+	ErrNotFound = errors.New("kv: not found")
+	// ErrLocked means another process holds the database file.
+	ErrLocked = errors.New("data dir in use by another subgate")
+	// ErrTooNew means the database was written by a newer subgate.
+	ErrTooNew = errors.New("database schema is newer than this binary")
+)
+
+// Account is an upstream account added by `subgate import`/`login` or the
+// admin UI, with its credentials.
+type Account struct {
+	Name         string            `json:"name"`
+	Platform     string            `json:"platform"` // anthropic | openai | gemini
+	Type         string            `json:"type"`     // api_key | oauth | setup_token
+	APIKey       string            `json:"api_key,omitempty"`
+	AccessToken  string            `json:"access_token,omitempty"`
+	RefreshToken string            `json:"refresh_token,omitempty"`
+	IDToken      string            `json:"id_token,omitempty"`
+	ExpiresAt    time.Time         `json:"expires_at,omitempty"`
+	AccountID    string            `json:"account_id,omitempty"` // chatgpt-account-id
+	ProjectID    string            `json:"project_id,omitempty"` // Code Assist project
+	Email        string            `json:"email,omitempty"`
+	Concurrency  int               `json:"concurrency"`
+	Priority     int               `json:"priority"`
+	Group        string            `json:"group"`
+	BaseURL      string            `json:"base_url,omitempty"`
+	Proxy        string            `json:"proxy,omitempty"`
+	Models       []string          `json:"models,omitempty"`
+	ModelMap     map[string]string `json:"model_map,omitempty"`
+	Created      time.Time         `json:"created"`
+}
+
+// Token is a rotated OAuth credential. It is kept for config accounts too,
+// so a restart does not go back to a refresh token that was already used.
+type Token struct {
+	AccessToken  string    `json:"access_token"`
+	RefreshToken string    `json:"refresh_token"`
+	IDToken      string    `json:"id_token,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Updated      time.Time `json:"updated"`
+}
