@@ -1,0 +1,221 @@
+package ledger
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Ledger. Zero values take the defaults noted.
+type Config struct {
+	Store         Store            // required
+	Pricing       *Pricing         // nil means NewPricing(nil)
+	Logger        *slog.Logger     // nil discards
+	BatchSize     int              // records per commit at most; default 256
+	FlushInterval time.Duration    // group commit interval; default 5ms
+	QueueSize     int              // records buffered before Record blocks; default 65536
+	Now           func() time.Time // stamps records without a Time; default time.Now
+}
+
+const (
+	defaultBatchSize     = 256
+	defaultFlushInterval = 5 * time.Millisecond
+	defaultQueueSize     = 65536
+
+	appendAttempts  = 4                     // tries per batch before it is dropped
+	firstBackoff    = 50 * time.Millisecond // doubles per retry
+	maxWarnedModels = 1024                  // distinct unpriced names logged
+	fullWarnEvery   = time.Minute           // queue-full warnings at most this often
+)
+
+// Ledger prices usage records and writes them to a Store from a single
+// writer goroutine (Run) in group commits.
+type Ledger struct {
+	store     Store
+	pricing   *Pricing
+	log       *slog.Logger
+	batchSize int
+	interval  time.Duration
+	now       func() time.Time
+	backoff   time.Duration
+
+	queue chan Record
+
+	// gate is read-held by Record while it enqueues and write-held by Close
+	// to stop intake, so no record can slip in after the final drain.
+	gate    sync.RWMutex
+	closed  bool          // guarded by gate
+	closing chan struct{} // closed first by Close: frees Records blocked on a full queue
+	stop    chan struct{} // closed once intake stopped: Run drains and returns
+
+	lateMu sync.Mutex
+	late   []Record // records that met a full queue while Close ran
+
+	runMu       sync.Mutex
+	started     bool // Run has begun; guarded by runMu
+	closeCalled bool // guarded by runMu
+	runDone     chan struct{}
+	closeOnce   sync.Once
+
+	warned       sync.Map // unpriced model names already logged
+	warnedCount  atomic.Int64
+	lastFullWarn atomic.Int64 // unix nanos
+
+	commits    atomic.Uint64
+	lastCommit atomic.Int64 // duration of the latest successful Append
+	dropped    atomic.Uint64
+}
+
+// New returns a Ledger. It panics when cfg.Store is nil, a wiring bug.
+// Start Run in its own goroutine and call Close at shutdown.
+func New(cfg Config) *Ledger {
+	if cfg.Store == nil {
+		panic("ledger: Config.Store is required")
+	}
+	l := &Ledger{
+		store:     cfg.Store,
+		pricing:   cfg.Pricing,
+		log:       cfg.Logger,
+		batchSize: cfg.BatchSize,
+		interval:  cfg.FlushInterval,
+		now:       cfg.Now,
+		backoff:   firstBackoff,
+		closing:   make(chan struct{}),
+		stop:      make(chan struct{}),
+		runDone:   make(chan struct{}),
+	}
+	if l.pricing == nil {
+		l.pricing = NewPricing(nil)
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.batchSize <= 0 {
+		l.batchSize = defaultBatchSize
+	}
+	if l.interval <= 0 {
+		l.interval = defaultFlushInterval
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	size := cfg.QueueSize
+	if size <= 0 {
+		size = defaultQueueSize
+	}
+	l.queue = make(chan Record, size)
+	return l
+}
+
+// Record prices r and queues it for the writer. It never waits for I/O;
+// it blocks only while the queue is full (backpressure, logged), because
+// a record must never be lost. A zero Time is set to now. When CostMicros
+// is zero and the request was not intercepted, CostMicros and (if zero)
+// ListMicros are filled at list price for UpstreamModel, else Model; an
+// unpriced model costs 0 and is logged once per name.
+//
+// Record after Close logs an error and drops r: shutdown stops the proxy
+// before the ledger, so this only happens on a wiring bug.
+func (l *Ledger) Record(r Record) {
+	if r.Time.IsZero() {
+		r.Time = l.now()
+	}
+	if r.CostMicros == 0 && !r.Intercepted {
+		l.fillCost(&r)
+	}
+	l.gate.RLock()
+	defer l.gate.RUnlock()
+	if l.closed {
+		l.log.Error("ledger closed, record dropped", "key", r.Key, "model", r.Model)
+		return
+	}
+	select {
+	case l.queue <- r:
+		return
+	default:
+	}
+	l.warnFull()
+	select {
+	case l.queue <- r:
+	case <-l.closing:
+		l.lateMu.Lock()
+		l.late = append(l.late, r)
+		l.lateMu.Unlock()
+	}
+}
+
+func (l *Ledger) fillCost(r *Record) {
+	model := r.UpstreamModel
+	p, ok := l.pricing.Lookup(model)
+	if !ok && r.Model != "" && r.Model != model {
+		model = r.Model
+		p, ok = l.pricing.Lookup(model)
+	}
+	if !ok {
+		l.warnUnpriced(model)
+		return
+	}
+	r.CostMicros = Cost(p, r.Usage)
+	if r.ListMicros == 0 {
+		r.ListMicros = r.CostMicros
+	}
+}
+
+// warnUnpriced logs a model without a price once per name, for at most
+// maxWarnedModels names: the names come from clients.
+func (l *Ledger) warnUnpriced(model string) {
+	if _, seen := l.warned.Load(model); seen || l.warnedCount.Load() >= maxWarnedModels {
+		return
+	}
+	if _, seen := l.warned.LoadOrStore(model, struct{}{}); seen {
+		return
+	}
+	if l.warnedCount.Add(1) == maxWarnedModels {
+		l.log.Warn("too many unpriced models, no longer logging new names")
+	}
+	l.log.Warn("no price for model, recorded at cost 0", "model", model)
+}
+
+func (l *Ledger) warnFull() {
+	now := time.Now().UnixNano()
+	last := l.lastFullWarn.Load()
+	if last != 0 && now-last < int64(fullWarnEvery) {
+		return
+	}
+	if l.lastFullWarn.CompareAndSwap(last, now) {
+		l.log.Warn("ledger queue full, recording blocks until the writer catches up",
+			"queue", cap(l.queue))
+	}
+}
+
+// Price returns the list price of model; see Pricing.Lookup.
+func (l *Ledger) Price(model string) (Price, bool) {
+	return l.pricing.Lookup(model)
+}
+
+// Recent returns up to n committed records, newest first. Records still
+// queued are not included.
+func (l *Ledger) Recent(n int) ([]Record, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	recs, err := l.store.Last(n)
+	if err != nil {
+		return nil, fmt.Errorf("ledger recent: %w", err)
+	}
+	return recs, nil
+}
+
+// Stats reports the queue length, the number of successful commits and
+// how long the latest commit took, for metrics.
+func (l *Ledger) Stats() (queued int, commits uint64, lastCommit time.Duration) {
+	return len(l.queue), l.commits.Load(), time.Duration(l.lastCommit.Load())
+}
+
+// Dropped reports how many records were lost because Store.Append kept
+// failing. Each loss is also logged with its count.
+func (l *Ledger) Dropped() uint64 {
+	return l.dropped.Load()
+}
