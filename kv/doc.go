@@ -1,0 +1,58 @@
+// Package kv is subgate's persistent store: one bbolt file in the data dir
+// holding what must survive a restart and is not in the config file.
+//
+// It keeps accounts added by `subgate import`/`login` or the admin UI, OAuth
+// tokens rotated at run time (for config accounts too, so a restart never
+// goes back to a refresh token that was already spent), the scheduler's
+// health and sticky-session snapshot, and the usage ledger. kv implements
+// the small interfaces its consumers declare, sched.StateStore and
+// ledger.Store, and imports those packages only for their record types.
+//
+// # Buckets and keys
+//
+//	meta      string key → string value. "schema_version" holds SchemaVersion
+//	          in decimal; other keys are free for callers (PutMeta).
+//	accounts  account name → JSON Account plus {"v":1}.
+//	tokens    account name → JSON Token plus {"v":1}.
+//	state     "sched" → JSON sched.Snapshot plus {"v":1}.
+//	ledger    8-byte big-endian unix-nano of Record.Time ‖ 8-byte big-endian
+//	          bucket NextSequence → 0x01 ‖ compact JSON ledger.Record.
+//
+// Ledger keys sort by time, and records with the same nanosecond by append
+// order, so a time range is one Seek and a forward walk, and the newest
+// records are a backward walk from the last key. The leading byte of a
+// ledger value names its encoding so a denser one can be added beside JSON;
+// encodeRecord and decodeRecord are the only code that knows it.
+//
+// # Invariants
+//
+//   - Open creates every bucket in one transaction, after checking the
+//     schema version; store methods assume the buckets exist.
+//   - Nothing returned to a caller aliases transaction memory: values are
+//     decoded (json.Unmarshal copies) or copied inside the transaction.
+//   - Read transactions are short. Scan reads in chunks and calls its
+//     callback outside any transaction; no method holds a transaction while
+//     calling out, except WriteTo, whose whole purpose is a consistent copy.
+//   - Each exported method is one transaction, so SaveToken's update of the
+//     token and of a stored account's credentials is atomic, and Append
+//     commits a whole batch or nothing.
+//   - The file's mode is 0600: it holds refresh tokens and API keys.
+//
+// # Caveats
+//
+//   - bbolt takes an exclusive flock on the file; a second subgate on the
+//     same data dir waits one second and then fails with ErrLocked. The
+//     lock is per open file, so a second Open in the same process fails too.
+//   - Every Update is an fsync. Callers batch: the ledger group-commits
+//     records through one writer goroutine, and the scheduler debounces
+//     snapshots. Never call Append once per request on the hot path.
+//   - bbolt files do not shrink. Deleted ledger records free pages for
+//     reuse, but the file stays at its high-water mark; a backup made with
+//     WriteTo is compact.
+//   - A long read transaction (a slow WriteTo reader, say) keeps freed pages
+//     from being reused while it lasts, so writes during it grow the file.
+//   - Ledger times outside 1970–2262 are clamped to those ends in the key.
+//   - Opening a file with a higher schema version fails with ErrTooNew and
+//     leaves the file untouched; an older one is migrated in place by the
+//     migrations list, in the same transaction that creates the buckets.
+package kv

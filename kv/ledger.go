@@ -1,0 +1,176 @@
+package kv
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"subgate/ledger"
+
+	"go.etcd.io/bbolt"
+)
+
+// DB is the ledger's record store.
+var _ ledger.Store = (*DB)(nil)
+
+// ledgerKeyLen is the length of a ledger key: 8 bytes of big-endian
+// unix-nano time, then 8 bytes of big-endian bucket sequence.
+const ledgerKeyLen = 16
+
+// scanChunk is how many records Scan reads per read transaction, so a scan
+// over months of records never holds one long read transaction (which
+// would keep bbolt from reusing freed pages and grow the file).
+const scanChunk = 1024
+
+// recordFormatJSON is the first byte of a ledger value whose remainder is
+// compact JSON. A denser encoding later gets its own tag, and both can be
+// read side by side.
+const recordFormatJSON byte = 1
+
+// ledgerFillPercent is how full Append packs ledger pages before a split.
+// Keys arrive in nearly increasing order, so bbolt's default of one half
+// would leave every page half empty and double the file; a key that does
+// land out of order splits at most one full page.
+const ledgerFillPercent = 1.0
+
+// Append writes a batch of records in one transaction. Records with the
+// same Time stay distinct: the key's second half is a sequence number.
+func (db *DB) Append(recs []ledger.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return db.bolt.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketLedger)
+		b.FillPercent = ledgerFillPercent
+		for i := range recs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return fmt.Errorf("kv: ledger sequence: %w", err)
+			}
+			val, err := encodeRecord(&recs[i])
+			if err != nil {
+				return err
+			}
+			if err := b.Put(ledgerKey(recs[i].Time, seq), val); err != nil {
+				return fmt.Errorf("kv: put ledger record: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Scan calls fn for the records with from <= Time < to, in time order
+// (records with the same Time in append order), until fn returns false.
+// fn runs outside any transaction, so it may take its time or call back
+// into the DB; records appended during a scan may or may not be seen.
+func (db *DB) Scan(from, to time.Time, fn func(ledger.Record) bool) error {
+	start := ledgerKey(from, 0)
+	end := ledgerKey(to, 0)
+	for bytes.Compare(start, end) < 0 {
+		recs, next, err := db.scanChunk(start, end)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if !fn(r) {
+				return nil
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		start = next
+	}
+	return nil
+}
+
+// scanChunk reads up to scanChunk records with start <= key < end in one
+// read transaction. next is the key to resume from, or nil at the end.
+func (db *DB) scanChunk(start, end []byte) (recs []ledger.Record, next []byte, err error) {
+	err = db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketLedger).Cursor()
+		for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+			if len(recs) == scanChunk {
+				next = bytes.Clone(k)
+				return nil
+			}
+			r, err := decodeRecord(k, v)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, r)
+		}
+		return nil
+	})
+	return recs, next, err
+}
+
+// Last returns up to n of the newest records, newest first.
+func (db *DB) Last(n int) ([]ledger.Record, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var recs []ledger.Record
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketLedger).Cursor()
+		for k, v := c.Last(); k != nil && len(recs) < n; k, v = c.Prev() {
+			r, err := decodeRecord(k, v)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, r)
+		}
+		return nil
+	})
+	return recs, err
+}
+
+// ledgerKey builds the key of a record at t with sequence seq. Times
+// outside what unix-nano can hold in an int64 (before 1970 or after 2262)
+// are clamped to its ends, so a zero time.Time sorts first instead of
+// wrapping around.
+func ledgerKey(t time.Time, seq uint64) []byte {
+	k := make([]byte, ledgerKeyLen)
+	binary.BigEndian.PutUint64(k[:8], unixNano(t))
+	binary.BigEndian.PutUint64(k[8:], seq)
+	return k
+}
+
+// maxUnix is the last second whose unix-nano value fits in an int64.
+const maxUnix = math.MaxInt64 / int64(time.Second)
+
+func unixNano(t time.Time) uint64 {
+	switch sec := t.Unix(); {
+	case sec < 0:
+		return 0
+	case sec >= maxUnix:
+		return math.MaxInt64
+	}
+	return uint64(t.UnixNano())
+}
+
+// encodeRecord and decodeRecord are the only places that know the ledger
+// value format.
+func encodeRecord(r *ledger.Record) ([]byte, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("kv: encode ledger record: %w", err)
+	}
+	return append([]byte{recordFormatJSON}, data...), nil
+}
+
+// decodeRecord decodes the value v stored under key k. The result shares
+// no memory with v, which belongs to the transaction.
+func decodeRecord(k, v []byte) (ledger.Record, error) {
+	var r ledger.Record
+	if len(v) == 0 || v[0] != recordFormatJSON {
+		return r, fmt.Errorf("kv: ledger record %x: unknown format", k)
+	}
+	if err := json.Unmarshal(v[1:], &r); err != nil {
+		return r, fmt.Errorf("kv: decode ledger record %x: %w", k, err)
+	}
+	return r, nil
+}
