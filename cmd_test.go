@@ -1,0 +1,496 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"subgate/kv"
+)
+
+func TestKeyNew(t *testing.T) {
+	var out bytes.Buffer
+	if err := cmdKeyNew([]string{"alice", "--group", "team"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`sk-sg-[0-9A-Za-z]{48}\b`).FindString(out.String())
+	if key == "" {
+		t.Fatalf("no sk-sg- key of 48 base62 characters in:\n%s", out.String())
+	}
+	i := strings.Index(out.String(), "[[keys]]")
+	j := strings.Index(out.String(), "\nAlternatively")
+	if i < 0 || j < i {
+		t.Fatalf("no [[keys]] block in:\n%s", out.String())
+	}
+	var doc struct{ Keys []KeyConfig }
+	md, err := toml.Decode(out.String()[i:j], &doc)
+	if err != nil {
+		t.Fatalf("block does not decode: %v\n%s", err, out.String()[i:j])
+	}
+	if len(md.Undecoded()) > 0 || len(doc.Keys) != 1 {
+		t.Fatalf("block = %+v, undecoded %v", doc, md.Undecoded())
+	}
+	k := doc.Keys[0]
+	sum := sha256.Sum256([]byte(key))
+	if got, want := k.KeySHA256, hex.EncodeToString(sum[:]); got != want {
+		t.Errorf("key_sha256 = %s, want sha256 of the printed key %s", got, want)
+	}
+	if k.Name != "alice" || k.Group != "team" || k.Key != "" {
+		t.Errorf("block = %+v, want name alice, group team, no clear key", k)
+	}
+
+	var again bytes.Buffer
+	if err := cmdKeyNew([]string{"bob"}, &again); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(again.String(), key) {
+		t.Errorf("two calls printed the same key")
+	}
+	if !strings.Contains(again.String(), `group = "default"`) {
+		t.Errorf("default group missing:\n%s", again.String())
+	}
+}
+
+func TestKeyNewUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"a", "b"}, {"--group"}, {"--bogus", "a"}} {
+		err := cmdKeyNew(args, io.Discard)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("cmdKeyNew(%q) = %v, want a usage error", args, err)
+		}
+	}
+}
+
+// testConfig returns defaults with data_dir in a fresh temp dir (not yet
+// created, as on a first run).
+func testConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.Server.DataDir = filepath.Join(t.TempDir(), "data")
+	return cfg
+}
+
+// openTestDB opens the kv file the commands wrote; call it after they return.
+func openTestDB(t *testing.T, cfg Config) *kv.DB {
+	t.Helper()
+	db, err := kv.Open(dbPath(cfg), kv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+const (
+	testAccess  = "sk-ant-oat01-ACCESSsecretACCESSsecretACCESSsecret"
+	testRefresh = "sk-ant-ort01-REFRESHsecretREFRESHsecretREFRESHsecret"
+)
+
+func writeCredentials(t *testing.T, scopes []string) string {
+	t.Helper()
+	doc := map[string]any{"claudeAiOauth": map[string]any{
+		"accessToken":      testAccess,
+		"refreshToken":     testRefresh,
+		"expiresAt":        int64(1767225600000), // 2026-01-01T00:00:00Z
+		"scopes":           scopes,
+		"subscriptionType": "max",
+	}}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), ".credentials.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImportClaude(t *testing.T) {
+	cfg := testConfig(t)
+	file := writeCredentials(t, []string{"user:inference", "user:profile"})
+	var out bytes.Buffer
+	if err := cmdImport(context.Background(), cfg, []string{"claude", file, "--priority", "0"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdImport(context.Background(), cfg, []string{"claude", "--group", "team", file}, &out); err != nil {
+		t.Fatal(err)
+	}
+	err := cmdImport(context.Background(), cfg, []string{"claude", file, "--name", "claude-max-1"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("import under a taken name = %v, want an already-exists error", err)
+	}
+	for _, secret := range []string{testAccess, testRefresh, "ACCESSsecret", "REFRESHsecret"} {
+		if strings.Contains(out.String(), secret) {
+			t.Fatalf("output leaks %q:\n%s", secret, out.String())
+		}
+	}
+	for _, want := range []string{`"claude-max-1"`, `"claude-max-2"`, "sk-ant-oat01…"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %s:\n%s", want, out.String())
+		}
+	}
+	fi, err := os.Stat(cfg.Server.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o700 {
+		t.Errorf("data dir mode = %v, want 0700", got)
+	}
+
+	db := openTestDB(t, cfg)
+	a, err := db.GetAccount("claude-max-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Platform != "anthropic" || a.Type != "oauth" || a.AccessToken != testAccess || a.RefreshToken != testRefresh {
+		t.Errorf("account = %+v", a)
+	}
+	if want := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); !a.ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v", a.ExpiresAt, want)
+	}
+	if a.Concurrency != 3 || a.Priority != 0 || a.Group != "default" {
+		t.Errorf("concurrency %d priority %d group %q, want 3 0 default", a.Concurrency, a.Priority, a.Group)
+	}
+	b, err := db.GetAccount("claude-max-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Group != "team" || b.Priority != 10 {
+		t.Errorf("second import group %q priority %d, want team 10", b.Group, b.Priority)
+	}
+}
+
+func TestImportClaudeRejects(t *testing.T) {
+	cfg := testConfig(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no scope", []string{"claude", writeCredentials(t, []string{"user:profile"})}, "user:inference"},
+		{"missing file", []string{"claude", filepath.Join(t.TempDir(), "none.json")}, "read credentials"},
+		{"codex", []string{"codex"}, "import codex: not supported yet"},
+		{"gemini", []string{"gemini"}, "import gemini: not supported yet"},
+		{"unknown", []string{"cursor"}, "unknown platform"},
+		{"no platform", nil, "usage"},
+	}
+	for _, tt := range tests {
+		err := cmdImport(context.Background(), cfg, tt.args, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: cmdImport = %v, want it to contain %q", tt.name, err, tt.want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"other":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmdImport(context.Background(), cfg, []string{"claude", bad}, io.Discard); err == nil {
+		t.Errorf("import of a file without claudeAiOauth succeeded")
+	}
+}
+
+// syncBuffer is an io.Writer the test can read while the command writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runLogin runs cmdLogin, waits for the authorize URL it prints and answers
+// with paste(url) on stdin.
+func runLogin(t *testing.T, cfg Config, args []string, paste func(*url.URL) string) (string, error) {
+	t.Helper()
+	stdinR, stdinW := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- cmdLogin(context.Background(), cfg, args, stdinR, &out) }()
+	defer stdinW.Close()
+	re := regexp.MustCompile(regexp.QuoteMeta(cfg.Upstreams.Anthropic.OAuthAuthorizeURL) + `\?\S+`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			return out.String(), err
+		default:
+		}
+		if raw := re.FindString(out.String()); raw != "" {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(stdinW, paste(u)+"\n"); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no authorize URL printed:\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(10 * time.Second):
+		t.Fatal("cmdLogin did not return")
+		return "", nil
+	}
+}
+
+// tokenServer is a fake OAuth token endpoint. It checks the PKCE verifier
+// against the challenge the test read from the printed URL.
+type tokenServer struct {
+	*httptest.Server
+	mu        sync.Mutex
+	challenge string
+	bodies    []map[string]any
+	fail      string // non-empty: answer 400 with this body
+}
+
+func newTokenServer(t *testing.T) *tokenServer {
+	ts := &tokenServer{}
+	ts.Server = httptest.NewServer(http.HandlerFunc(ts.serve))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func (ts *tokenServer) setChallenge(c string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.challenge = c
+}
+
+func (ts *tokenServer) requests() []map[string]any {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return append([]map[string]any(nil), ts.bodies...)
+}
+
+func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
+		json.NewDecoder(r.Body).Decode(&body) != nil {
+		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	body["_ua"] = r.Header.Get("User-Agent")
+	ts.mu.Lock()
+	ts.bodies = append(ts.bodies, body)
+	challenge, fail := ts.challenge, ts.fail
+	ts.mu.Unlock()
+	if fail != "" {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, fail)
+		return
+	}
+	verifier, _ := body["code_verifier"].(string)
+	sum := sha256.Sum256([]byte(verifier))
+	if base64.RawURLEncoding.EncodeToString(sum[:]) != challenge || body["code"] != "the-code" {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"invalid_grant","error_description":"PKCE verification failed"}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"access_token":"`+testAccess+`","refresh_token":"`+testRefresh+`","expires_in":28800,`+
+		`"account":{"uuid":"u-1","email_address":"dev@example.com"},"organization":{"uuid":"o-1","name":"Org"}}`)
+}
+
+func TestLoginClaude(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		typ     string
+		scope   string
+		refresh string
+		expires time.Duration
+	}{
+		{"oauth", []string{"claude"}, "oauth", DefaultConfig().Upstreams.Anthropic.OAuthScopes, testRefresh, 8 * time.Hour},
+		{"setup token", []string{"claude", "--setup-token", "--name", "ci"}, "setup_token", "user:inference", "", 8 * time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTokenServer(t)
+			cfg := testConfig(t)
+			cfg.Upstreams.Anthropic.OAuthTokenURL = ts.URL + "/v1/oauth/token"
+			var authURL *url.URL
+			out, err := runLogin(t, cfg, tt.args, func(u *url.URL) string {
+				authURL = u
+				ts.setChallenge(u.Query().Get("code_challenge"))
+				return "the-code#" + u.Query().Get("state")
+			})
+			if err != nil {
+				t.Fatalf("cmdLogin: %v\n%s", err, out)
+			}
+			up := cfg.Upstreams.Anthropic
+			q := authURL.Query()
+			for k, want := range map[string]string{
+				"code": "true", "client_id": up.OAuthClientID, "response_type": "code",
+				"redirect_uri": up.OAuthRedirectURL, "scope": tt.scope, "code_challenge_method": "S256",
+			} {
+				if got := q.Get(k); got != want {
+					t.Errorf("authorize %s = %q, want %q", k, got, want)
+				}
+			}
+			reqs := ts.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d token requests, want 1", len(reqs))
+			}
+			r := reqs[0]
+			if r["grant_type"] != "authorization_code" || r["client_id"] != up.OAuthClientID ||
+				r["redirect_uri"] != up.OAuthRedirectURL || r["state"] != q.Get("state") || r["_ua"] != up.UserAgent {
+				t.Errorf("token request = %v", r)
+			}
+			if exp, _ := r["expires_in"].(float64); (tt.typ == "setup_token") != (exp == 31536000) {
+				t.Errorf("expires_in = %v for %s", r["expires_in"], tt.typ)
+			}
+			for _, secret := range []string{"ACCESSsecret", "REFRESHsecret", r["code_verifier"].(string)} {
+				if strings.Contains(out, secret) {
+					t.Errorf("output leaks %q", secret)
+				}
+			}
+
+			db := openTestDB(t, cfg)
+			accts, err := db.Accounts()
+			if err != nil || len(accts) != 1 {
+				t.Fatalf("Accounts() = %v, %v; want one", accts, err)
+			}
+			a := accts[0]
+			if a.Type != tt.typ || a.AccessToken != testAccess || a.RefreshToken != tt.refresh ||
+				a.Email != "dev@example.com" || a.Platform != "anthropic" {
+				t.Errorf("account = %+v", a)
+			}
+			if d := time.Until(a.ExpiresAt); d < tt.expires-time.Minute || d > tt.expires {
+				t.Errorf("ExpiresAt in %v, want about %v", d, tt.expires)
+			}
+			if !strings.Contains(out, `"`+a.Name+`"`) {
+				t.Errorf("output lacks the account name %q:\n%s", a.Name, out)
+			}
+		})
+	}
+}
+
+func TestLoginClaudeWrongState(t *testing.T) {
+	ts := newTokenServer(t)
+	cfg := testConfig(t)
+	cfg.Upstreams.Anthropic.OAuthTokenURL = ts.URL
+	_, err := runLogin(t, cfg, []string{"claude"}, func(u *url.URL) string { return "the-code#not-the-state" })
+	if err == nil || !strings.Contains(err.Error(), "state") {
+		t.Fatalf("cmdLogin = %v, want a state mismatch error", err)
+	}
+	if n := len(ts.requests()); n != 0 {
+		t.Errorf("%d token requests after a state mismatch, want 0", n)
+	}
+}
+
+func TestLoginClaudeTokenError(t *testing.T) {
+	ts := newTokenServer(t)
+	ts.mu.Lock()
+	ts.fail = `{"error":"invalid_grant","error_description":"Invalid code the-code"}`
+	ts.mu.Unlock()
+	cfg := testConfig(t)
+	cfg.Upstreams.Anthropic.OAuthTokenURL = ts.URL
+	_, err := runLogin(t, cfg, []string{"claude"}, func(u *url.URL) string {
+		return "https://platform.claude.com/oauth/code/callback?code=the-code&state=" + u.Query().Get("state")
+	})
+	var oe *OAuthError
+	if !errors.As(err, &oe) || oe.Status != 400 || oe.Code != "invalid_grant" {
+		t.Fatalf("cmdLogin = %v, want an OAuthError 400 invalid_grant", err)
+	}
+	if strings.Contains(err.Error(), "the-code") {
+		t.Errorf("error echoes the code: %v", err)
+	}
+	db := openTestDB(t, cfg)
+	if accts, _ := db.Accounts(); len(accts) != 0 {
+		t.Errorf("accounts stored after a failed exchange: %v", accts)
+	}
+}
+
+func TestLoginNotYet(t *testing.T) {
+	err := cmdLogin(context.Background(), testConfig(t), []string{"codex"}, strings.NewReader(""), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "login codex: not supported yet") {
+		t.Errorf("cmdLogin(codex) = %v", err)
+	}
+}
+
+func TestNewOAuthError(t *testing.T) {
+	for _, tt := range []struct {
+		body string
+		want string
+	}{
+		{`{"error":"invalid_grant","error_description":"Code expired"}`, "400 Bad Request: invalid_grant (Code expired)"},
+		{`{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}`, "400 Bad Request: invalid_request_error (bad)"},
+		{`<html>blocked</html>`, "400 Bad Request"},
+		{`{"error":"invalid_grant","error_description":"verifier SECRET mismatch"}`, "400 Bad Request: invalid_grant"},
+	} {
+		got := newOAuthError(400, []byte(tt.body), "SECRET").Error()
+		if !strings.HasSuffix(got, tt.want) || strings.Contains(got, "SECRET") || strings.Contains(got, "html") {
+			t.Errorf("newOAuthError(%s) = %q, want suffix %q", tt.body, got, tt.want)
+		}
+	}
+}
+
+func TestParsePastedCode(t *testing.T) {
+	for _, tt := range []struct {
+		in, code, state string
+		ok              bool
+	}{
+		{"abc#xyz", "abc", "xyz", true},
+		{"  abc#xyz\r\n", "abc", "xyz", true},
+		{"https://platform.claude.com/oauth/code/callback?code=abc&state=xyz", "abc", "xyz", true},
+		{"http://localhost:1455/auth/callback#code=abc&state=xyz", "abc", "xyz", true},
+		{"abc", "", "", false},
+		{"#xyz", "", "", false},
+		{"abc#", "", "", false},
+		{"", "", "", false},
+		{"https://example.com/cb?code=abc", "", "", false},
+	} {
+		code, state, err := parsePastedCode(tt.in)
+		if (err == nil) != tt.ok || code != tt.code || state != tt.state {
+			t.Errorf("parsePastedCode(%q) = %q, %q, %v; want %q, %q, ok=%v", tt.in, code, state, err, tt.code, tt.state, tt.ok)
+		}
+	}
+}
+
+func TestNewPKCE(t *testing.T) {
+	v, c, err := newPKCE()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 43 || strings.ContainsAny(v, "+/=") {
+		t.Errorf("verifier %q: want 43 unpadded base64url characters", v)
+	}
+	sum := sha256.Sum256([]byte(v))
+	if got, want := c, base64.RawURLEncoding.EncodeToString(sum[:]); got != want {
+		t.Errorf("challenge = %s, want %s", got, want)
+	}
+	v2, _, _ := newPKCE()
+	if v2 == v {
+		t.Errorf("two verifiers are equal")
+	}
+}
