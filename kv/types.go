@@ -46,4 +46,7 @@ type Token struct {
 	IDToken      string    `json:"id_token,omitempty"`
 	ExpiresAt    time.Time `json:"expires_at"`
 	Updated      time.Time `json:"updated"`
+	// Seed identifies the config credentials this token descends from, so a
+	// new login pasted into the config wins over an older rotation.
+	Seed string `json:"seed,omitempty"`
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"subgate/kv"
+	"subgate/ledger"
+	"subgate/proxy"
+	"subgate/sched"
+)
+
+// poolAccounts merges config accounts (read-only, they win on a name
+// clash) with the accounts imported into kv.
+func poolAccounts(cfg Config, db *kv.DB) ([]proxy.Account, error) {
+	out := make([]proxy.Account, 0, len(cfg.Accounts))
+	seen := make(map[string]bool)
+	for _, a := range cfg.Accounts {
+		var exp time.Time
+		if a.ExpiresAt != "" {
+			exp, _ = time.Parse(time.RFC3339, a.ExpiresAt) // validated at load
+		}
+		out = append(out, proxy.Account{
+			Account: sched.Account{
+				Name: a.Name, Platform: a.Platform, Type: a.Type, Group: a.Group,
+				Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap,
+			},
+			APIKey: a.APIKey, AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, ExpiresAt: exp,
+			BaseURL: a.BaseURL, Proxy: a.Proxy, FromConfig: true,
+		})
+		seen[a.Name] = true
+	}
+	stored, err := db.Accounts()
+	if err != nil {
+		return nil, fmt.Errorf("load accounts: %w", err)
+	}
+	for _, a := range stored {
+		if seen[a.Name] {
+			continue
+		}
+		out = append(out, fromKV(a))
+	}
+	return out, nil
+}
+
+func fromKV(a kv.Account) proxy.Account {
+	return proxy.Account{
+		Account: sched.Account{
+			Name: a.Name, Platform: a.Platform, Type: a.Type, Group: a.Group,
+			Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap,
+		},
+		APIKey: a.APIKey, AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, IDToken: a.IDToken,
+		ExpiresAt: a.ExpiresAt, AccountID: a.AccountID, ProjectID: a.ProjectID,
+		BaseURL: a.BaseURL, Proxy: a.Proxy,
+	}
+}
+
+func schedAccounts(accounts []proxy.Account) []sched.Account {
+	out := make([]sched.Account, len(accounts))
+	for i := range accounts {
+		out[i] = accounts[i].Account
+	}
+	return out
+}
+
+func poolKeys(cfg Config) ([]proxy.Key, error) {
+	out := make([]proxy.Key, 0, len(cfg.Keys))
+	for i, k := range cfg.Keys {
+		h, err := proxy.ParseKeyHash(k.Hash())
+		if err != nil {
+			return nil, fmt.Errorf("keys[%d]: %w", i, err)
+		}
+		out = append(out, proxy.Key{Name: k.Name, Hash: h, Group: k.Group, Concurrency: k.Concurrency})
+	}
+	return out, nil
+}
+
+func priceOverrides(ps []PriceConfig) []ledger.PriceOverride {
+	out := make([]ledger.PriceOverride, len(ps))
+	for i, p := range ps {
+		out[i] = ledger.PriceOverride{Model: p.Model, Input: p.Input, Output: p.Output,
+			CacheWrite5m: p.CacheWrite5m, CacheWrite1h: p.CacheWrite1h, CacheRead: p.CacheRead}
+	}
+	return out
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lmittmann/tint"
+
+	"subgate/kv"
+	"subgate/ledger"
+	"subgate/proxy"
+	"subgate/sched"
+	"subgate/webui"
+)
+
+// serve runs the gateway until ctx ends, then shuts down in order: stop
+// accepting and drain streams, fail waiters, flush the ledger, close kv.
+func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	log := newLogger(cfg.Server, stderr)
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := kv.Open(dbPath(cfg), kv.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	adminHash, err := adminToken(db, cfg.Admin.Token, stdout)
+	if err != nil {
+		return err
+	}
+	accounts, err := poolAccounts(cfg, db)
+	if err != nil {
+		return err
+	}
+	keys, err := poolKeys(cfg)
+	if err != nil {
+		return err
+	}
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopBG()
+
+	led := ledger.New(ledger.Config{
+		Store:         db,
+		Pricing:       ledger.NewPricing(priceOverrides(cfg.Prices)),
+		Logger:        log,
+		FlushInterval: cfg.Ledger.FlushInterval.Duration,
+	})
+	wg.Add(1)
+	go func() { defer wg.Done(); led.Run(bg) }()
+	defer led.Close()
+
+	sc := cfg.Scheduler
+	sch, err := sched.New(sched.Config{
+		Accounts:            schedAccounts(accounts),
+		Store:               db,
+		Logger:              log,
+		StickyTTL:           sc.StickyTTL.Duration,
+		StickyMaxWaiting:    sc.StickyMaxWaiting,
+		StickyWaitTimeout:   sc.StickyWaitTimeout.Duration,
+		FallbackMaxWaiting:  sc.FallbackMaxWaiting,
+		FallbackWaitTimeout: sc.FallbackWaitTimeout.Duration,
+		PreferSoonestReset:  sc.PreferSoonestReset,
+		MaxCooldown:         sc.MaxCooldown.Duration,
+		RateLimitCooldown:   sc.RateLimitCooldown.Duration,
+		OverloadCooldown:    sc.OverloadCooldown.Duration,
+	})
+	if err != nil {
+		return err
+	}
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() { defer wg.Done(); sch.Run(schedCtx) }()
+	defer stopSched() // final snapshot
+
+	up := cfg.Upstreams.Anthropic
+	tokens := proxy.NewTokens(proxy.TokensConfig{
+		Store:  db,
+		Logger: log,
+		Ahead:  sc.RefreshAhead.Duration,
+		Endpoints: map[string]proxy.OAuthEndpoint{
+			"anthropic": {TokenURL: up.OAuthTokenURL, ClientID: up.OAuthClientID, UserAgent: up.UserAgent},
+		},
+	})
+	admin := webui.New(webui.Config{TokenHash: adminHash, Sched: sch, Ledger: led, Logger: log})
+	srv := proxy.New(proxy.Config{
+		Logger:             log,
+		Sched:              sch,
+		Ledger:             led,
+		Tokens:             tokens,
+		Accounts:           accounts,
+		Keys:               keys,
+		AnthropicBaseURL:   up.BaseURL,
+		ClaudeCodeSystem:   up.ClaudeCodeSystem,
+		MaxBodyBytes:       cfg.Server.MaxBodyMB << 20,
+		MaxAccountSwitches: sc.MaxAccountSwitches,
+		HeaderTimeout:      sc.UpstreamHeaderTimeout.Duration,
+		StreamIdleTimeout:  sc.StreamIdleTimeout.Duration,
+		Keepalive:          sc.StreamKeepalive.Duration,
+		ReadTimeout:        cfg.Server.ReadTimeout.Duration,
+		IdleTimeout:        cfg.Server.IdleTimeout.Duration,
+		Admin:              admin.Handler,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("subgate listening", "addr", ln.Addr().String(), "accounts", len(accounts), "keys", len(keys), "version", version)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err = <-serveErr:
+		log.Error("server stopped", "err", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.Server.ShutdownGrace.Duration.String())
+	sch.Close() // waiters get 503 now; running requests keep their slots
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace.Duration)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		log.Warn("shutdown cut streams short", "err", serr)
+	}
+	led.Close()
+	stopSched()
+	return err
+}
+
+func newLogger(sc ServerConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(sc.LogLevel))
+	format := sc.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly}))
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// adminToken returns the hash of the admin bearer token. With none in the
+// config, one is generated at first start, printed once, and only its hash
+// is kept in kv.
+func adminToken(db *kv.DB, configured string, stdout io.Writer) ([32]byte, error) {
+	if configured != "" {
+		return sha256.Sum256([]byte(configured)), nil
+	}
+	var h [32]byte
+	if v, err := db.GetMeta("admin_token_sha256"); err == nil {
+		b, err := hex.DecodeString(v)
+		if err != nil || len(b) != 32 {
+			return h, errors.New("kv: corrupt admin token hash")
+		}
+		copy(h[:], b)
+		return h, nil
+	} else if !errors.Is(err, kv.ErrNotFound) {
+		return h, err
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return h, err
+	}
+	tok := "sga-" + hex.EncodeToString(raw[:])
+	h = sha256.Sum256([]byte(tok))
+	if err := db.PutMeta("admin_token_sha256", hex.EncodeToString(h[:])); err != nil {
+		return h, err
+	}
+	fmt.Fprintf(stdout, "admin token (shown once, keep it): %s\n", tok)
+	return h, nil
+}

@@ -1,0 +1,121 @@
+// Command subgate pools AI subscriptions and API accounts behind keys it
+// issues. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Set by -ldflags at release builds.
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "subgate:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  subgate [serve] [-c FILE]          serve (default config: ./config.toml, else built-in defaults)
+  subgate version
+  subgate key new NAME [--group G]   print a new client key and its [[keys]] block
+  subgate import claude [FILE]       import Claude Code's login (~/.claude/.credentials.json)
+  subgate login claude [--setup-token]
+Every command that reads the config takes -c FILE.`
+
+// run dispatches a subcommand; it is main without the process around it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfgPath, args, err := configFlag(args)
+	if err != nil {
+		return err
+	}
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		if len(args) > 0 {
+			return fmt.Errorf("%w: serve takes no arguments besides -c", errUsage)
+		}
+		cfg, err := loadConfigOrDefault(cfgPath)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stdout, stderr)
+	case "version", "-v", "--version":
+		fmt.Fprintf(stdout, "subgate %s (commit %s, built %s)\n", version, commit, date)
+		return nil
+	case "key":
+		if len(args) == 0 || args[0] != "new" {
+			return fmt.Errorf("%w: subgate key new NAME", errUsage)
+		}
+		return cmdKeyNew(args[1:], stdout)
+	case "import", "login":
+		cfg, err := loadConfigOrDefault(cfgPath)
+		if err != nil {
+			return err
+		}
+		if cmd == "import" {
+			return cmdImport(ctx, cfg, args, stdout)
+		}
+		return cmdLogin(ctx, cfg, args, stdin, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown command %q\n%s", errUsage, cmd, usage)
+	}
+}
+
+// configFlag takes -c/--config FILE (or -c=FILE) out of args wherever it
+// stands, so it works before and after subcommand words.
+func configFlag(args []string) (string, []string, error) {
+	var path string
+	rest := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-c" || a == "--config" || a == "-config":
+			if i+1 >= len(args) {
+				return "", nil, fmt.Errorf("%w: %s needs a file", errUsage, a)
+			}
+			path = args[i+1]
+			i++
+		case strings.HasPrefix(a, "-c=") || strings.HasPrefix(a, "--config="):
+			path = a[strings.IndexByte(a, '=')+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return path, rest, nil
+}
+
+// loadConfigOrDefault loads path; with no path it uses ./config.toml when
+// present, else the built-in defaults.
+func loadConfigOrDefault(path string) (Config, error) {
+	if path == "" {
+		if _, err := os.Stat("config.toml"); err == nil {
+			path = "config.toml"
+		}
+	}
+	return LoadConfig(path)
+}

@@ -1,0 +1,351 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/hex"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+	"github.com/valyala/fasthttp"
+
+	"subgate/ledger"
+	"subgate/sched"
+)
+
+// anthropicHeaders are the client headers forwarded upstream; everything
+// else, above all the client's own credential, stays behind.
+var anthropicHeaders = []string{
+	"anthropic-version", "anthropic-beta", "x-app", "user-agent", "content-type", "accept",
+	"x-claude-code-session-id", "anthropic-dangerous-direct-browser-access",
+}
+
+const oauthBeta = "oauth-2025-04-20"
+
+// Anthropic speaks the Messages API.
+type Anthropic struct {
+	BaseURL string
+	// Identity is the system text prepended for OAuth accounts when the
+	// client is not Claude Code.
+	Identity string
+}
+
+// Platform implements Protocol.
+func (p *Anthropic) Platform() string { return "anthropic" }
+
+// Parse implements Protocol: one pass over the top-level keys.
+func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
+	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
+	var userID, system gjson.Result
+	gjson.ParseBytes(c.Body).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			c.Model = v.String()
+		case "stream":
+			c.Stream = v.Bool()
+		case "metadata":
+			userID = v.Get("user_id")
+		case "system":
+			system = v
+		}
+		return true
+	})
+	if c.Endpoint == EndpointCountTokens {
+		c.Stream = false
+	}
+	if c.Model == "" {
+		return errMissingModel
+	}
+	c.ClaudeCode = hasIdentity(system, p.Identity)
+	c.Session = anthropicSession(userID.String(), c.header("x-claude-code-session-id"), system, c.Body)
+	return nil
+}
+
+// hasIdentity reports whether the system prompt already carries the Claude
+// Code identity; genuine Claude Code bodies always do and pass untouched.
+func hasIdentity(system gjson.Result, identity string) bool {
+	if identity == "" {
+		identity = "You are Claude Code"
+	}
+	if system.Type == gjson.String {
+		return strings.HasPrefix(system.Str, identity) || strings.HasPrefix(system.Str, "You are Claude Code")
+	}
+	found := false
+	system.ForEach(func(_, b gjson.Result) bool {
+		t := b.Get("text").String()
+		found = strings.HasPrefix(t, identity) || strings.HasPrefix(t, "You are Claude Code")
+		return !found
+	})
+	return found
+}
+
+// anthropicSession derives the sticky session identity (scheduling.md).
+func anthropicSession(userID, header string, system gjson.Result, body []byte) string {
+	if userID != "" {
+		if strings.HasPrefix(userID, "{") {
+			if s := gjson.Get(userID, "session_id").String(); s != "" {
+				return "cc:" + s
+			}
+		} else if i := strings.LastIndex(userID, "_session_"); i >= 0 && len(userID)-i-9 >= 8 {
+			return "cc:" + userID[i+9:]
+		}
+	}
+	if header != "" {
+		return "cc:" + header
+	}
+	h := fnv.New64a()
+	n := 0
+	system.ForEach(func(_, b gjson.Result) bool {
+		if b.Get("cache_control").Exists() {
+			h.Write([]byte(b.Get("text").String()))
+			n++
+		}
+		return true
+	})
+	if n == 0 {
+		// Fallback: the system text and the first user message are stable
+		// for a conversation's whole life.
+		if system.Type == gjson.String {
+			h.Write([]byte(system.Str))
+		} else {
+			system.ForEach(func(_, b gjson.Result) bool { h.Write([]byte(b.Get("text").String())); return true })
+		}
+		first := gjson.GetBytes(body, "messages.0.content")
+		if !first.Exists() && system.Raw == "" {
+			return ""
+		}
+		h.Write([]byte(first.Raw))
+	}
+	var sum [8]byte
+	return "h:" + hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+// Prepare implements Protocol.
+func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error {
+	base := p.BaseURL
+	if a.BaseURL != "" {
+		base = a.BaseURL
+	}
+	setURL(req, base, c.Path, c.Query)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	for _, kv := range c.Header {
+		if kv[0] == "anthropic-beta" && a.OAuth() {
+			continue
+		}
+		req.Header.Set(kv[0], kv[1])
+	}
+	if c.header("anthropic-version") == "" {
+		req.Header.Set("anthropic-version", "2023-06-01")
+	}
+	if c.header("content-type") == "" {
+		req.Header.SetContentType("application/json")
+	}
+	body := c.Body
+	var err error
+	if c.UpstreamModel != c.Model {
+		if body, err = sjson.SetBytes(body, "model", c.UpstreamModel); err != nil {
+			return err
+		}
+	}
+	if a.OAuth() {
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("anthropic-beta", mergeBeta(c.header("anthropic-beta"), oauthBeta))
+		if !c.ClaudeCode && c.Endpoint == EndpointGenerate {
+			if body, err = prependIdentity(body, p.Identity); err != nil {
+				return err
+			}
+		}
+	} else {
+		req.Header.Set("x-api-key", token)
+	}
+	req.SetBodyRaw(body)
+	return nil
+}
+
+// mergeBeta adds flag to a comma-separated anthropic-beta list once.
+func mergeBeta(list, flag string) string {
+	if list == "" {
+		return flag
+	}
+	for _, f := range strings.Split(list, ",") {
+		if strings.TrimSpace(f) == flag {
+			return list
+		}
+	}
+	return flag + "," + list
+}
+
+// prependIdentity puts the Claude Code identity block first in system,
+// which OAuth credentials require.
+func prependIdentity(body []byte, identity string) ([]byte, error) {
+	block := `{"type":"text","text":` + strconv.Quote(identity) + `}`
+	sys := gjson.GetBytes(body, "system")
+	var raw string
+	switch {
+	case !sys.Exists() || sys.Type == gjson.Null:
+		raw = "[" + block + "]"
+	case sys.Type == gjson.String:
+		raw = "[" + block + `,{"type":"text","text":` + sys.Raw + "}]"
+	case sys.IsArray():
+		inner := strings.TrimSpace(sys.Raw[1 : len(sys.Raw)-1])
+		if inner == "" {
+			raw = "[" + block + "]"
+		} else {
+			raw = "[" + block + "," + inner + "]"
+		}
+	default:
+		return body, nil
+	}
+	return sjson.SetRawBytes(body, "system", []byte(raw))
+}
+
+// Classify implements Protocol (scheduling.md, health table).
+func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
+	o := sched.Outcome{Status: status, Reason: "upstream " + strconv.Itoa(status) + " " + gjson.GetBytes(body, "error.type").String()}
+	switch {
+	case status == 400 || status == 404 || status == 413 || status == 422:
+		o.Kind = sched.RequestError
+	case status == 401 || (status == 403 && !a.OAuth()):
+		o.Kind = sched.AuthFailed
+	case status == 403:
+		o.Kind = sched.Forbidden
+	case status == 429:
+		o.Kind = sched.RateLimited
+		o.ResetAt = anthropicReset(h, time.Now())
+	case status == 529 || gjson.GetBytes(body, "error.type").String() == "overloaded_error":
+		o.Kind = sched.Overloaded
+	default:
+		o.Kind = sched.ServerError
+	}
+	return o
+}
+
+// anthropicReset finds when a 429 ends: the latest reset among rejected
+// unified windows, the overall unified reset, then retry-after.
+func anthropicReset(h *fasthttp.ResponseHeader, now time.Time) time.Time {
+	var until time.Time
+	for _, w := range []string{"5h", "7d"} {
+		if string(h.Peek("anthropic-ratelimit-unified-"+w+"-status")) == "rejected" {
+			if t := epoch(h.Peek("anthropic-ratelimit-unified-" + w + "-reset")); t.After(until) {
+				until = t
+			}
+		}
+	}
+	if until.IsZero() {
+		until = epoch(h.Peek("anthropic-ratelimit-unified-reset"))
+	}
+	if until.IsZero() {
+		until = retryAfter(h, now)
+	}
+	return until
+}
+
+// Windows implements Protocol: the subscription windows of OAuth accounts.
+func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
+	var out []sched.Window
+	for _, w := range []string{"5h", "7d"} {
+		pre := "anthropic-ratelimit-unified-" + w + "-"
+		util, reset, st := h.Peek(pre+"utilization"), h.Peek(pre+"reset"), h.Peek(pre+"status")
+		if len(util) == 0 && len(reset) == 0 && len(st) == 0 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(string(util), 64)
+		out = append(out, sched.Window{Name: w, Utilization: u, ResetAt: epoch(reset), Status: string(st)})
+	}
+	return out
+}
+
+// Response implements Protocol.
+func (p *Anthropic) Response(body []byte, c *Call, u *ledger.Usage) []byte {
+	anthropicUsage(gjson.GetBytes(body, "usage"), u, false)
+	if c.UpstreamModel != c.Model && c.Endpoint == EndpointGenerate {
+		if b, err := sjson.SetBytes(body, "model", c.Model); err == nil {
+			return b
+		}
+	}
+	return body
+}
+
+// anthropicUsage reads a usage object. In message_delta the numbers are
+// cumulative and the input fields optional: only non-zero values replace.
+func anthropicUsage(v gjson.Result, u *ledger.Usage, delta bool) {
+	if !v.Exists() {
+		return
+	}
+	set := func(dst *int64, path string) {
+		if r := v.Get(path); r.Exists() && (!delta || r.Int() != 0) {
+			*dst = r.Int()
+		}
+	}
+	set(&u.InputTokens, "input_tokens")
+	set(&u.OutputTokens, "output_tokens")
+	set(&u.CacheCreationTokens, "cache_creation_input_tokens")
+	set(&u.CacheReadTokens, "cache_read_input_tokens")
+	set(&u.CacheCreation5m, "cache_creation.ephemeral_5m_input_tokens")
+	set(&u.CacheCreation1h, "cache_creation.ephemeral_1h_input_tokens")
+}
+
+// Event implements Protocol.
+func (p *Anthropic) Event(event, data []byte, c *Call, st *StreamState) []byte {
+	if len(event) == 0 {
+		event = []byte(gjson.GetBytes(data, "type").Str)
+	}
+	switch string(event) {
+	case "message_start":
+		anthropicUsage(gjson.GetBytes(data, "message.usage"), &st.Usage, false)
+		if c.UpstreamModel != c.Model {
+			if b, err := sjson.SetBytes(data, "message.model", c.Model); err == nil {
+				return b
+			}
+		}
+	case "message_delta":
+		anthropicUsage(gjson.GetBytes(data, "usage"), &st.Usage, true)
+	case "message_stop":
+		st.Done = true
+	case "error":
+		st.Err = gjson.GetBytes(data, "error.type").String()
+	}
+	return nil
+}
+
+var anthropicKinds = [...]string{
+	KindInvalidRequest: "invalid_request_error",
+	KindAuthentication: "authentication_error",
+	KindPermission:     "permission_error",
+	KindNotFound:       "not_found_error",
+	KindTooLarge:       "request_too_large",
+	KindRateLimit:      "rate_limit_error",
+	KindAPI:            "api_error",
+	KindOverloaded:     "overloaded_error",
+	KindUpstream:       "upstream_error",
+}
+
+// WriteError implements Protocol.
+func (p *Anthropic) WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(anthropicError(kind, msg))
+}
+
+func anthropicError(kind ErrKind, msg string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"type":"error","error":{"type":"`)
+	b.WriteString(anthropicKinds[kind])
+	b.WriteString(`","message":`)
+	b.Write(jsonString(msg))
+	b.WriteString(`}}`)
+	return b.Bytes()
+}
+
+// StreamError implements Protocol.
+func (p *Anthropic) StreamError(kind ErrKind, msg string) []byte {
+	return append(append([]byte("event: error\ndata: "), anthropicError(kind, msg)...), "\n\n"...)
+}
+
+var anthropicPing = []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
+
+// Keepalive implements Protocol.
+func (p *Anthropic) Keepalive() []byte { return anthropicPing }

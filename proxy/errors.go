@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"errors"
+
+	"subgate/sched"
+)
+
+// ErrKind is a protocol-neutral error class; each protocol names it in its
+// own vocabulary (Anthropic "rate_limit_error", Gemini "RESOURCE_EXHAUSTED").
+type ErrKind int
+
+// Error kinds a client can see.
+const (
+	KindInvalidRequest ErrKind = iota
+	KindAuthentication
+	KindPermission
+	KindNotFound
+	KindTooLarge
+	KindRateLimit
+	KindAPI
+	KindOverloaded
+	KindUpstream
+)
+
+// clientError is what the loop answers when it cannot relay an upstream
+// reply: a status, a kind and a safe message.
+type clientError struct {
+	status int
+	kind   ErrKind
+	msg    string
+}
+
+// Sentinel errors of the loop.
+var (
+	errClientGone = errors.New("client went away")
+)
+
+// failureError maps why the pool could not serve a request to the client
+// error, following the table in scheduling.md. last is the outcome of the
+// last upstream attempt (zero when there was none).
+func failureError(err error, last sched.Outcome, attempts int) clientError {
+	switch {
+	case errors.Is(err, sched.ErrQueueFull):
+		return clientError{429, KindRateLimit, "too many pending requests"}
+	case errors.Is(err, sched.ErrWaitTimeout):
+		return clientError{429, KindRateLimit, "concurrency limit, retry later"}
+	case errors.Is(err, sched.ErrClosed):
+		return clientError{503, KindOverloaded, "server is shutting down"}
+	}
+	if attempts == 0 {
+		return clientError{503, KindAPI, "no available account"}
+	}
+	switch last.Kind {
+	case sched.RateLimited:
+		return clientError{429, KindRateLimit, "all accounts are rate limited, retry later"}
+	case sched.Overloaded:
+		return clientError{503, KindOverloaded, "upstream overloaded"}
+	case sched.AuthFailed, sched.Forbidden:
+		return clientError{502, KindUpstream, "upstream authentication failed"}
+	default:
+		return clientError{502, KindUpstream, "upstream request failed"}
+	}
+}

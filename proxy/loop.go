@@ -1,0 +1,306 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"subgate/ledger"
+	"subgate/sched"
+)
+
+// run is one client request on its way through the failover loop.
+type run struct {
+	s      *Server
+	ctx    *fasthttp.RequestCtx
+	rctx   context.Context // canceled when the client hangs up or at shutdown
+	cancel context.CancelFunc
+	wt     *watch
+	call   *Call
+	pool   *pool
+	start  time.Time
+
+	exclude  []string
+	attempts int
+	last     sched.Outcome
+	// streaming is set once a stream writer owns the rest of the request.
+	streaming bool
+}
+
+// handle authenticates, parses and runs a request through the loop.
+func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
+	start := time.Now()
+	p := s.pool.load()
+	key := s.authenticate(ctx, p)
+	if key == nil {
+		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
+		return
+	}
+	body := ctx.PostBody()
+	if !isJSONObject(body) {
+		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
+		return
+	}
+	c := &Call{
+		Proto:    proto,
+		Endpoint: ep,
+		Key:      key,
+		Path:     string(ctx.Path()),
+		Query:    string(ctx.QueryArgs().QueryString()),
+		Body:     append([]byte(nil), body...),
+	}
+	if err := proto.Parse(ctx, c); err != nil {
+		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
+		return
+	}
+	rctx, cancel := context.WithCancel(s.ctx)
+	r := &run{s: s, ctx: ctx, rctx: rctx, cancel: cancel, call: c, pool: p, start: start}
+	r.wt = s.watch.add(ctx.Conn(), cancel)
+	defer func() {
+		if !r.streaming {
+			r.finish()
+		}
+	}()
+	for {
+		if r.try() {
+			return
+		}
+	}
+}
+
+// finish releases what the request held besides its lease.
+func (r *run) finish() {
+	r.s.watch.remove(r.wt)
+	r.cancel()
+}
+
+// try is one attempt: acquire an account, send, classify. It reports
+// whether the request is answered (or abandoned).
+func (r *run) try() bool {
+	s, c := r.s, r.call
+	lease, err := s.sched.Acquire(r.rctx, sched.Request{
+		Group:          c.Key.Group,
+		Platform:       c.Proto.Platform(),
+		Model:          c.Model,
+		Session:        c.Session,
+		Key:            c.Key.Name,
+		KeyConcurrency: c.Key.Concurrency,
+		Exclude:        r.exclude,
+	})
+	if err != nil {
+		if r.clientGone() {
+			r.record(499, ledger.Usage{}, "", "client went away while waiting", 0)
+			return true
+		}
+		if errors.Is(err, sched.ErrNoAccount) && r.attempts > 0 {
+			err = nil
+		}
+		r.fail(failureError(err, r.last, r.attempts), err)
+		return true
+	}
+	acct := r.pool.accounts[lease.Account().Name]
+	if acct == nil { // removed by the admin since the pool was read
+		lease.Release(sched.Outcome{Kind: sched.Canceled})
+		r.exclude = append(r.exclude, lease.Account().Name)
+		return false
+	}
+	c.UpstreamModel = lease.UpstreamModel()
+	r.attempts++
+	return r.send(lease, acct)
+}
+
+// clientGone reports whether the request was canceled by the client (not
+// by a server shutdown).
+func (r *run) clientGone() bool {
+	return r.rctx.Err() != nil && r.s.ctx.Err() == nil
+}
+
+// send calls the upstream with the leased account; on a 401 from an OAuth
+// account it refreshes the token once and retries the same account.
+func (r *run) send(lease *sched.Lease, acct *Account) bool {
+	s, c := r.s, r.call
+	token := acct.APIKey
+	if acct.OAuth() {
+		var err error
+		if token, err = s.tokens.Token(r.rctx, acct); err != nil {
+			return r.tokenFailed(lease, acct, err)
+		}
+	}
+	cp, err := s.up.client(acct.Proxy)
+	if err != nil {
+		return r.next(lease, acct, sched.Outcome{Kind: sched.AuthFailed, Reason: "egress proxy: " + err.Error()})
+	}
+	client := cp.buffered
+	if c.Stream {
+		client = cp.streaming
+	}
+	for refreshed := false; ; refreshed = true {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		if err := c.Proto.Prepare(req, c, acct, token); err != nil {
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+			lease.Release(sched.Outcome{Kind: sched.RequestError})
+			r.fail(clientError{400, KindInvalidRequest, "cannot rewrite request: " + err.Error()}, err)
+			return true
+		}
+		sent := time.Now()
+		if err := s.up.do(r.rctx, client, req, resp, s.cfg.HeaderTimeout); err != nil {
+			if r.clientGone() {
+				lease.Release(sched.Outcome{Kind: sched.Canceled})
+				r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
+				return true
+			}
+			return r.next(lease, acct, sched.Outcome{Kind: sched.ServerError, Reason: err.Error()})
+		}
+		status := resp.StatusCode()
+		if status == fasthttp.StatusUnauthorized && acct.Type == "oauth" && !refreshed {
+			releaseExchange(req, resp)
+			if token, err = s.tokens.Refresh(r.rctx, acct, token); err != nil {
+				return r.tokenFailed(lease, acct, err)
+			}
+			continue
+		}
+		if status < 200 || status > 299 {
+			return r.upstreamError(lease, acct, req, resp)
+		}
+		c.RequestID = string(resp.Header.Peek("request-id"))
+		if c.Stream && isEventStream(resp) {
+			r.stream(lease, acct, req, resp, time.Since(sent))
+		} else {
+			r.buffered(lease, acct, req, resp)
+		}
+		return true
+	}
+}
+
+func (r *run) tokenFailed(lease *sched.Lease, acct *Account, err error) bool {
+	if r.clientGone() {
+		lease.Release(sched.Outcome{Kind: sched.Canceled})
+		return true
+	}
+	o := sched.Outcome{Kind: sched.ServerError, Reason: "oauth refresh: " + err.Error()}
+	if errors.Is(err, ErrRefreshRejected) {
+		o.Kind = sched.AuthFailed
+	}
+	return r.next(lease, acct, o)
+}
+
+// upstreamError handles a non-2xx reply: a request error goes back to the
+// client as it is; anything else is the account's problem and fails over.
+func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) bool {
+	defer releaseExchange(req, resp)
+	body := readLimited(resp, 64<<10)
+	status := resp.StatusCode()
+	o := r.call.Proto.Classify(status, &resp.Header, body, acct)
+	if o.Kind != sched.RequestError {
+		return r.next(lease, acct, o)
+	}
+	lease.Release(o)
+	ctx := r.ctx
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	if id := resp.Header.Peek("request-id"); len(id) > 0 {
+		ctx.Response.Header.SetBytesV("request-id", id)
+	}
+	ctx.SetBody(body)
+	r.record(status, ledger.Usage{}, acct.Name, o.Reason, 0)
+	return true
+}
+
+// next releases a failed attempt and decides whether another account may
+// be tried.
+func (r *run) next(lease *sched.Lease, acct *Account, o sched.Outcome) bool {
+	lease.Release(o)
+	r.last = o
+	r.exclude = append(r.exclude, acct.Name)
+	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
+	if r.attempts > r.s.cfg.MaxAccountSwitches {
+		r.fail(failureError(nil, r.last, r.attempts), nil)
+		return true
+	}
+	return false
+}
+
+// fail answers the client with a loop-level error.
+func (r *run) fail(ce clientError, cause error) {
+	if ce.status == fasthttp.StatusTooManyRequests {
+		r.ctx.Response.Header.Set("retry-after", "10")
+	}
+	r.call.Proto.WriteError(r.ctx, ce.status, ce.kind, ce.msg)
+	reason := ce.msg
+	if r.last.Reason != "" {
+		reason += ": " + r.last.Reason
+	}
+	if cause != nil {
+		r.s.log.Debug("request failed", "key", r.call.Key.Name, "err", cause)
+	}
+	r.record(ce.status, ledger.Usage{}, "", reason, 0)
+}
+
+// buffered relays a complete upstream body.
+func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
+	defer releaseExchange(req, resp)
+	c := r.call
+	body := resp.Body()
+	var u ledger.Usage
+	out := c.Proto.Response(body, c, &u)
+	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header)})
+	ctx := r.ctx
+	ctx.SetStatusCode(resp.StatusCode())
+	if ct := resp.Header.ContentType(); len(ct) > 0 {
+		ctx.Response.Header.SetContentTypeBytes(ct)
+	}
+	if c.RequestID != "" {
+		ctx.Response.Header.Set("request-id", c.RequestID)
+	}
+	ctx.SetBody(out)
+	if c.Endpoint == EndpointGenerate {
+		r.record(resp.StatusCode(), u, acct.Name, "", time.Since(r.start))
+	}
+}
+
+// record enqueues the ledger record of this request.
+func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
+	c := r.call
+	if r.s.ledger == nil {
+		return
+	}
+	r.s.ledger.Record(ledger.Record{
+		Time:          r.start,
+		Key:           c.Key.Name,
+		Account:       acct,
+		Platform:      c.Proto.Platform(),
+		Model:         c.Model,
+		UpstreamModel: c.UpstreamModel,
+		Usage:         u,
+		Stream:        c.Stream,
+		Status:        status,
+		Duration:      time.Since(r.start),
+		TTFT:          ttft,
+		RequestID:     c.RequestID,
+		Error:         errMsg,
+	})
+}
+
+func releaseExchange(req *fasthttp.Request, resp *fasthttp.Response) {
+	_ = resp.CloseBodyStream()
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+}
+
+// readLimited reads at most n bytes of a (possibly streamed) body.
+func readLimited(resp *fasthttp.Response, n int64) []byte {
+	if bs := resp.BodyStream(); bs != nil {
+		b, _ := io.ReadAll(io.LimitReader(bs, n))
+		return b
+	}
+	return resp.Body()
+}
+
+func isEventStream(resp *fasthttp.Response) bool {
+	ct := resp.Header.ContentType()
+	return len(ct) >= 17 && string(ct[:17]) == "text/event-stream"
+}

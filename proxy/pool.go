@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"subgate/sched"
+)
+
+// Account is an upstream account with what the proxy needs to call it.
+// Tokens here are the initial ones; the Tokens manager owns the live ones.
+type Account struct {
+	sched.Account
+	APIKey       string
+	AccessToken  string
+	RefreshToken string
+	IDToken      string
+	ExpiresAt    time.Time
+	AccountID    string // chatgpt-account-id (OpenAI OAuth)
+	ProjectID    string // Code Assist project (Gemini OAuth)
+	BaseURL      string // per-account upstream override
+	Proxy        string // egress proxy URL
+	FromConfig   bool
+}
+
+// OAuth reports whether the account authenticates with a bearer token
+// obtained through a login (OAuth or setup-token) rather than an API key.
+func (a *Account) OAuth() bool { return a.Type == "oauth" || a.Type == "setup_token" }
+
+// Key is a client key's policy. The secret itself is never kept, only its
+// SHA-256.
+type Key struct {
+	Name        string
+	Hash        [32]byte
+	Group       string
+	Concurrency int
+}
+
+// HashKey returns the SHA-256 of a client key secret.
+func HashKey(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+// ParseKeyHash decodes a hex SHA-256 as written in the config's key_sha256.
+func ParseKeyHash(s string) ([32]byte, error) {
+	var h [32]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, fmt.Errorf("key hash must be 64 hex characters")
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// pool is an immutable view of accounts and keys, swapped atomically when
+// the admin changes either.
+type pool struct {
+	accounts map[string]*Account
+	keys     map[[32]byte]*Key
+}
+
+type poolRef struct{ p atomic.Pointer[pool] }
+
+func (r *poolRef) load() *pool { return r.p.Load() }
+
+func newPool(accounts []Account, keys []Key) *pool {
+	p := &pool{accounts: make(map[string]*Account, len(accounts)), keys: make(map[[32]byte]*Key, len(keys))}
+	for i := range accounts {
+		a := accounts[i]
+		p.accounts[a.Name] = &a
+	}
+	for i := range keys {
+		k := keys[i]
+		p.keys[k.Hash] = &k
+	}
+	return p
+}
+
+// lookupKey finds the key whose secret hashes to h. The map finds the
+// candidate; the constant-time compare keeps the final check free of
+// early-exit timing.
+func (p *pool) lookupKey(secret []byte) *Key {
+	h := sha256.Sum256(secret)
+	k, ok := p.keys[h]
+	if !ok || subtle.ConstantTimeCompare(k.Hash[:], h[:]) != 1 {
+		return nil
+	}
+	return k
+}
+
+func schedAccounts(accounts []Account) []sched.Account {
+	out := make([]sched.Account, len(accounts))
+	for i := range accounts {
+		out[i] = accounts[i].Account
+	}
+	return out
+}

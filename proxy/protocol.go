@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"github.com/valyala/fasthttp"
+
+	"subgate/ledger"
+	"subgate/sched"
+)
+
+// Protocol is one API family (Anthropic Messages, OpenAI, Gemini). The
+// failover loop, the relay and the ledger are shared; a protocol only knows
+// its own wire format.
+type Protocol interface {
+	// Platform is the account platform this protocol is served by.
+	Platform() string
+	// Parse reads what scheduling needs from the client request into c
+	// (Model, Stream, Session) without unmarshalling the body.
+	Parse(ctx *fasthttp.RequestCtx, c *Call) error
+	// Prepare fills req, the upstream request, for the leased account.
+	Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error
+	// Classify turns a non-2xx upstream reply into an outcome for the account.
+	Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome
+	// Windows reads subscription window headers from a successful reply.
+	Windows(h *fasthttp.ResponseHeader) []sched.Window
+	// Response rewrites a buffered successful body for the client (model
+	// name mapped back) and reads its usage.
+	Response(body []byte, c *Call, u *ledger.Usage) []byte
+	// Event handles one SSE event of a successful stream: it reads usage into
+	// st and may return a rewritten data payload (nil keeps the original).
+	Event(event, data []byte, c *Call, st *StreamState) []byte
+	// WriteError writes an error in the protocol's own JSON shape.
+	WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string)
+	// StreamError is an SSE event that ends a stream with an error.
+	StreamError(kind ErrKind, msg string) []byte
+	// Keepalive is what keeps an idle SSE connection open.
+	Keepalive() []byte
+}
+
+// StreamState is what a protocol learns from a stream while it is relayed.
+type StreamState struct {
+	Usage ledger.Usage
+	// Done is set once the protocol saw its terminal event.
+	Done bool
+	// Err is set when the upstream sent an error event.
+	Err string
+}
+
+// Endpoint distinguishes the routes of a protocol that share the loop.
+type Endpoint int
+
+// Endpoints.
+const (
+	EndpointGenerate Endpoint = iota // billable generation
+	EndpointCountTokens
+)
+
+// Call is one client request as the loop sees it. Everything in it is a
+// copy: nothing points into fasthttp's request buffers.
+type Call struct {
+	Proto    Protocol
+	Endpoint Endpoint
+	Key      *Key
+	// Path and Query are forwarded upstream (the query verbatim).
+	Path  string
+	Query string
+	Body  []byte
+	// Header is the allow-listed client headers, lowercase names.
+	Header [][2]string
+
+	Model   string
+	Stream  bool
+	Session string
+	// ClaudeCode is set when the request comes from Claude Code itself;
+	// its body then passes through untouched.
+	ClaudeCode bool
+
+	// Set per attempt.
+	UpstreamModel string
+	RequestID     string
+}
+
+// header returns the value of a forwarded client header ("" when absent).
+func (c *Call) header(name string) string {
+	for _, kv := range c.Header {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	return ""
+}

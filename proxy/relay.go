@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"subgate/sched"
+)
+
+// stream commits to a 200 SSE reply and hands the rest of the request to a
+// stream writer, which owns the lease, the upstream exchange and the run
+// from here on.
+func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response, headerWait time.Duration) {
+	ctx := r.ctx
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.SetContentTypeBytes(resp.Header.ContentType())
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no")
+	if r.call.RequestID != "" {
+		ctx.Response.Header.Set("request-id", r.call.RequestID)
+	}
+	windows := r.call.Proto.Windows(&resp.Header)
+	r.streaming = true
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer r.finish()
+		res := r.s.relay(w, resp, r)
+		releaseExchange(req, resp)
+		o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}
+		status, errMsg := 200, ""
+		switch {
+		case res.clientGone:
+			o = sched.Outcome{Kind: sched.Canceled}
+			status, errMsg = 499, "client went away mid-stream"
+		case res.failure != "":
+			o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: res.failure}
+			if res.st.Err == "overloaded_error" {
+				o.Kind = sched.Overloaded
+			}
+			errMsg = res.failure
+		}
+		lease.Release(o)
+		r.record(status, res.st.Usage, acct.Name, errMsg, res.ttft)
+	})
+}
+
+type relayResult struct {
+	st         StreamState
+	ttft       time.Duration
+	clientGone bool
+	failure    string // why the stream did not end normally
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// relay copies the upstream SSE body to w as it arrives, event lines
+// rewritten by the protocol, flushing after every read. A reader goroutine
+// feeds it one buffer at a time (memory per stream stays bounded) so the
+// writer can also send keepalives and notice idle upstreams and departed
+// clients.
+func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res relayResult) {
+	body := resp.BodyStream()
+	chunks := make(chan chunk)
+	ack := make(chan struct{})
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		bp := chunkPool.Get().(*[]byte)
+		defer chunkPool.Put(bp)
+		for {
+			n, err := body.Read(*bp)
+			select {
+			case chunks <- chunk{(*bp)[:n], err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+			select {
+			case <-ack:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		// Closing an unfinished body stream closes the upstream connection,
+		// which is what cancels the upstream generation.
+		_ = resp.CloseBodyStream()
+		<-readerDone
+	}()
+
+	sc := newSSEScanner(r.call, &res.st)
+	tick := min(s.cfg.Keepalive, s.cfg.StreamIdleTimeout)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	lastData, lastWrite := time.Now(), time.Now()
+	for {
+		select {
+		case ch := <-chunks:
+			if len(ch.b) > 0 {
+				if res.ttft == 0 {
+					res.ttft = time.Since(r.start)
+				}
+				lastData = time.Now()
+				sc.feed(w, ch.b)
+				if err := w.Flush(); err != nil {
+					res.clientGone = true
+					return res
+				}
+				lastWrite = lastData
+			}
+			if ch.err != nil {
+				if errors.Is(ch.err, io.EOF) && res.st.Done {
+					sc.finish(w)
+					_ = w.Flush()
+					return res
+				}
+				res.failure = "upstream stream ended before its terminal event"
+				if !errors.Is(ch.err, io.EOF) {
+					res.failure = "upstream stream broke: " + ch.err.Error()
+				}
+				s.endStream(w, r, KindAPI, "upstream stream interrupted", &res)
+				return res
+			}
+			ack <- struct{}{}
+		case now := <-ticker.C:
+			if now.Sub(lastData) >= s.cfg.StreamIdleTimeout {
+				res.failure = "upstream stream idle timeout"
+				s.endStream(w, r, KindAPI, "upstream stream timed out", &res)
+				return res
+			}
+			if now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midLine() {
+				_, _ = w.Write(r.call.Proto.Keepalive())
+				if err := w.Flush(); err != nil {
+					res.clientGone = true
+					return res
+				}
+				lastWrite = now
+			}
+		case <-r.rctx.Done():
+			if r.clientGone() {
+				res.clientGone = true
+				return res
+			}
+			res.failure = "server shutting down"
+			s.endStream(w, r, KindOverloaded, "server is shutting down", &res)
+			return res
+		}
+	}
+}
+
+// endStream ends a client stream with the protocol's error event, unless
+// the client already got the terminal event.
+func (s *Server) endStream(w *bufio.Writer, r *run, kind ErrKind, msg string, res *relayResult) {
+	if res.st.Done {
+		return
+	}
+	_, _ = w.Write(r.call.Proto.StreamError(kind, msg))
+	if err := w.Flush(); err != nil {
+		res.clientGone = true
+	}
+}

@@ -1,0 +1,247 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"subgate/ledger"
+	"subgate/sched"
+)
+
+// Config configures a Server.
+type Config struct {
+	Logger   *slog.Logger
+	Sched    *sched.Scheduler
+	Ledger   *ledger.Ledger
+	Tokens   *Tokens
+	Accounts []Account
+	Keys     []Key
+
+	// AnthropicBaseURL is the default upstream of anthropic accounts.
+	AnthropicBaseURL string
+	// ClaudeCodeSystem is prepended for OAuth accounts and other clients.
+	ClaudeCodeSystem string
+
+	MaxBodyBytes       int           // client request body limit; default 32 MiB
+	MaxAccountSwitches int           // failovers per request; default 3
+	HeaderTimeout      time.Duration // upstream response headers; default 5m
+	StreamIdleTimeout  time.Duration // upstream silence mid-stream; default 5m
+	Keepalive          time.Duration // SSE keepalive while idle; default 10s
+	ReadTimeout        time.Duration // client request read; default 60s
+	IdleTimeout        time.Duration // idle keep-alive connection; default 120s
+	WatchInterval      time.Duration // client hang-up detection period; default 500ms
+
+	// Admin, when set, serves every path under /admin/.
+	Admin fasthttp.RequestHandler
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 32 << 20
+	}
+	if c.MaxAccountSwitches <= 0 {
+		c.MaxAccountSwitches = 3
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.HeaderTimeout, 5*time.Minute)
+	def(&c.StreamIdleTimeout, 5*time.Minute)
+	def(&c.Keepalive, 10*time.Second)
+	def(&c.ReadTimeout, 60*time.Second)
+	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.WatchInterval, 500*time.Millisecond)
+	if c.ClaudeCodeSystem == "" {
+		c.ClaudeCodeSystem = "You are Claude Code, Anthropic's official CLI for Claude."
+	}
+	if c.AnthropicBaseURL == "" {
+		c.AnthropicBaseURL = "https://api.anthropic.com"
+	}
+}
+
+// Server is the gateway: a fasthttp server whose handlers run every
+// protocol through one failover loop.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	sched     *sched.Scheduler
+	ledger    *ledger.Ledger
+	tokens    *Tokens
+	pool      poolRef
+	up        *upstreams
+	watch     *watcher
+	anthropic *Anthropic
+	srv       *fasthttp.Server
+
+	ctx    context.Context // parent of every request; canceled when the grace period ends
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	reqID  atomic.Uint64
+	idBase string
+}
+
+// New builds a Server; call Serve to accept connections.
+func New(cfg Config) *Server {
+	cfg.defaults()
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		sched:  cfg.Sched,
+		ledger: cfg.Ledger,
+		tokens: cfg.Tokens,
+		up:     newUpstreams(64 << 20),
+		watch:  newWatcher(cfg.WatchInterval),
+		idBase: strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
+	}
+	if s.tokens == nil {
+		s.tokens = NewTokens(TokensConfig{Logger: cfg.Logger})
+	}
+	s.anthropic = &Anthropic{BaseURL: cfg.AnthropicBaseURL, Identity: cfg.ClaudeCodeSystem}
+	s.pool.p.Store(newPool(cfg.Accounts, cfg.Keys))
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.srv = &fasthttp.Server{
+		Handler:                       s.handler,
+		ErrorHandler:                  s.errorHandler,
+		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		ReadTimeout:                   cfg.ReadTimeout,
+		IdleTimeout:                   cfg.IdleTimeout,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		DisableHeaderNamesNormalizing: false,
+		ReadBufferSize:                16 << 10,
+		Logger:                        fasthttpLogger{cfg.Logger},
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watch.run(s.ctx)
+	}()
+	return s
+}
+
+// SetPool replaces the accounts and keys at runtime (admin changes).
+func (s *Server) SetPool(accounts []Account, keys []Key) {
+	s.pool.p.Store(newPool(accounts, keys))
+	if s.sched != nil {
+		s.sched.SetAccounts(schedAccounts(accounts))
+	}
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Handler exposes the request handler (tests mount it on in-memory
+// listeners).
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
+
+// Shutdown stops accepting, lets running requests finish until ctx ends,
+// then cancels the rest. Waiters in the scheduler are failed by the
+// scheduler's own Close, which the caller runs first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.cancel()
+	if err != nil {
+		// Streams were canceled above; give them a moment to write their
+		// error events and close.
+		grace, stop := context.WithTimeout(context.Background(), 2*time.Second)
+		defer stop()
+		err = s.srv.ShutdownWithContext(grace)
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) handler(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("x-subgate-request-id", s.idBase+"-"+strconv.FormatUint(s.reqID.Add(1), 36))
+	path := ctx.Path()
+	switch string(path) {
+	case "/v1/messages":
+		if s.method(ctx, s.anthropic, fasthttp.MethodPost) {
+			s.handle(ctx, s.anthropic, EndpointGenerate)
+		}
+	case "/v1/messages/count_tokens":
+		if s.method(ctx, s.anthropic, fasthttp.MethodPost) {
+			s.handle(ctx, s.anthropic, EndpointCountTokens)
+		}
+	case "/v1/models":
+		s.models(ctx)
+	case "/healthz":
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}`)
+	case "/api/hello":
+		ctx.SetStatusCode(fasthttp.StatusOK)
+	default:
+		if s.cfg.Admin != nil && (bytes.HasPrefix(path, []byte("/admin/")) || string(path) == "/admin") {
+			s.cfg.Admin(ctx)
+			return
+		}
+		s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "no route for "+string(ctx.Method())+" "+string(path))
+	}
+}
+
+func (s *Server) method(ctx *fasthttp.RequestCtx, p Protocol, want string) bool {
+	if string(ctx.Method()) == want {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", want)
+	p.WriteError(ctx, fasthttp.StatusMethodNotAllowed, KindInvalidRequest, "method not allowed")
+	return false
+}
+
+// errorHandler answers requests fasthttp could not read, in the Anthropic
+// shape rather than fasthttp's plain-text page.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		s.anthropic.WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
+			"request body exceeds "+strconv.Itoa(s.cfg.MaxBodyBytes>>20)+" MB")
+		return
+	}
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		s.anthropic.WriteError(ctx, fasthttp.StatusRequestTimeout, KindInvalidRequest, "timeout reading request")
+		return
+	}
+	s.anthropic.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, "malformed HTTP request")
+}
+
+// authenticate finds the client key from x-api-key or a Bearer token.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx, p *pool) *Key {
+	secret := ctx.Request.Header.Peek("x-api-key")
+	if len(secret) == 0 {
+		auth := ctx.Request.Header.Peek("Authorization")
+		if len(auth) > 7 && (string(auth[:7]) == "Bearer " || string(auth[:7]) == "bearer ") {
+			secret = auth[7:]
+		}
+	}
+	if len(secret) == 0 {
+		return nil
+	}
+	return p.lookupKey(secret)
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp", "msg", format, "args", len(args))
+}

@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+)
+
+// maxLine bounds the bytes held for one SSE line. A longer line (a huge
+// final event) is passed through unscanned rather than buffered.
+const maxLine = 4 << 20
+
+// sseScanner splits an SSE byte stream into lines as it passes, lets the
+// protocol read and rewrite data lines, and writes everything else
+// verbatim. It holds back only an incomplete last line, so what reaches the
+// client always ends on a line boundary.
+type sseScanner struct {
+	call    *Call
+	st      *StreamState
+	pending []byte // incomplete line carried to the next chunk
+	event   []byte // current event name
+	skip    bool   // inside an oversized line that is passed through raw
+}
+
+func newSSEScanner(c *Call, st *StreamState) *sseScanner {
+	return &sseScanner{call: c, st: st}
+}
+
+// feed processes one chunk from the upstream.
+func (s *sseScanner) feed(w *bufio.Writer, b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if s.skip {
+			if i < 0 {
+				w.Write(b)
+				return
+			}
+			w.Write(b[:i+1])
+			s.skip = false
+			b = b[i+1:]
+			continue
+		}
+		if i < 0 {
+			if len(s.pending)+len(b) > maxLine {
+				w.Write(s.pending)
+				w.Write(b)
+				s.pending = s.pending[:0]
+				s.skip = true
+				return
+			}
+			s.pending = append(s.pending, b...)
+			return
+		}
+		line := b[:i+1]
+		if len(s.pending) > 0 {
+			s.pending = append(s.pending, line...)
+			line = s.pending
+		}
+		s.line(w, line)
+		s.pending = s.pending[:0]
+		b = b[i+1:]
+	}
+}
+
+// line handles one complete line including its '\n'.
+func (s *sseScanner) line(w *bufio.Writer, line []byte) {
+	text := bytes.TrimRight(line, "\r\n")
+	switch {
+	case len(text) == 0:
+		s.event = s.event[:0]
+	case bytes.HasPrefix(text, []byte("event:")):
+		s.event = append(s.event[:0], bytes.TrimSpace(text[6:])...)
+	case bytes.HasPrefix(text, []byte("data:")):
+		data := text[5:]
+		if len(data) > 0 && data[0] == ' ' {
+			data = data[1:]
+		}
+		if out := s.call.Proto.Event(s.event, data, s.call, s.st); out != nil {
+			w.WriteString("data: ")
+			w.Write(out)
+			w.WriteByte('\n')
+			return
+		}
+	}
+	w.Write(line)
+}
+
+// midLine reports whether the client has been sent part of a line, when
+// nothing else (a keepalive) may be written.
+func (s *sseScanner) midLine() bool { return s.skip }
+
+// finish writes a last line the upstream did not terminate.
+func (s *sseScanner) finish(w *bufio.Writer) {
+	if len(s.pending) > 0 {
+		s.line(w, s.pending)
+		s.pending = s.pending[:0]
+	}
+}

@@ -1,0 +1,120 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// errHeaderTimeout is returned when the upstream sent no response headers
+// within the header timeout.
+var errHeaderTimeout = errors.New("upstream header timeout")
+
+// upstreams holds one pair of fasthttp clients (buffered and streaming) per
+// egress proxy. fasthttp.Client pools connections per host itself.
+type upstreams struct {
+	mu      sync.Mutex
+	clients map[string]*clientPair
+	// maxResponse caps a buffered upstream body.
+	maxResponse int
+}
+
+type clientPair struct {
+	buffered  *fasthttp.Client
+	streaming *fasthttp.Client
+}
+
+func newUpstreams(maxResponse int) *upstreams {
+	return &upstreams{clients: make(map[string]*clientPair), maxResponse: maxResponse}
+}
+
+// client returns the clients for an egress proxy ("" is direct).
+func (u *upstreams) client(proxyURL string) (*clientPair, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c, ok := u.clients[proxyURL]; ok {
+		return c, nil
+	}
+	dial, err := dialerFor(proxyURL)
+	if err != nil {
+		return nil, err
+	}
+	mk := func(stream bool) *fasthttp.Client {
+		return &fasthttp.Client{
+			Name:                          "subgate",
+			NoDefaultUserAgentHeader:      true,
+			Dial:                          dial,
+			DialDualStack:                 false,
+			MaxConnsPerHost:               4096,
+			MaxIdleConnDuration:           90 * time.Second,
+			MaxResponseBodySize:           u.maxResponse,
+			StreamResponseBody:            stream,
+			DisableHeaderNamesNormalizing: false,
+			DisablePathNormalizing:        true,
+			ReadBufferSize:                16 << 10,
+			// TLS verification stays on: TLSConfig nil means the system roots.
+		}
+	}
+	c := &clientPair{buffered: mk(false), streaming: mk(true)}
+	u.clients[proxyURL] = c
+	return c, nil
+}
+
+// flight tracks one upstream call running on its own goroutine so the
+// caller can stop waiting (client gone, header timeout) without waiting for
+// fasthttp. Whoever loses the race owns the cleanup.
+type flight struct {
+	state atomic.Int32 // 0 running, 1 finished first, 2 abandoned first
+	done  chan error
+	req   *fasthttp.Request
+	resp  *fasthttp.Response
+}
+
+// do sends req and waits for the response headers (stream) or the whole
+// response (buffered), the context, or the header timeout. On success the
+// caller owns req and resp; on failure do releases them.
+func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	f := &flight{done: make(chan error, 1), req: req, resp: resp}
+	go func() {
+		err := c.Do(req, resp)
+		if f.state.CompareAndSwap(0, 1) {
+			f.done <- err
+			return
+		}
+		// The caller gave up: close a stream at once so the upstream stops
+		// generating, then free the buffers.
+		_ = resp.CloseBodyStream()
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var cause error
+	select {
+	case err := <-f.done:
+		if err != nil {
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+			return fmt.Errorf("upstream: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-timer.C:
+		cause = errHeaderTimeout
+	}
+	if f.state.CompareAndSwap(0, 2) {
+		return cause // the goroutine cleans up
+	}
+	// The call finished just as we gave up: clean up here.
+	<-f.done
+	_ = resp.CloseBodyStream()
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+	return cause
+}

@@ -1,0 +1,103 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+var (
+	errMissingModel = errors.New("model: field required")
+	errNotJSON      = errors.New("request body must be a JSON object")
+)
+
+// copyHeaders appends the allow-listed request headers (exact names, or a
+// name prefix) to dst as lowercase (name, value) copies.
+func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, prefix string) [][2]string {
+	for k, v := range ctx.Request.Header.All() {
+		name := strings.ToLower(string(k))
+		keep := prefix != "" && strings.HasPrefix(name, prefix)
+		for _, n := range names {
+			if keep || name == n {
+				keep = true
+				break
+			}
+		}
+		if keep {
+			dst = append(dst, [2]string{name, string(v)})
+		}
+	}
+	return dst
+}
+
+// setURL sets base+path(+?query) as the request URI.
+func setURL(req *fasthttp.Request, base, path, query string) {
+	u := make([]byte, 0, len(base)+len(path)+len(query)+1)
+	u = append(u, strings.TrimSuffix(base, "/")...)
+	u = append(u, path...)
+	if query != "" {
+		u = append(u, '?')
+		u = append(u, query...)
+	}
+	req.SetRequestURIBytes(u)
+}
+
+// epoch parses a unix-seconds header value; zero when absent or bad.
+func epoch(b []byte) time.Time {
+	if len(b) == 0 {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n <= 0 {
+		if t, err := time.Parse(time.RFC3339, string(b)); err == nil {
+			return t
+		}
+		return time.Time{}
+	}
+	return time.Unix(n, 0)
+}
+
+// retryAfter reads retry-after-ms / retry-after (seconds or HTTP date).
+func retryAfter(h *fasthttp.ResponseHeader, now time.Time) time.Time {
+	if ms, err := strconv.ParseInt(string(h.Peek("retry-after-ms")), 10, 64); err == nil && ms > 0 {
+		return now.Add(time.Duration(ms) * time.Millisecond)
+	}
+	v := string(h.Peek("retry-after"))
+	if v == "" {
+		return time.Time{}
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
+		return now.Add(time.Duration(s * float64(time.Second)))
+	}
+	if t, err := time.Parse(time.RFC1123, v); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+// jsonString returns s as a JSON string literal.
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// isJSONObject is the cheap shape check done instead of a full validation:
+// a full scan of a 50 KB body would cost more than the rest of the hot path.
+// Malformed JSON further in is rejected by the upstream with its own 400.
+func isJSONObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}

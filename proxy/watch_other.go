@@ -1,0 +1,8 @@
+//go:build !unix
+
+package proxy
+
+import "syscall"
+
+// peerClosed is not available here; failed writes still end requests.
+func peerClosed(syscall.RawConn) bool { return false }
