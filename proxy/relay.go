@@ -129,7 +129,9 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 					return res
 				}
 				res.failure = "upstream stream ended before its terminal event"
-				if !errors.Is(ch.err, io.EOF) {
+				if res.st.Err != "" {
+					res.failure = "upstream error event: " + res.st.Err
+				} else if !errors.Is(ch.err, io.EOF) {
 					res.failure = "upstream stream broke: " + ch.err.Error()
 				}
 				s.endStream(w, r, KindAPI, "upstream stream interrupted", &res)
@@ -165,8 +167,8 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 // endStream ends a client stream with the protocol's error event, unless
 // the client already got the terminal event.
 func (s *Server) endStream(w *bufio.Writer, r *run, kind ErrKind, msg string, res *relayResult) {
-	if res.st.Done {
-		return
+	if res.st.Done || res.st.Err != "" {
+		return // the client already has the stream's last word
 	}
 	_, _ = w.Write(r.call.Proto.StreamError(kind, msg))
 	if err := w.Flush(); err != nil {

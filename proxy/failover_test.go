@@ -1,0 +1,237 @@
+package proxy
+
+import (
+	"bufio"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"subgate/proxy/upstreamtest"
+	"subgate/sched"
+)
+
+func twoAccounts() []Account {
+	a, b := apiAccount("a1", "k1"), apiAccount("a2", "k2")
+	b.Priority = 20 // a1 is always tried first
+	return []Account{a, b}
+}
+
+func TestFailoverHealthTable(t *testing.T) {
+	tests := []struct {
+		name      string
+		step      upstreamtest.Step
+		wantState sched.State
+	}{
+		{"429", upstreamtest.RateLimited(30*time.Second, time.Time{}), sched.StateRateLimited},
+		{"529", upstreamtest.Overloaded(), sched.StateOverloaded},
+		{"401 api key", upstreamtest.AuthError(), sched.StateError},
+		{"403 api key", upstreamtest.PermissionError(), sched.StateError},
+		{"500", upstreamtest.ServerError(), sched.StateOK}, // one 5xx is not yet a cooldown
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, twoAccounts())
+			h.up.Script("k1", tt.step)
+			resp, body := h.post("/v1/messages", simpleBody)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if got, want := h.up.Count("k1"), 1; got != want {
+				t.Errorf("a1 requests = %d, want %d", got, want)
+			}
+			if got, want := h.up.Count("k2"), 1; got != want {
+				t.Errorf("a2 requests = %d, want %d", got, want)
+			}
+			if got := h.status("a1").State; got != tt.wantState {
+				t.Errorf("a1 state = %s, want %s", got, tt.wantState)
+			}
+			rec := h.records(1)[0]
+			if rec.Account != "a2" || rec.Status != 200 {
+				t.Errorf("record account=%s status=%d", rec.Account, rec.Status)
+			}
+		})
+	}
+}
+
+func TestRequestErrorIsNotFailedOver(t *testing.T) {
+	h := newHarness(t, twoAccounts())
+	h.up.Script("k1", upstreamtest.InvalidRequest("messages: field required"))
+	resp, body := h.post("/v1/messages", simpleBody)
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	if got := gjson.GetBytes(body, "error.message").String(); got != "messages: field required" {
+		t.Errorf("message = %q, want the upstream's", got)
+	}
+	if h.up.Count("k2") != 0 {
+		t.Errorf("a 400 was failed over")
+	}
+	if got := h.status("a1").State; got != sched.StateOK {
+		t.Errorf("a1 state = %s, want ok", got)
+	}
+}
+
+func TestAllAccountsFailClientErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		step       upstreamtest.Step
+		wantStatus int
+		wantType   string
+	}{
+		{"429", upstreamtest.RateLimited(time.Minute, time.Time{}), 429, "rate_limit_error"},
+		{"529", upstreamtest.Overloaded(), 503, "overloaded_error"},
+		{"401", upstreamtest.AuthError(), 502, "upstream_error"},
+		{"500", upstreamtest.ServerError(), 502, "upstream_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, twoAccounts())
+			h.up.Script("k1", tt.step)
+			h.up.Script("k2", tt.step)
+			resp, body := h.post("/v1/messages", simpleBody)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			if got := gjson.GetBytes(body, "error.type").String(); got != tt.wantType {
+				t.Errorf("type = %q, want %q", got, tt.wantType)
+			}
+			if got := gjson.GetBytes(body, "type").String(); got != "error" {
+				t.Errorf("not an Anthropic error shape: %s", body)
+			}
+			if strings.Contains(string(body), "k1") || strings.Contains(string(body), "k2") {
+				t.Errorf("error leaks a credential: %s", body)
+			}
+		})
+	}
+}
+
+func TestNoAccountIs503(t *testing.T) {
+	h := newHarness(t, nil)
+	resp, body := h.post("/v1/messages", simpleBody)
+	if resp.StatusCode != 503 || gjson.GetBytes(body, "error.type").String() != "api_error" {
+		t.Fatalf("status %d body %s", resp.StatusCode, body)
+	}
+}
+
+func TestMaxAccountSwitches(t *testing.T) {
+	var accts []Account
+	for i, k := range []string{"k1", "k2", "k3", "k4", "k5"} {
+		a := apiAccount("a"+k[1:], k)
+		a.Priority = i
+		accts = append(accts, a)
+	}
+	h := newHarness(t, accts, func(c *Config, _ *sched.Config) { c.MaxAccountSwitches = 2 })
+	for _, k := range []string{"k1", "k2", "k3", "k4", "k5"} {
+		h.up.Script(k, upstreamtest.ServerError())
+	}
+	resp, _ := h.post("/v1/messages", simpleBody)
+	if resp.StatusCode != 502 {
+		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+	total := 0
+	for _, k := range []string{"k1", "k2", "k3", "k4", "k5"} {
+		total += h.up.Count(k)
+	}
+	if got, want := total, 3; got != want {
+		t.Errorf("upstream attempts = %d, want %d (1 + 2 switches)", got, want)
+	}
+}
+
+func TestNoFailoverAfterFirstByte(t *testing.T) {
+	for _, step := range []upstreamtest.Step{upstreamtest.CutStream(2), upstreamtest.CutMidChunk(2)} {
+		h := newHarness(t, twoAccounts())
+		h.up.Script("k1", step)
+		resp, body := h.post("/v1/messages", streamBody)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		evs := sseEvents(body)
+		last := evs[len(evs)-1]
+		if last[0] != "error" || gjson.Get(last[1], "type").String() != "error" {
+			t.Fatalf("stream did not end with an error event: %q", body)
+		}
+		if h.up.Count("k2") != 0 {
+			t.Errorf("stream was failed over after bytes were sent")
+		}
+		rec := h.records(1)[0]
+		if rec.Error == "" || rec.InputTokens != 25 {
+			t.Errorf("cut stream record = %+v, want partial usage and an error", rec)
+		}
+	}
+}
+
+func TestStreamErrorEventIsRelayed(t *testing.T) {
+	h := newHarness(t, twoAccounts())
+	h.up.Script("k1", upstreamtest.StreamError())
+	_, body := h.post("/v1/messages", streamBody)
+	evs := sseEvents(body)
+	if last := evs[len(evs)-1]; last[0] != "error" || gjson.Get(last[1], "error.type").String() != "overloaded_error" {
+		t.Fatalf("last event %v", last)
+	}
+	waitUntil(t, "a1 overloaded", func() bool { return h.status("a1").State == sched.StateOverloaded })
+}
+
+// TestDisconnectFreesSlot hangs the upstream, drops the client and checks
+// the slot comes back without waiting for the upstream.
+func TestDisconnectFreesSlot(t *testing.T) {
+	for _, body := range []string{simpleBody, streamBody} {
+		h := newHarness(t, []Account{apiAccount("a1", "k1")})
+		h.up.Script("k1", upstreamtest.Hang(30*time.Second))
+		conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := "POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: " + testKey +
+			"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "request in flight", func() bool { return h.status("a1").InFlight == 1 })
+		conn.Close()
+		waitUntil(t, "slot freed", func() bool { return h.status("a1").InFlight == 0 })
+		rec := h.records(1)[0]
+		if rec.Status != 499 {
+			t.Errorf("record status = %d, want 499", rec.Status)
+		}
+		if got := h.status("a1").State; got != sched.StateOK {
+			t.Errorf("client cancel penalised the account: %s", got)
+		}
+	}
+}
+
+// TestDisconnectMidStream drops the client while the upstream streams
+// slowly.
+func TestDisconnectMidStream(t *testing.T) {
+	h := newHarness(t, []Account{apiAccount("a1", "k1")})
+	h.up.Script("k1", upstreamtest.OK().WithStreamDelay(200*time.Millisecond))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: " + testKey +
+		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(streamBody)) + "\r\n\r\n" + streamBody
+	conn.Write([]byte(req))
+	br := bufio.NewReader(conn)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "event: message_start") {
+			break
+		}
+	}
+	conn.Close()
+	waitUntil(t, "slot freed", func() bool { return h.status("a1").InFlight == 0 })
+	rec := h.records(1)[0]
+	if rec.Status != 499 || rec.InputTokens != 25 {
+		t.Errorf("record = status %d input %d, want 499 with the partial usage", rec.Status, rec.InputTokens)
+	}
+}
+
+
+func upstreamTooMany() upstreamtest.Step { return upstreamtest.RateLimited(time.Minute, time.Time{}) }
