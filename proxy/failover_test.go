@@ -233,5 +233,4 @@ func TestDisconnectMidStream(t *testing.T) {
 	}
 }
 
-
 func upstreamTooMany() upstreamtest.Step { return upstreamtest.RateLimited(time.Minute, time.Time{}) }

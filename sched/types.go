@@ -17,6 +17,9 @@ var (
 	ErrWaitTimeout = errors.New("sched: concurrency limit, retry later")
 	// ErrClosed means the scheduler is shutting down.
 	ErrClosed = errors.New("sched: scheduler closed")
+	// ErrUnknownAccount means an admin call named an account that is not in
+	// the pool.
+	ErrUnknownAccount = errors.New("sched: unknown account")
 )
 
 // State is an account's health state.
@@ -133,8 +136,11 @@ type Health struct {
 	Until    time.Time `json:"until"`
 	Reason   string    `json:"reason,omitempty"`
 	Failures int       `json:"failures,omitempty"`
-	LastUsed time.Time `json:"last_used"`
-	Windows  []Window  `json:"windows,omitempty"`
+	// Forbidden counts consecutive Forbidden outcomes; the third one turns
+	// a cooldown into an error.
+	Forbidden int       `json:"forbidden,omitempty"`
+	LastUsed  time.Time `json:"last_used"`
+	Windows   []Window  `json:"windows,omitempty"`
 }
 
 // Snapshot is what survives a restart: account health and sticky bindings.
