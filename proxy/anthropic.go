@@ -40,10 +40,10 @@ func (p *Anthropic) Platform() string { return "anthropic" }
 func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
 	var userID, system gjson.Result
-	gjson.ParseBytes(c.Body).ForEach(func(k, v gjson.Result) bool {
+	gjson.Parse(view(c.Body)).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
-			c.Model = v.String()
+			c.Model = strings.Clone(v.String()) // outlives the body in the ledger queue
 		case "stream":
 			c.Stream = v.Bool()
 		case "metadata":
@@ -113,7 +113,7 @@ func anthropicSession(userID, header string, system gjson.Result, body []byte) s
 		} else {
 			system.ForEach(func(_, b gjson.Result) bool { h.Write([]byte(b.Get("text").String())); return true })
 		}
-		first := gjson.GetBytes(body, "messages.0.content")
+		first := gjson.Get(view(body), "messages.0.content")
 		if !first.Exists() && system.Raw == "" {
 			return ""
 		}
@@ -227,9 +227,9 @@ func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte
 // unified windows, the overall unified reset, then retry-after.
 func anthropicReset(h *fasthttp.ResponseHeader, now time.Time) time.Time {
 	var until time.Time
-	for _, w := range []string{"5h", "7d"} {
-		if string(h.Peek("anthropic-ratelimit-unified-"+w+"-status")) == "rejected" {
-			if t := epoch(h.Peek("anthropic-ratelimit-unified-" + w + "-reset")); t.After(until) {
+	for _, w := range unifiedWindows {
+		if string(h.Peek(w.status)) == "rejected" {
+			if t := epoch(h.Peek(w.reset)); t.After(until) {
 				until = t
 			}
 		}
@@ -243,24 +243,30 @@ func anthropicReset(h *fasthttp.ResponseHeader, now time.Time) time.Time {
 	return until
 }
 
+// unifiedWindows names the subscription windows and their header names,
+// built once: header lookups run on every successful reply.
+var unifiedWindows = [...]struct{ name, util, reset, status string }{
+	{"5h", "anthropic-ratelimit-unified-5h-utilization", "anthropic-ratelimit-unified-5h-reset", "anthropic-ratelimit-unified-5h-status"},
+	{"7d", "anthropic-ratelimit-unified-7d-utilization", "anthropic-ratelimit-unified-7d-reset", "anthropic-ratelimit-unified-7d-status"},
+}
+
 // Windows implements Protocol: the subscription windows of OAuth accounts.
 func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
 	var out []sched.Window
-	for _, w := range []string{"5h", "7d"} {
-		pre := "anthropic-ratelimit-unified-" + w + "-"
-		util, reset, st := h.Peek(pre+"utilization"), h.Peek(pre+"reset"), h.Peek(pre+"status")
+	for _, w := range unifiedWindows {
+		util, reset, st := h.Peek(w.util), h.Peek(w.reset), h.Peek(w.status)
 		if len(util) == 0 && len(reset) == 0 && len(st) == 0 {
 			continue
 		}
 		u, _ := strconv.ParseFloat(string(util), 64)
-		out = append(out, sched.Window{Name: w, Utilization: u, ResetAt: epoch(reset), Status: string(st)})
+		out = append(out, sched.Window{Name: w.name, Utilization: u, ResetAt: epoch(reset), Status: string(st)})
 	}
 	return out
 }
 
 // Response implements Protocol.
 func (p *Anthropic) Response(body []byte, c *Call, u *ledger.Usage) []byte {
-	anthropicUsage(gjson.GetBytes(body, "usage"), u, false)
+	anthropicUsage(gjson.Get(view(body), "usage"), u, false)
 	if c.UpstreamModel != c.Model && c.Endpoint == EndpointGenerate {
 		if b, err := sjson.SetBytes(body, "model", c.Model); err == nil {
 			return b
@@ -291,18 +297,18 @@ func anthropicUsage(v gjson.Result, u *ledger.Usage, delta bool) {
 // Event implements Protocol.
 func (p *Anthropic) Event(event, data []byte, c *Call, st *StreamState) []byte {
 	if len(event) == 0 {
-		event = []byte(gjson.GetBytes(data, "type").Str)
+		event = []byte(gjson.Get(view(data), "type").Str)
 	}
 	switch string(event) {
 	case "message_start":
-		anthropicUsage(gjson.GetBytes(data, "message.usage"), &st.Usage, false)
+		anthropicUsage(gjson.Get(view(data), "message.usage"), &st.Usage, false)
 		if c.UpstreamModel != c.Model {
 			if b, err := sjson.SetBytes(data, "message.model", c.Model); err == nil {
 				return b
 			}
 		}
 	case "message_delta":
-		anthropicUsage(gjson.GetBytes(data, "usage"), &st.Usage, true)
+		anthropicUsage(gjson.Get(view(data), "usage"), &st.Usage, true)
 	case "message_stop":
 		st.Done = true
 	case "error":

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -100,4 +101,13 @@ func isJSONObject(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// view returns b as a string without copying, for gjson reads on the hot
+// path. Results point into b: clone any string kept after b may change.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
