@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
@@ -28,6 +30,9 @@ type run struct {
 	last     sched.Outcome
 	// streaming is set once a stream writer owns the rest of the request.
 	streaming bool
+	// w is the client stream once the request committed to a 200 SSE
+	// reply (while waiting for a slot); errors then become SSE events.
+	w *bufio.Writer
 }
 
 // handle authenticates, parses and runs a request through the loop.
@@ -78,10 +83,20 @@ func (r *run) finish() {
 }
 
 // try is one attempt: acquire an account, send, classify. It reports
-// whether the request is answered (or abandoned).
+// whether the request is answered (or abandoned, or handed to a stream
+// writer that carries on).
 func (r *run) try() bool {
-	s, c := r.s, r.call
-	lease, err := s.sched.Acquire(r.rctx, sched.Request{
+	lease, err, handedOff := r.acquire()
+	if handedOff {
+		return true
+	}
+	return r.use(lease, err)
+}
+
+// schedRequest is what this request asks of the scheduler.
+func (r *run) schedRequest() sched.Request {
+	c := r.call
+	return sched.Request{
 		Group:          c.Key.Group,
 		Platform:       c.Proto.Platform(),
 		Model:          c.Model,
@@ -89,7 +104,12 @@ func (r *run) try() bool {
 		Key:            c.Key.Name,
 		KeyConcurrency: c.Key.Concurrency,
 		Exclude:        r.exclude,
-	})
+	}
+}
+
+// use continues an attempt once Acquire has answered.
+func (r *run) use(lease *sched.Lease, err error) bool {
+	c := r.call
 	if err != nil {
 		if r.clientGone() {
 			r.record(499, ledger.Usage{}, "", "client went away while waiting", 0)
@@ -199,13 +219,18 @@ func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Req
 		return r.next(lease, acct, o)
 	}
 	lease.Release(o)
-	ctx := r.ctx
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	if id := resp.Header.Peek("request-id"); len(id) > 0 {
-		ctx.Response.Header.SetBytesV("request-id", id)
+	if r.w != nil {
+		msg := gjson.Get(view(body), "error.message").String()
+		r.writeEvent(r.call.Proto.StreamError(KindInvalidRequest, "upstream rejected the request: "+msg))
+	} else {
+		ctx := r.ctx
+		ctx.SetStatusCode(status)
+		ctx.SetContentType("application/json")
+		if id := resp.Header.Peek("request-id"); len(id) > 0 {
+			ctx.Response.Header.SetBytesV("request-id", id)
+		}
+		ctx.SetBody(body)
 	}
-	ctx.SetBody(body)
 	r.record(status, ledger.Usage{}, acct.Name, o.Reason, 0)
 	return true
 }
@@ -226,10 +251,14 @@ func (r *run) next(lease *sched.Lease, acct *Account, o sched.Outcome) bool {
 
 // fail answers the client with a loop-level error.
 func (r *run) fail(ce clientError, cause error) {
-	if ce.status == fasthttp.StatusTooManyRequests {
-		r.ctx.Response.Header.Set("retry-after", "10")
+	if r.w != nil {
+		r.writeEvent(r.call.Proto.StreamError(ce.kind, ce.msg))
+	} else {
+		if ce.status == fasthttp.StatusTooManyRequests {
+			r.ctx.Response.Header.Set("retry-after", "10")
+		}
+		r.call.Proto.WriteError(r.ctx, ce.status, ce.kind, ce.msg)
 	}
-	r.call.Proto.WriteError(r.ctx, ce.status, ce.kind, ce.msg)
 	reason := ce.msg
 	if r.last.Reason != "" {
 		reason += ": " + r.last.Reason
@@ -248,6 +277,11 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	var u ledger.Usage
 	out := c.Proto.Response(body, c, &u)
 	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header)})
+	if r.w != nil { // a stream was promised while waiting; the upstream sent JSON
+		r.writeEvent(out)
+		r.record(resp.StatusCode(), u, acct.Name, "", time.Since(r.start))
+		return
+	}
 	ctx := r.ctx
 	ctx.SetStatusCode(resp.StatusCode())
 	if ct := resp.Header.ContentType(); len(ct) > 0 {

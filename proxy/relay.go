@@ -16,6 +16,11 @@ import (
 // stream writer, which owns the lease, the upstream exchange and the run
 // from here on.
 func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response, headerWait time.Duration) {
+	windows := r.call.Proto.Windows(&resp.Header)
+	if r.w != nil { // already committed to SSE: relay on this goroutine
+		r.relayAndSettle(r.w, lease, acct, req, resp, windows)
+		return
+	}
 	ctx := r.ctx
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.Response.Header.SetContentTypeBytes(resp.Header.ContentType())
@@ -24,28 +29,33 @@ func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, r
 	if r.call.RequestID != "" {
 		ctx.Response.Header.Set("request-id", r.call.RequestID)
 	}
-	windows := r.call.Proto.Windows(&resp.Header)
 	r.streaming = true
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer r.finish()
-		res := r.s.relay(w, resp, r)
-		releaseExchange(req, resp)
-		o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}
-		status, errMsg := 200, ""
-		switch {
-		case res.clientGone:
-			o = sched.Outcome{Kind: sched.Canceled}
-			status, errMsg = 499, "client went away mid-stream"
-		case res.failure != "":
-			o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: res.failure}
-			if res.st.Err == "overloaded_error" {
-				o.Kind = sched.Overloaded
-			}
-			errMsg = res.failure
-		}
-		lease.Release(o)
-		r.record(status, res.st.Usage, acct.Name, errMsg, res.ttft)
+		r.relayAndSettle(w, lease, acct, req, resp, windows)
 	})
+}
+
+// relayAndSettle relays a successful upstream stream, then releases the
+// lease with the stream's outcome and records the usage.
+func (r *run) relayAndSettle(w *bufio.Writer, lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response, windows []sched.Window) {
+	res := r.s.relay(w, resp, r)
+	releaseExchange(req, resp)
+	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}
+	status, errMsg := 200, ""
+	switch {
+	case res.clientGone:
+		o = sched.Outcome{Kind: sched.Canceled}
+		status, errMsg = 499, "client went away mid-stream"
+	case res.failure != "":
+		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: res.failure}
+		if res.st.Err == "overloaded_error" {
+			o.Kind = sched.Overloaded
+		}
+		errMsg = res.failure
+	}
+	lease.Release(o)
+	r.record(status, res.st.Usage, acct.Name, errMsg, res.ttft)
 }
 
 type relayResult struct {

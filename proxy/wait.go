@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"bufio"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"subgate/sched"
+)
+
+type acquired struct {
+	lease *sched.Lease
+	err   error
+}
+
+// acquire asks the scheduler for a slot. A streaming request that has to
+// wait longer than one keepalive period commits to a 200 SSE reply and
+// keeps the client alive with keepalive events while it waits: the handler
+// then returns (handedOff) and the stream writer goroutine carries the
+// request on, so no client gives up on a queued stream.
+func (r *run) acquire() (lease *sched.Lease, err error, handedOff bool) {
+	req := r.schedRequest()
+	if !r.call.Stream {
+		lease, err = r.s.sched.Acquire(r.rctx, req)
+		return lease, err, false
+	}
+	ch := make(chan acquired, 1)
+	go func() {
+		l, err := r.s.sched.Acquire(r.rctx, req)
+		ch <- acquired{l, err}
+	}()
+	if r.w != nil {
+		a := r.waitWithKeepalive(ch)
+		return a.lease, a.err, false
+	}
+	timer := time.NewTimer(r.s.cfg.Keepalive)
+	select {
+	case a := <-ch:
+		timer.Stop()
+		return a.lease, a.err, false
+	case <-timer.C:
+	}
+	r.commitStream(func() bool {
+		a := r.waitWithKeepalive(ch)
+		return r.use(a.lease, a.err)
+	})
+	return nil, nil, true
+}
+
+// commitStream answers 200 SSE now and runs the rest of the request in the
+// stream writer: first resume, then further attempts until one answers.
+func (r *run) commitStream(resume func() bool) {
+	ctx := r.ctx
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("text/event-stream")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no")
+	r.streaming = true
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer r.finish()
+		r.w = w
+		r.writeEvent(r.call.Proto.Keepalive())
+		if resume() {
+			return
+		}
+		for !r.try() {
+		}
+	})
+}
+
+// waitWithKeepalive waits for Acquire, writing a keepalive every period. A
+// failed write means the client left: cancel, and Acquire returns at once.
+func (r *run) waitWithKeepalive(ch <-chan acquired) acquired {
+	t := time.NewTicker(r.s.cfg.Keepalive)
+	defer t.Stop()
+	for {
+		select {
+		case a := <-ch:
+			return a
+		case <-t.C:
+			r.writeEvent(r.call.Proto.Keepalive())
+		}
+	}
+}
+
+// writeEvent writes and flushes bytes to a committed client stream; a
+// failed write cancels the request.
+func (r *run) writeEvent(b []byte) {
+	if _, err := r.w.Write(b); err == nil {
+		if err = r.w.Flush(); err == nil {
+			return
+		}
+	}
+	r.cancel()
+}
