@@ -216,4 +216,3 @@ func BenchmarkSSEFirstByte(b *testing.B) {
 	b.ReportMetric(float64(percentile(gw, 0.5).Microseconds()), "gateway-ttfb-p50-µs")
 	b.ReportMetric(float64((percentile(gw, 0.5) - percentile(direct, 0.5)).Microseconds()), "added-ttfb-p50-µs")
 }
-
