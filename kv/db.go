@@ -28,8 +28,11 @@ var (
 	bucketTokens   = []byte("tokens")
 	bucketState    = []byte("state")
 	bucketLedger   = []byte("ledger")
+	bucketRollups  = []byte("rollups")
+	bucketKeys     = []byte("keys")
 
-	allBuckets = [][]byte{bucketMeta, bucketAccounts, bucketTokens, bucketState, bucketLedger}
+	allBuckets = [][]byte{bucketMeta, bucketAccounts, bucketTokens, bucketState, bucketLedger,
+		bucketRollups, bucketKeys}
 )
 
 // Options configures Open.

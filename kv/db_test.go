@@ -173,7 +173,7 @@ func TestWriteTo(t *testing.T) {
 	if err := db.PutAccount(kv.Account{Name: "a1", Platform: "openai"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Append(records(t0, 10)); err != nil {
+	if err := db.Append(records(t0, 10), nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -3,7 +3,6 @@ package kv
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -25,41 +24,45 @@ const ledgerKeyLen = 16
 // would keep bbolt from reusing freed pages and grow the file).
 const scanChunk = 1024
 
-// recordFormatJSON is the first byte of a ledger value whose remainder is
-// compact JSON. A denser encoding later gets its own tag, and both can be
-// read side by side.
-const recordFormatJSON byte = 1
-
 // ledgerFillPercent is how full Append packs ledger pages before a split.
 // Keys arrive in nearly increasing order, so bbolt's default of one half
 // would leave every page half empty and double the file; a key that does
 // land out of order splits at most one full page.
 const ledgerFillPercent = 1.0
 
-// Append writes a batch of records in one transaction. Records with the
-// same Time stay distinct: the key's second half is a sequence number.
-func (db *DB) Append(recs []ledger.Record) error {
-	if len(recs) == 0 {
+// Append writes a batch of records and merges the rollup deltas into the
+// stored rollups, in one transaction: a commit never leaves the rollups
+// disagreeing with the records. Records with the same Time stay distinct:
+// the key's second half is a sequence number.
+func (db *DB) Append(recs []ledger.Record, rollups []ledger.Rollup) error {
+	if len(recs) == 0 && len(rollups) == 0 {
 		return nil
 	}
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketLedger)
-		b.FillPercent = ledgerFillPercent
-		for i := range recs {
-			seq, err := b.NextSequence()
-			if err != nil {
-				return fmt.Errorf("kv: ledger sequence: %w", err)
-			}
-			val, err := encodeRecord(&recs[i])
-			if err != nil {
-				return err
-			}
-			if err := b.Put(ledgerKey(recs[i].Time, seq), val); err != nil {
-				return fmt.Errorf("kv: put ledger record: %w", err)
-			}
+		if err := appendRecords(tx, recs); err != nil {
+			return err
 		}
-		return nil
+		return mergeRollups(tx, rollups)
 	})
+}
+
+func appendRecords(tx *bbolt.Tx, recs []ledger.Record) error {
+	b := tx.Bucket(bucketLedger)
+	b.FillPercent = ledgerFillPercent
+	buf := make([]byte, 0, 160*len(recs)) // one arena; about 130 B a record
+	for i := range recs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return fmt.Errorf("kv: ledger sequence: %w", err)
+		}
+		// Put keeps a reference to the value until the commit, so each
+		// record gets its own slice of buf's backing arrays.
+		buf = appendRecord(buf[len(buf):], &recs[i])
+		if err := b.Put(ledgerKey(recs[i].Time, seq), buf); err != nil {
+			return fmt.Errorf("kv: put ledger record: %w", err)
+		}
+	}
+	return nil
 }
 
 // Scan calls fn for the records with from <= Time < to, in time order
@@ -69,8 +72,9 @@ func (db *DB) Append(recs []ledger.Record) error {
 func (db *DB) Scan(from, to time.Time, fn func(ledger.Record) bool) error {
 	start := ledgerKey(from, 0)
 	end := ledgerKey(to, 0)
+	var in interner
 	for bytes.Compare(start, end) < 0 {
-		recs, next, err := db.scanChunk(start, end)
+		recs, next, err := db.scanChunk(start, end, &in)
 		if err != nil {
 			return err
 		}
@@ -89,7 +93,7 @@ func (db *DB) Scan(from, to time.Time, fn func(ledger.Record) bool) error {
 
 // scanChunk reads up to scanChunk records with start <= key < end in one
 // read transaction. next is the key to resume from, or nil at the end.
-func (db *DB) scanChunk(start, end []byte) (recs []ledger.Record, next []byte, err error) {
+func (db *DB) scanChunk(start, end []byte, in *interner) (recs []ledger.Record, next []byte, err error) {
 	err = db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketLedger).Cursor()
 		for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
@@ -97,7 +101,7 @@ func (db *DB) scanChunk(start, end []byte) (recs []ledger.Record, next []byte, e
 				next = bytes.Clone(k)
 				return nil
 			}
-			r, err := decodeRecord(k, v)
+			r, err := decodeRecord(k, v, in)
 			if err != nil {
 				return err
 			}
@@ -117,7 +121,7 @@ func (db *DB) Last(n int) ([]ledger.Record, error) {
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketLedger).Cursor()
 		for k, v := c.Last(); k != nil && len(recs) < n; k, v = c.Prev() {
-			r, err := decodeRecord(k, v)
+			r, err := decodeRecord(k, v, nil)
 			if err != nil {
 				return err
 			}
@@ -152,25 +156,34 @@ func unixNano(t time.Time) uint64 {
 	return uint64(t.UnixNano())
 }
 
-// encodeRecord and decodeRecord are the only places that know the ledger
-// value format.
-func encodeRecord(r *ledger.Record) ([]byte, error) {
-	data, err := json.Marshal(r)
+// DeleteBefore deletes up to max of the oldest records with Time < t in
+// one transaction and returns how many it deleted. Keys are time-ordered,
+// so these are the first keys of the bucket. Rollups are not touched.
+func (db *DB) DeleteBefore(t time.Time, max int) (int, error) {
+	if max <= 0 {
+		return 0, nil
+	}
+	end := ledgerKey(t, 0)
+	n := 0
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketLedger)
+		// Collect first: deleting under a cursor that then moves on can
+		// skip keys in bbolt.
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < max && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("kv: delete ledger record: %w", err)
+			}
+		}
+		n = len(keys)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("kv: encode ledger record: %w", err)
+		return 0, err
 	}
-	return append([]byte{recordFormatJSON}, data...), nil
-}
-
-// decodeRecord decodes the value v stored under key k. The result shares
-// no memory with v, which belongs to the transaction.
-func decodeRecord(k, v []byte) (ledger.Record, error) {
-	var r ledger.Record
-	if len(v) == 0 || v[0] != recordFormatJSON {
-		return r, fmt.Errorf("kv: ledger record %x: unknown format", k)
-	}
-	if err := json.Unmarshal(v[1:], &r); err != nil {
-		return r, fmt.Errorf("kv: decode ledger record %x: %w", k, err)
-	}
-	return r, nil
+	return n, nil
 }

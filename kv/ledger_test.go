@@ -65,13 +65,13 @@ func TestAppendScan(t *testing.T) {
 	db := kvtest.Open(t)
 	recs := records(t0, 20)
 	// Append out of time order, in two batches: Scan still returns time order.
-	if err := db.Append(recs[10:]); err != nil {
+	if err := db.Append(recs[10:], ledger.Aggregate(recs[10:])); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Append(recs[:10]); err != nil {
+	if err := db.Append(recs[:10], ledger.Aggregate(recs[:10])); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Append(nil); err != nil {
+	if err := db.Append(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -105,7 +105,7 @@ func TestAppendScan(t *testing.T) {
 
 func TestScanStops(t *testing.T) {
 	db := kvtest.Open(t)
-	if err := db.Append(records(t0, 10)); err != nil {
+	if err := db.Append(records(t0, 10), nil); err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
@@ -128,7 +128,7 @@ func TestScanChunks(t *testing.T) {
 	db := kvtest.Open(t)
 	const n = 2500
 	recs := records(t0, n)
-	if err := db.Append(recs); err != nil {
+	if err := db.Append(recs, ledger.Aggregate(recs)); err != nil {
 		t.Fatal(err)
 	}
 	var got []ledger.Record
@@ -155,7 +155,7 @@ func TestLast(t *testing.T) {
 		t.Fatalf("Last on empty = %v, %v", got, err)
 	}
 	recs := records(t0, 10)
-	if err := db.Append(recs); err != nil {
+	if err := db.Append(recs, ledger.Aggregate(recs)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Last(3)
@@ -179,10 +179,10 @@ func TestSameNanosecond(t *testing.T) {
 	for i := range recs {
 		recs[i].Time = t0
 	}
-	if err := db.Append(recs[:3]); err != nil {
+	if err := db.Append(recs[:3], ledger.Aggregate(recs[:3])); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Append(recs[3:]); err != nil {
+	if err := db.Append(recs[3:], ledger.Aggregate(recs[3:])); err != nil {
 		t.Fatal(err)
 	}
 	got := scanAll(t, db, t0, t0.Add(time.Nanosecond))
@@ -209,7 +209,7 @@ func BenchmarkAppend(b *testing.B) {
 		for i := range recs {
 			recs[i].Time = t0.Add(time.Duration(n+i) * time.Millisecond)
 		}
-		if err := db.Append(recs); err != nil {
+		if err := db.Append(recs, ledger.Aggregate(recs)); err != nil {
 			b.Fatal(err)
 		}
 		n += batch

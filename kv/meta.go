@@ -13,7 +13,7 @@ import (
 // SchemaVersion is the version of the bucket layout and value encodings
 // this binary writes. It is stored under metaSchemaVersion in the meta
 // bucket; Open refuses a file with a higher number.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // metaSchemaVersion is the meta key holding the schema version in decimal.
 const metaSchemaVersion = "schema_version"
@@ -25,10 +25,11 @@ type migration struct {
 }
 
 // migrations lists the upgrades after version 1, in order; the last one's
-// to must equal SchemaVersion. Version 1 is the bucket set Open creates,
-// so there is nothing to list yet. A migration runs in the same
-// transaction as bucket creation, after every bucket in allBuckets exists.
-var migrations = []migration{}
+// to must equal SchemaVersion. A migration runs in the same transaction
+// as bucket creation, after every bucket in allBuckets exists.
+var migrations = []migration{
+	{to: 2, apply: migrateRollups},
+}
 
 // schemaVersion reads the stored schema version; 0 means a new file.
 func schemaVersion(tx *bbolt.Tx) (int, error) {

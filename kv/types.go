@@ -8,6 +8,8 @@ import (
 // Sentinel errors.
 var (
 	ErrNotFound = errors.New("kv: not found")
+	// ErrExists means a value conflicts with one already stored.
+	ErrExists = errors.New("kv: already exists")
 	// ErrLocked means another process holds the database file.
 	ErrLocked = errors.New("data dir in use by another subgate")
 	// ErrTooNew means the database was written by a newer subgate.

@@ -16,13 +16,20 @@ type Config struct {
 	BatchSize     int              // records per commit at most; default 256
 	FlushInterval time.Duration    // group commit interval; default 5ms
 	QueueSize     int              // records buffered before Record blocks; default 65536
-	Now           func() time.Time // stamps records without a Time; default time.Now
+	Now           func() time.Time // stamps records and reads the quota clock; default time.Now
+	// Location is the time zone of the day, week and month windows and of
+	// daily dashboard steps; nil means UTC.
+	Location *time.Location
+	// RetentionDays is how long raw records are kept; Run prunes older ones
+	// hourly (rollups are kept). 0 means 90; below 0 keeps them forever.
+	RetentionDays int
 }
 
 const (
 	defaultBatchSize     = 256
 	defaultFlushInterval = 5 * time.Millisecond
 	defaultQueueSize     = 65536
+	defaultRetentionDays = 90
 
 	appendAttempts  = 4                     // tries per batch before it is dropped
 	firstBackoff    = 50 * time.Millisecond // doubles per retry
@@ -40,6 +47,10 @@ type Ledger struct {
 	interval  time.Duration
 	now       func() time.Time
 	backoff   time.Duration
+	loc       *time.Location
+	retention time.Duration // 0 keeps raw records forever
+
+	quota quota
 
 	queue chan Record
 
@@ -82,6 +93,7 @@ func New(cfg Config) *Ledger {
 		interval:  cfg.FlushInterval,
 		now:       cfg.Now,
 		backoff:   firstBackoff,
+		loc:       cfg.Location,
 		closing:   make(chan struct{}),
 		stop:      make(chan struct{}),
 		runDone:   make(chan struct{}),
@@ -101,6 +113,17 @@ func New(cfg Config) *Ledger {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	if l.loc == nil {
+		l.loc = time.UTC
+	}
+	l.quota.keys = make(map[string]*keyState)
+	l.quota.cal.loc = l.loc
+	switch days := cfg.RetentionDays; {
+	case days == 0:
+		l.retention = defaultRetentionDays * 24 * time.Hour
+	case days > 0:
+		l.retention = time.Duration(days) * 24 * time.Hour
+	}
 	size := cfg.QueueSize
 	if size <= 0 {
 		size = defaultQueueSize
@@ -109,28 +132,38 @@ func New(cfg Config) *Ledger {
 	return l
 }
 
-// Record prices r and queues it for the writer. It never waits for I/O;
-// it blocks only while the queue is full (backpressure, logged), because
-// a record must never be lost. A zero Time is set to now. When CostMicros
-// is zero and the request was not intercepted, CostMicros and (if zero)
-// ListMicros are filled at list price for UpstreamModel, else Model; an
-// unpriced model costs 0 and is logged once per name.
+// Record prices r, settles its reservation and queues it for the writer.
+// It never waits for I/O; it blocks only while the queue is full
+// (backpressure, logged), because a record must never be lost. A zero
+// Time is set to now.
 //
-// Record after Close logs an error and drops r: shutdown stops the proxy
-// before the ledger, so this only happens on a wiring bug.
+// Pricing: a refused or intercepted request costs 0. Otherwise, when
+// CostMicros is zero, ListMicros (if zero) is set to the list price of
+// UpstreamModel, else Model, and CostMicros to ListMicros × Multiplier,
+// rounded half up; an unpriced model costs 0 and is logged once per name.
+// A caller that sets CostMicros itself keeps its figures.
+//
+// Settling happens before Record returns: r.Reservation is dropped and
+// CostMicros is added to r.Key's spend in every window, so the next
+// Reserve sees it even though the record is committed a few ms later.
+//
+// Record after Close logs an error, releases the reservation and drops r:
+// shutdown stops the proxy before the ledger, so this only happens on a
+// wiring bug.
 func (l *Ledger) Record(r Record) {
 	if r.Time.IsZero() {
 		r.Time = l.now()
 	}
-	if r.CostMicros == 0 && !r.Intercepted {
-		l.fillCost(&r)
-	}
+	l.price(&r)
 	l.gate.RLock()
 	defer l.gate.RUnlock()
 	if l.closed {
+		l.Release(r.Reservation)
 		l.log.Error("ledger closed, record dropped", "key", r.Key, "model", r.Model)
 		return
 	}
+	l.settle(&r)
+	r.Reservation = Reservation{} // the store never needs it
 	select {
 	case l.queue <- r:
 		return
@@ -146,21 +179,31 @@ func (l *Ledger) Record(r Record) {
 	}
 }
 
+// price fills CostMicros and ListMicros; see Record.
+func (l *Ledger) price(r *Record) {
+	switch {
+	case r.Refused || r.Intercepted:
+		r.CostMicros, r.ListMicros = 0, 0
+	case r.CostMicros == 0:
+		l.fillCost(r)
+	}
+}
+
 func (l *Ledger) fillCost(r *Record) {
-	model := r.UpstreamModel
-	p, ok := l.pricing.Lookup(model)
-	if !ok && r.Model != "" && r.Model != model {
-		model = r.Model
-		p, ok = l.pricing.Lookup(model)
-	}
-	if !ok {
-		l.warnUnpriced(model)
-		return
-	}
-	r.CostMicros = Cost(p, r.Usage)
 	if r.ListMicros == 0 {
-		r.ListMicros = r.CostMicros
+		model := r.UpstreamModel
+		p, ok := l.pricing.Lookup(model)
+		if !ok && r.Model != "" && r.Model != model {
+			model = r.Model
+			p, ok = l.pricing.Lookup(model)
+		}
+		if !ok {
+			l.warnUnpriced(model)
+			return
+		}
+		r.ListMicros = Cost(p, r.Usage)
 	}
+	r.CostMicros = charge(r.ListMicros, r.Multiplier)
 }
 
 // warnUnpriced logs a model without a price once per name, for at most

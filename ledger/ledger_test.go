@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,16 +13,18 @@ import (
 )
 
 // memStore is an in-memory Store. AppendErr, when set, is consulted before
-// each Append and may fail it.
+// each Append and may fail it. Records are kept in append order; tests
+// append them in time order.
 type memStore struct {
 	mu        sync.Mutex
 	records   []Record
 	batches   []int
+	rollups   map[rollupID]*Rollup
 	AppendErr func(call int) error
 	calls     int
 }
 
-func (s *memStore) Append(batch []Record) error {
+func (s *memStore) Append(batch []Record, rollups []Rollup) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -32,7 +35,52 @@ func (s *memStore) Append(batch []Record) error {
 	}
 	s.records = append(s.records, batch...)
 	s.batches = append(s.batches, len(batch))
+	if s.rollups == nil {
+		s.rollups = make(map[rollupID]*Rollup)
+	}
+	for _, r := range rollups {
+		id := rollupID{r.Hour.Unix(), r.Key, r.Account, r.Model}
+		if have := s.rollups[id]; have != nil {
+			have.Add(r.Counts)
+			continue
+		}
+		s.rollups[id] = &r
+	}
 	return nil
+}
+
+func (s *memStore) Rollups(from, to time.Time, fn func(Rollup) bool) error {
+	s.mu.Lock()
+	var out []Rollup
+	for _, r := range s.rollups {
+		if !r.Hour.Before(from) && r.Hour.Before(to) {
+			out = append(out, *r)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Rollup) int {
+		if c := a.Hour.Compare(b.Hour); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key+"\x00"+a.Account+"\x00"+a.Model, b.Key+"\x00"+b.Account+"\x00"+b.Model)
+	})
+	for _, r := range out {
+		if !fn(r) {
+			break
+		}
+	}
+	return nil
+}
+
+func (s *memStore) DeleteBefore(t time.Time, max int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for n < len(s.records) && n < max && s.records[n].Time.Before(t) {
+		n++
+	}
+	s.records = s.records[n:]
+	return n, nil
 }
 
 func (s *memStore) Scan(from, to time.Time, fn func(Record) bool) error {
@@ -371,6 +419,8 @@ func BenchmarkRecord(b *testing.B) {
 // nopStore is a Store that discards everything.
 type nopStore struct{}
 
-func (nopStore) Append([]Record) error                              { return nil }
-func (nopStore) Scan(time.Time, time.Time, func(Record) bool) error { return nil }
-func (nopStore) Last(int) ([]Record, error)                         { return nil, nil }
+func (nopStore) Append([]Record, []Rollup) error                       { return nil }
+func (nopStore) Scan(time.Time, time.Time, func(Record) bool) error    { return nil }
+func (nopStore) Last(int) ([]Record, error)                            { return nil, nil }
+func (nopStore) Rollups(time.Time, time.Time, func(Rollup) bool) error { return nil }
+func (nopStore) DeleteBefore(time.Time, int) (int, error)              { return 0, nil }

@@ -35,15 +35,34 @@ type Record struct {
 	RequestID   string        `json:"request_id,omitempty"` // upstream request id
 	Intercepted bool          `json:"intercepted,omitempty"`
 	Error       string        `json:"error,omitempty"` // safe cause for non-2xx
+
+	// Refused marks a request that never reached an upstream: refused by
+	// authentication, a quota or validation. It is counted in rollups as a
+	// refusal and never billed.
+	Refused bool `json:"refused,omitempty"`
+	// Multiplier is the key's rate multiplier: the key is charged list
+	// price × Multiplier. Zero means 1.
+	Multiplier float64 `json:"multiplier,omitempty"`
+	// Reservation is the reservation Reserve returned for this request;
+	// Record settles it. The zero value settles nothing. It is not stored.
+	Reservation Reservation `json:"-"`
 }
 
-// Store persists records. kv implements it.
+// Store persists records and their hourly rollups. kv implements it.
 type Store interface {
-	// Append writes a batch in one transaction.
-	Append([]Record) error
+	// Append writes a batch of records and adds the rollup deltas to the
+	// stored rollups (same hour, key, account and model are summed), all
+	// in one transaction.
+	Append(records []Record, rollups []Rollup) error
 	// Scan calls fn for records with from <= Time < to in time order until fn
 	// returns false.
 	Scan(from, to time.Time, fn func(Record) bool) error
 	// Last returns up to n newest records, newest first.
 	Last(n int) ([]Record, error)
+	// Rollups calls fn for the rollups with from <= Hour < to in hour order
+	// until fn returns false.
+	Rollups(from, to time.Time, fn func(Rollup) bool) error
+	// DeleteBefore deletes up to max of the oldest records with Time < t in
+	// one transaction and returns how many it deleted. Rollups are kept.
+	DeleteBefore(t time.Time, max int) (int, error)
 }

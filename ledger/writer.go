@@ -11,6 +11,10 @@ import (
 // It returns when ctx is done or Close is called, after committing
 // everything queued at that moment. Call it once, in its own goroutine;
 // a second call, or a call after Close, returns at once.
+//
+// While it runs, a second goroutine it owns prunes raw records older than
+// RetentionDays, once at start and then hourly; Run waits for it before
+// returning.
 func (l *Ledger) Run(ctx context.Context) {
 	l.runMu.Lock()
 	if l.started || l.closeCalled {
@@ -22,6 +26,15 @@ func (l *Ledger) Run(ctx context.Context) {
 	l.runMu.Unlock()
 	defer close(l.runDone)
 
+	if l.retention > 0 {
+		pctx, stopPrune := context.WithCancel(ctx)
+		pruned := make(chan struct{})
+		go func() {
+			defer close(pruned)
+			l.pruneLoop(pctx)
+		}()
+		defer func() { stopPrune(); <-pruned }()
+	}
 	timer := time.NewTimer(l.interval)
 	timer.Stop()
 	defer timer.Stop()
@@ -114,7 +127,7 @@ func (l *Ledger) close() {
 	l.drain(late)
 }
 
-// flush commits batch, retrying with backoff. A batch that still fails
+// flush commits batch and its rollup deltas, retrying with backoff. A batch that still fails
 // after appendAttempts is dropped, counted and logged with its size: the
 // writer cannot hold records forever without blocking every request.
 // A batch is never reused after Append, so a Store may keep it.
@@ -122,10 +135,11 @@ func (l *Ledger) flush(batch []Record) {
 	if len(batch) == 0 {
 		return
 	}
+	rollups := Aggregate(batch)
 	delay := l.backoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := l.store.Append(batch)
+		err := l.store.Append(batch, rollups)
 		if err == nil {
 			l.commits.Add(1)
 			l.lastCommit.Store(int64(time.Since(start)))
