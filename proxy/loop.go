@@ -30,6 +30,9 @@ type run struct {
 	last     sched.Outcome
 	// streaming is set once a stream writer owns the rest of the request.
 	streaming bool
+	// unsupported is set when an account was skipped as unable to serve
+	// this kind of request at all.
+	unsupported bool
 	// w is the client stream once the request committed to a 200 SSE
 	// reply (while waiting for a slot); errors then become SSE events.
 	w *bufio.Writer
@@ -118,7 +121,11 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 		if errors.Is(err, sched.ErrNoAccount) && r.attempts > 0 {
 			err = nil
 		}
-		r.fail(failureError(err, r.last, r.attempts), err)
+		ce := failureError(err, r.last, r.attempts)
+		if r.unsupported && r.attempts == 0 {
+			ce = clientError{400, KindInvalidRequest, "no account of this group can serve " + c.Path + " (ChatGPT subscription accounts only serve /v1/responses)"}
+		}
+		r.fail(ce, err)
 		return true
 	}
 	acct := r.pool.accounts[lease.Account().Name]
@@ -153,15 +160,36 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 	if err != nil {
 		return r.next(lease, acct, sched.Outcome{Kind: sched.AuthFailed, Reason: "egress proxy: " + err.Error()})
 	}
+	stream := c.Stream
+	if us, ok := c.Proto.(upstreamStreamer); ok {
+		stream = us.UpstreamStream(c, acct)
+	}
 	client := cp.buffered
-	if c.Stream {
+	if stream {
 		client = cp.streaming
+	}
+	c.Acct = acct
+	if p, ok := c.Proto.(preparer); ok {
+		if err := p.Before(r.rctx, c, acct, token); err != nil {
+			if r.clientGone() {
+				lease.Release(sched.Outcome{Kind: sched.Canceled})
+				return true
+			}
+			return r.next(lease, acct, sched.Outcome{Kind: sched.ServerError, Reason: err.Error()})
+		}
 	}
 	for refreshed := false; ; refreshed = true {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		if err := c.Proto.Prepare(req, c, acct, token); err != nil {
 			fasthttp.ReleaseRequest(req)
 			fasthttp.ReleaseResponse(resp)
+			if errors.Is(err, errNotSupported) {
+				lease.Release(sched.Outcome{Kind: sched.Canceled})
+				r.exclude = append(r.exclude, acct.Name)
+				r.unsupported = true
+				r.attempts-- // not an upstream attempt
+				return false
+			}
 			lease.Release(sched.Outcome{Kind: sched.RequestError})
 			r.fail(clientError{400, KindInvalidRequest, "cannot rewrite request: " + err.Error()}, err)
 			return true
@@ -186,10 +214,13 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		if status < 200 || status > 299 {
 			return r.upstreamError(lease, acct, req, resp)
 		}
-		c.RequestID = string(resp.Header.Peek("request-id"))
-		if c.Stream && isEventStream(resp) {
+		c.RequestID = requestID(&resp.Header)
+		switch {
+		case stream && isEventStream(resp) && c.Stream:
 			r.stream(lease, acct, req, resp, time.Since(sent))
-		} else {
+		case stream && isEventStream(resp):
+			r.collect(lease, acct, req, resp)
+		default:
 			r.buffered(lease, acct, req, resp)
 		}
 		return true
@@ -291,9 +322,59 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 		ctx.Response.Header.Set("request-id", c.RequestID)
 	}
 	ctx.SetBody(out)
+	r.bindResponse(acct, c.ResponseID)
 	if c.Endpoint == EndpointGenerate {
 		r.record(resp.StatusCode(), u, acct.Name, "", time.Since(r.start))
 	}
+}
+
+// collect answers a non-stream client from an upstream stream (Codex
+// accounts only stream): the events are read, not relayed, and the final
+// response object goes back as JSON.
+func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
+	defer releaseExchange(req, resp)
+	res := r.s.relay(bufio.NewWriterSize(io.Discard, 64), resp, r)
+	c := r.call
+	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: c.Proto.Windows(&resp.Header)}
+	switch {
+	case res.clientGone:
+		lease.Release(sched.Outcome{Kind: sched.Canceled})
+		r.record(499, res.st.Usage, acct.Name, "client went away", res.ttft)
+		return
+	case res.failure != "" || res.st.Final == nil:
+		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + res.failure}
+		lease.Release(o)
+		r.fail(clientError{502, KindUpstream, "upstream stream ended without a response"}, nil)
+		return
+	}
+	lease.Release(o)
+	r.bindResponse(acct, res.st.ResponseID)
+	if r.w != nil {
+		r.writeEvent(res.st.Final)
+	} else {
+		r.ctx.SetStatusCode(200)
+		r.ctx.SetContentType("application/json")
+		r.ctx.SetBody(res.st.Final)
+	}
+	r.record(200, res.st.Usage, acct.Name, "", res.ttft)
+}
+
+// bindResponse remembers which account produced a response, so a later
+// request naming it as previous_response_id returns to that account.
+func (r *run) bindResponse(acct *Account, id string) {
+	if id != "" && r.s.sched != nil {
+		r.s.sched.Bind(r.call.Key.Group, "resp:"+id, acct.Name)
+	}
+}
+
+// requestID is the upstream's request id, whatever the provider calls it.
+func requestID(h *fasthttp.ResponseHeader) string {
+	for _, name := range [...]string{"request-id", "x-request-id"} {
+		if v := h.Peek(name); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
 }
 
 // record enqueues the ledger record of this request.

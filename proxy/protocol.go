@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
@@ -43,6 +45,28 @@ type StreamState struct {
 	Done bool
 	// Err is set when the upstream sent an error event.
 	Err string
+	// ResponseID is the upstream's id for this response (OpenAI), bound to
+	// the account so previous_response_id finds it again.
+	ResponseID string
+	// Final is the complete response object, kept by protocols that can
+	// answer a non-stream client from an upstream stream (Codex).
+	Final []byte
+}
+
+// dropEvent, returned by Protocol.Event, removes the data line from what
+// the client receives (a usage chunk the client did not ask for).
+var dropEvent = []byte{}
+
+// upstreamStreamer is implemented by protocols whose upstream call may
+// stream even when the client's does not (Codex always streams).
+type upstreamStreamer interface {
+	UpstreamStream(c *Call, a *Account) bool
+}
+
+// preparer is implemented by protocols that must call the upstream before
+// the request itself (Code Assist project discovery).
+type preparer interface {
+	Before(ctx context.Context, c *Call, a *Account, token string) error
 }
 
 // Endpoint distinguishes the routes of a protocol that share the loop.
@@ -70,11 +94,17 @@ type Call struct {
 	Model   string
 	Stream  bool
 	Session string
+	// ClientUsage is set when an OpenAI Chat client asked for the usage
+	// chunk itself (stream_options.include_usage).
+	ClientUsage bool
+	// ResponseID is the upstream response id of a buffered reply.
+	ResponseID string
 	// ClaudeCode is set when the request comes from Claude Code itself;
 	// its body then passes through untouched.
 	ClaudeCode bool
 
 	// Set per attempt.
+	Acct          *Account
 	UpstreamModel string
 	RequestID     string
 }

@@ -55,6 +55,9 @@ func (r *run) relayAndSettle(w *bufio.Writer, lease *sched.Lease, acct *Account,
 		errMsg = res.failure
 	}
 	lease.Release(o)
+	if o.Kind == sched.Success {
+		r.bindResponse(acct, res.st.ResponseID)
+	}
 	r.record(status, res.st.Usage, acct.Name, errMsg, res.ttft)
 }
 

@@ -30,6 +30,14 @@ type Config struct {
 	AnthropicBaseURL string
 	// ClaudeCodeSystem is prepended for OAuth accounts and other clients.
 	ClaudeCodeSystem string
+	// OpenAI and Gemini upstreams.
+	OpenAIBaseURL     string // https://api.openai.com/v1
+	CodexBaseURL      string // https://chatgpt.com/backend-api/codex
+	GeminiBaseURL     string // https://generativelanguage.googleapis.com
+	CodeAssistBaseURL string // https://cloudcode-pa.googleapis.com
+	// ProjectFound is told the Code Assist project discovered for an
+	// account, so it can be kept.
+	ProjectFound func(account, project string)
 
 	MaxBodyBytes       int           // client request body limit; default 32 MiB
 	MaxAccountSwitches int           // failovers per request; default 3
@@ -68,9 +76,16 @@ func (c *Config) defaults() {
 	if c.ClaudeCodeSystem == "" {
 		c.ClaudeCodeSystem = "You are Claude Code, Anthropic's official CLI for Claude."
 	}
-	if c.AnthropicBaseURL == "" {
-		c.AnthropicBaseURL = "https://api.anthropic.com"
+	defURL := func(u *string, v string) {
+		if *u == "" {
+			*u = v
+		}
 	}
+	defURL(&c.AnthropicBaseURL, "https://api.anthropic.com")
+	defURL(&c.OpenAIBaseURL, "https://api.openai.com/v1")
+	defURL(&c.CodexBaseURL, "https://chatgpt.com/backend-api/codex")
+	defURL(&c.GeminiBaseURL, "https://generativelanguage.googleapis.com")
+	defURL(&c.CodeAssistBaseURL, "https://cloudcode-pa.googleapis.com")
 }
 
 // Server is the gateway: a fasthttp server whose handlers run every
@@ -85,6 +100,9 @@ type Server struct {
 	up        *upstreams
 	watch     *watcher
 	anthropic *Anthropic
+	responses *OpenAI
+	chat      *OpenAI
+	gemini    *Gemini
 	srv       *fasthttp.Server
 
 	ctx    context.Context // parent of every request; canceled when the grace period ends
@@ -111,6 +129,9 @@ func New(cfg Config) *Server {
 		s.tokens = NewTokens(TokensConfig{Logger: cfg.Logger})
 	}
 	s.anthropic = &Anthropic{BaseURL: cfg.AnthropicBaseURL, Identity: cfg.ClaudeCodeSystem}
+	s.responses = &OpenAI{BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
+	s.chat = &OpenAI{Chat: true, BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
+	s.gemini = &Gemini{BaseURL: cfg.GeminiBaseURL, CodeAssistURL: cfg.CodeAssistBaseURL, projects: newProjectCache(s.up, cfg.ProjectFound)}
 	s.pool.p.Store(newPool(cfg.Accounts, cfg.Keys))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.srv = &fasthttp.Server{
@@ -177,27 +198,47 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	switch string(path) {
 	case "/v1/messages":
-		if s.method(ctx, s.anthropic, fasthttp.MethodPost) {
-			s.handle(ctx, s.anthropic, EndpointGenerate)
-		}
+		s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)
 	case "/v1/messages/count_tokens":
-		if s.method(ctx, s.anthropic, fasthttp.MethodPost) {
-			s.handle(ctx, s.anthropic, EndpointCountTokens)
-		}
-	case "/v1/models":
+		s.route(ctx, s.anthropic, EndpointCountTokens, fasthttp.MethodPost)
+	case "/v1/responses", "/openai/v1/responses", "/backend-api/codex/responses":
+		s.route(ctx, s.responses, EndpointGenerate, fasthttp.MethodPost)
+	case "/v1/chat/completions", "/openai/v1/chat/completions":
+		s.route(ctx, s.chat, EndpointGenerate, fasthttp.MethodPost)
+	case "/v1/models", "/openai/v1/models":
 		s.models(ctx)
+	case "/v1beta/models":
+		s.geminiModels(ctx)
 	case "/healthz":
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}`)
 	case "/api/hello":
 		ctx.SetStatusCode(fasthttp.StatusOK)
 	default:
-		if s.cfg.Admin != nil && (bytes.HasPrefix(path, []byte("/admin/")) || string(path) == "/admin") {
+		switch {
+		case bytes.HasPrefix(path, []byte("/v1beta/models/")):
+			s.route(ctx, s.gemini, EndpointGenerate, fasthttp.MethodPost)
+		case s.cfg.Admin != nil && (bytes.HasPrefix(path, []byte("/admin/")) || string(path) == "/admin"):
 			s.cfg.Admin(ctx)
-			return
+		default:
+			s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "no route for "+string(ctx.Method())+" "+string(path))
 		}
-		s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "no route for "+string(ctx.Method())+" "+string(path))
 	}
+}
+
+func (s *Server) route(ctx *fasthttp.RequestCtx, p Protocol, ep Endpoint, method string) {
+	if s.method(ctx, p, method) {
+		s.handle(ctx, p, ep)
+	}
+}
+
+// codexAccountID is the chatgpt-account-id of a Codex account: configured,
+// or the claim in its id_token.
+func (s *Server) codexAccountID(a *Account) string {
+	if a.AccountID != "" {
+		return a.AccountID
+	}
+	return jwtClaim(s.tokens.IDToken(a), `https://api\.openai\.com/auth.chatgpt_account_id`)
 }
 
 func (s *Server) method(ctx *fasthttp.RequestCtx, p Protocol, want string) bool {
@@ -233,6 +274,12 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, p *pool) *Key {
 		if len(auth) > 7 && (string(auth[:7]) == "Bearer " || string(auth[:7]) == "bearer ") {
 			secret = auth[7:]
 		}
+	}
+	if len(secret) == 0 { // Gemini clients
+		secret = ctx.Request.Header.Peek("x-goog-api-key")
+	}
+	if len(secret) == 0 {
+		secret = ctx.QueryArgs().Peek("key")
 	}
 	if len(secret) == 0 {
 		return nil

@@ -75,6 +75,9 @@ func (s *sseScanner) line(w *bufio.Writer, line []byte) {
 			data = data[1:]
 		}
 		if out := s.call.Proto.Event(s.event, data, s.call, s.st); out != nil {
+			if len(out) == 0 {
+				return // dropEvent
+			}
 			w.WriteString("data: ")
 			w.Write(out)
 			w.WriteByte('\n')

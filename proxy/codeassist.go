@@ -1,0 +1,139 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/valyala/fasthttp"
+)
+
+// projectCache discovers and remembers the Code Assist project of each
+// Google account: loadCodeAssist first, onboardUser when the account has
+// none yet. Discovery runs once per account at a time.
+type projectCache struct {
+	up      *upstreams
+	mu      sync.Mutex
+	byName  map[string]string
+	pending map[string]chan struct{}
+	// found is told about each discovered project (main persists it).
+	found func(account, project string)
+	// pollEvery is the onboarding long-running operation poll period.
+	pollEvery time.Duration
+}
+
+func newProjectCache(up *upstreams, found func(string, string)) *projectCache {
+	return &projectCache{up: up, byName: map[string]string{}, pending: map[string]chan struct{}{}, found: found, pollEvery: 2 * time.Second}
+}
+
+// freeTier marks an account on the free tier, whose requests carry no
+// project.
+const freeTier = "\x00free"
+
+func (pc *projectCache) cached(name string) string {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if p := pc.byName[name]; p != freeTier {
+		return p
+	}
+	return ""
+}
+
+func (pc *projectCache) get(ctx context.Context, a *Account, base, token string) (string, error) {
+	for {
+		pc.mu.Lock()
+		if p, ok := pc.byName[a.Name]; ok {
+			pc.mu.Unlock()
+			return p, nil
+		}
+		if ch, ok := pc.pending[a.Name]; ok {
+			pc.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		pc.pending[a.Name] = ch
+		pc.mu.Unlock()
+
+		p, err := pc.discover(ctx, a, base, token)
+		pc.mu.Lock()
+		delete(pc.pending, a.Name)
+		if err == nil {
+			pc.byName[a.Name] = p
+		}
+		pc.mu.Unlock()
+		close(ch)
+		if err == nil && pc.found != nil && p != freeTier {
+			pc.found(a.Name, p)
+		}
+		return p, err
+	}
+}
+
+const codeAssistMetadata = `{"ideType":"IDE_UNSPECIFIED","platform":"PLATFORM_UNSPECIFIED","pluginType":"GEMINI"}`
+
+func (pc *projectCache) discover(ctx context.Context, a *Account, base, token string) (string, error) {
+	body, err := pc.call(ctx, a, base+"/v1internal:loadCodeAssist", token, `{"metadata":`+codeAssistMetadata+`}`)
+	if err != nil {
+		return "", fmt.Errorf("loadCodeAssist: %w", err)
+	}
+	if p := gjson.GetBytes(body, "cloudaicompanionProject").String(); p != "" {
+		return p, nil
+	}
+	tier := "free-tier"
+	for _, t := range gjson.GetBytes(body, "allowedTiers").Array() {
+		if t.Get("isDefault").Bool() {
+			tier = t.Get("id").String()
+		}
+	}
+	req := `{"tierId":"` + tier + `","metadata":` + codeAssistMetadata + `}`
+	for {
+		op, err := pc.call(ctx, a, base+"/v1internal:onboardUser", token, req)
+		if err != nil {
+			return "", fmt.Errorf("onboardUser: %w", err)
+		}
+		if gjson.GetBytes(op, "done").Bool() {
+			if p := gjson.GetBytes(op, "response.cloudaicompanionProject.id").String(); p != "" {
+				return p, nil
+			}
+			if tier == "free-tier" {
+				return freeTier, nil
+			}
+			return "", errors.New("onboardUser: no project in the finished operation")
+		}
+		select {
+		case <-time.After(pc.pollEvery):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+func (pc *projectCache) call(ctx context.Context, a *Account, url, token, body string) ([]byte, error) {
+	cp, err := pc.up.client(a.Proxy)
+	if err != nil {
+		return nil, err
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI(url)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.SetBodyString(body)
+	if err := pc.up.do(ctx, cp.buffered, req, resp, 30*time.Second); err != nil {
+		return nil, err
+	}
+	defer releaseExchange(req, resp)
+	if sc := resp.StatusCode(); sc != 200 {
+		return nil, fmt.Errorf("status %d %s", sc, strings.TrimSpace(gjson.GetBytes(resp.Body(), "error.message").String()))
+	}
+	return append([]byte(nil), resp.Body()...), nil
+}

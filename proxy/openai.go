@@ -1,0 +1,376 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+	"github.com/valyala/fasthttp"
+
+	"subgate/ledger"
+	"subgate/sched"
+)
+
+// errNotSupported marks an account that cannot serve a request at all
+// (Chat Completions on a Codex subscription): skipped without a penalty.
+var errNotSupported = errors.New("not supported by this account")
+
+var openaiHeaders = []string{
+	"content-type", "accept", "user-agent", "openai-beta", "originator", "session_id", "session-id",
+	"conversation_id", "x-client-request-id", "thread-id", "version",
+}
+
+// OpenAI speaks the Responses API (Responses) or Chat Completions (Chat)
+// to OpenAI API keys and, for Responses, to the ChatGPT Codex backend.
+type OpenAI struct {
+	Chat         bool
+	BaseURL      string // e.g. https://api.openai.com/v1
+	CodexBaseURL string // e.g. https://chatgpt.com/backend-api/codex
+	// AccountID finds the chatgpt-account-id of a Codex account.
+	AccountID func(a *Account) string
+}
+
+// Platform implements Protocol.
+func (p *OpenAI) Platform() string { return "openai" }
+
+// Parse implements Protocol.
+func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
+	c.Header = copyHeaders(ctx, c.Header[:0], openaiHeaders, "x-codex-")
+	var prev, cacheKey string
+	gjson.Parse(view(c.Body)).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			c.Model = strings.Clone(v.String())
+		case "stream":
+			c.Stream = v.Bool()
+		case "previous_response_id":
+			prev = v.String()
+		case "prompt_cache_key":
+			cacheKey = v.String()
+		case "stream_options":
+			c.ClientUsage = v.Get("include_usage").Bool()
+		}
+		return true
+	})
+	if c.Model == "" {
+		return errMissingModel
+	}
+	switch {
+	case prev != "":
+		c.Session = "resp:" + prev
+	case c.header("session_id") != "":
+		c.Session = "oa:" + c.header("session_id")
+	case c.header("session-id") != "":
+		c.Session = "oa:" + c.header("session-id")
+	case c.header("conversation_id") != "":
+		c.Session = "oa:" + c.header("conversation_id")
+	case cacheKey != "":
+		c.Session = "oa:" + cacheKey
+	}
+	return nil
+}
+
+// UpstreamStream implements upstreamStreamer: the Codex backend only
+// streams.
+func (p *OpenAI) UpstreamStream(c *Call, a *Account) bool { return c.Stream || (a.OAuth() && !p.Chat) }
+
+// Prepare implements Protocol.
+func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error {
+	if p.Chat && a.OAuth() {
+		return errNotSupported
+	}
+	for _, kv := range c.Header {
+		req.Header.Set(kv[0], kv[1])
+	}
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	body := c.Body
+	var err error
+	if c.UpstreamModel != c.Model {
+		if body, err = sjson.SetBytes(body, "model", c.UpstreamModel); err != nil {
+			return err
+		}
+	}
+	base := p.BaseURL
+	if a.BaseURL != "" {
+		base = a.BaseURL
+	}
+	switch {
+	case p.Chat:
+		setURL(req, base, "/chat/completions", "")
+		if c.Stream && !c.ClientUsage {
+			if body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
+				return err
+			}
+		}
+	case a.OAuth():
+		if a.BaseURL == "" {
+			base = p.CodexBaseURL
+		}
+		setURL(req, base, "/responses", "")
+		body, err = codexBody(body)
+		if err != nil {
+			return err
+		}
+		if id := p.AccountID(a); id != "" {
+			req.Header.Set("chatgpt-account-id", id)
+		}
+		if c.header("originator") == "" {
+			req.Header.Set("originator", "codex_cli_rs")
+		}
+		if c.header("session_id") == "" && c.Session != "" {
+			req.Header.Set("session_id", strings.TrimPrefix(strings.TrimPrefix(c.Session, "oa:"), "resp:"))
+		}
+		req.Header.Set("Accept", "text/event-stream")
+	default:
+		setURL(req, base, "/responses", "")
+	}
+	req.SetBodyRaw(body)
+	return nil
+}
+
+// codexBody applies the Codex backend's rules: store false, stream true,
+// instructions present.
+func codexBody(body []byte) ([]byte, error) {
+	var err error
+	if body, err = sjson.SetBytes(body, "store", false); err != nil {
+		return nil, err
+	}
+	if body, err = sjson.SetBytes(body, "stream", true); err != nil {
+		return nil, err
+	}
+	if !gjson.Get(view(body), "instructions").Exists() {
+		body, err = sjson.SetBytes(body, "instructions", "")
+	}
+	return body, err
+}
+
+// jwtClaim reads a string claim path from an unverified JWT payload: the
+// id_token came from the token endpoint over TLS, and only routing data is
+// read from it.
+func jwtClaim(token, path string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) < 2 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	return gjson.GetBytes(payload, path).String()
+}
+
+// Classify implements Protocol.
+func (p *OpenAI) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
+	typ := gjson.Get(view(body), "error.type").String()
+	o := sched.Outcome{Status: status, Reason: "upstream " + strconv.Itoa(status) + " " + typ}
+	switch {
+	case status == 400 || status == 404 || status == 413 || status == 422:
+		o.Kind = sched.RequestError
+	case status == 401 || (status == 403 && !a.OAuth()):
+		o.Kind = sched.AuthFailed
+	case status == 403:
+		o.Kind = sched.Forbidden
+	case status == 429:
+		o.Kind = sched.RateLimited
+		o.ResetAt = openaiReset(h, body, time.Now())
+	case status == 503 || status == 529:
+		o.Kind = sched.Overloaded
+	default:
+		o.Kind = sched.ServerError
+	}
+	return o
+}
+
+// openaiReset finds when a 429 ends: Codex's resets_at/resets_in_seconds,
+// retry-after, or the x-ratelimit reset durations ("6m0s").
+func openaiReset(h *fasthttp.ResponseHeader, body []byte, now time.Time) time.Time {
+	e := gjson.Get(view(body), "error")
+	if t := e.Get("resets_at").Int(); t > 0 {
+		return time.Unix(t, 0)
+	}
+	if s := e.Get("resets_in_seconds").Int(); s > 0 {
+		return now.Add(time.Duration(s) * time.Second)
+	}
+	if t := retryAfter(h, now); !t.IsZero() {
+		return t
+	}
+	var until time.Time
+	for _, name := range [...]string{"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"} {
+		if d, err := time.ParseDuration(string(h.Peek(name))); err == nil && now.Add(d).After(until) {
+			until = now.Add(d)
+		}
+	}
+	return until
+}
+
+// codexWindows names the Codex usage headers, built once.
+var codexWindows = [...]struct{ name, used, resetAt, resetAfter string }{
+	{"primary", "x-codex-primary-used-percent", "x-codex-primary-reset-at", "x-codex-primary-reset-after-seconds"},
+	{"secondary", "x-codex-secondary-used-percent", "x-codex-secondary-reset-at", "x-codex-secondary-reset-after-seconds"},
+}
+
+// Windows implements Protocol: Codex subscription usage.
+func (p *OpenAI) Windows(h *fasthttp.ResponseHeader) []sched.Window {
+	var out []sched.Window
+	for _, w := range codexWindows {
+		used := h.Peek(w.used)
+		if len(used) == 0 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(string(used), 64)
+		reset := epoch(h.Peek(w.resetAt))
+		if reset.IsZero() {
+			if s, err := strconv.ParseFloat(string(h.Peek(w.resetAfter)), 64); err == nil {
+				reset = time.Now().Add(time.Duration(s * float64(time.Second)))
+			}
+		}
+		out = append(out, sched.Window{Name: w.name, Utilization: u / 100, ResetAt: reset})
+	}
+	return out
+}
+
+// openaiUsage reads Responses or Chat usage into the ledger's form, where
+// cached tokens are not part of input.
+func openaiUsage(v gjson.Result, u *ledger.Usage) {
+	if !v.Exists() || v.Type == gjson.Null {
+		return
+	}
+	in := v.Get("input_tokens").Int() + v.Get("prompt_tokens").Int()
+	cached := v.Get("input_tokens_details.cached_tokens").Int() + v.Get("prompt_tokens_details.cached_tokens").Int()
+	u.InputTokens = in - cached
+	u.CacheReadTokens = cached
+	u.OutputTokens = v.Get("output_tokens").Int() + v.Get("completion_tokens").Int()
+}
+
+// Response implements Protocol.
+func (p *OpenAI) Response(body []byte, c *Call, u *ledger.Usage) []byte {
+	openaiUsage(gjson.Get(view(body), "usage"), u)
+	if !p.Chat {
+		c.ResponseID = strings.Clone(gjson.Get(view(body), "id").String())
+	}
+	if c.UpstreamModel != c.Model && c.Endpoint == EndpointGenerate {
+		if b, err := sjson.SetBytes(body, "model", c.Model); err == nil {
+			return b
+		}
+	}
+	return body
+}
+
+// Event implements Protocol.
+func (p *OpenAI) Event(event, data []byte, c *Call, st *StreamState) []byte {
+	if p.Chat {
+		return p.chatEvent(data, c, st)
+	}
+	if len(event) == 0 {
+		event = []byte(gjson.Get(view(data), "type").Str)
+	}
+	mapped := c.UpstreamModel != c.Model
+	switch string(event) {
+	case "response.created":
+		st.ResponseID = strings.Clone(gjson.Get(view(data), "response.id").String())
+	case "response.completed", "response.incomplete", "response.failed":
+		st.Done = true
+		openaiUsage(gjson.Get(view(data), "response.usage"), &st.Usage)
+		if string(event) == "response.failed" {
+			st.Err = strings.Clone(gjson.Get(view(data), "response.error.code").String())
+		}
+		if mapped {
+			data, _ = sjson.SetBytes(data, "response.model", c.Model)
+		}
+		if !c.Stream { // collecting for a non-stream client
+			st.Final = []byte(gjson.Get(view(data), "response").Raw)
+		}
+		if mapped {
+			return data
+		}
+		return nil
+	case "error":
+		st.Err = strings.Clone(gjson.Get(view(data), "code").String())
+		if st.Err == "" {
+			st.Err = "error"
+		}
+	}
+	if mapped && bytes.Contains(data, []byte(`"response":{`)) {
+		if b, err := sjson.SetBytes(data, "response.model", c.Model); err == nil {
+			return b
+		}
+	}
+	return nil
+}
+
+func (p *OpenAI) chatEvent(data []byte, c *Call, st *StreamState) []byte {
+	if string(data) == "[DONE]" {
+		st.Done = true
+		return nil
+	}
+	d := gjson.Parse(view(data))
+	if e := d.Get("error"); e.Exists() {
+		st.Err = strings.Clone(e.Get("type").String())
+		return nil
+	}
+	if u := d.Get("usage"); u.Exists() && u.Type != gjson.Null {
+		openaiUsage(u, &st.Usage)
+		if !c.ClientUsage && len(d.Get("choices").Array()) == 0 {
+			return dropEvent // the usage chunk subgate asked for, not the client
+		}
+	}
+	if c.UpstreamModel != c.Model {
+		if b, err := sjson.SetBytes(data, "model", c.Model); err == nil {
+			return b
+		}
+	}
+	return nil
+}
+
+var openaiTypes = [...]string{
+	KindInvalidRequest: "invalid_request_error",
+	KindAuthentication: "authentication_error",
+	KindPermission:     "permission_error",
+	KindNotFound:       "not_found_error",
+	KindTooLarge:       "invalid_request_error",
+	KindRateLimit:      "rate_limit_error",
+	KindAPI:            "server_error",
+	KindOverloaded:     "server_error",
+	KindUpstream:       "upstream_error",
+}
+
+func openaiError(kind ErrKind, msg string) []byte {
+	b := []byte(`{"error":{"message":`)
+	b = append(b, jsonString(msg)...)
+	b = append(b, `,"type":"`...)
+	b = append(b, openaiTypes[kind]...)
+	b = append(b, `","param":null,"code":"`...)
+	b = append(b, openaiTypes[kind]...)
+	return append(b, `"}}`...)
+}
+
+// WriteError implements Protocol.
+func (p *OpenAI) WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(openaiError(kind, msg))
+}
+
+// StreamError implements Protocol.
+func (p *OpenAI) StreamError(kind ErrKind, msg string) []byte {
+	if p.Chat {
+		return append(append([]byte("data: "), openaiError(kind, msg)...), "\n\n"...)
+	}
+	b := []byte(`event: error` + "\n" + `data: {"type":"error","code":"`)
+	b = append(b, openaiTypes[kind]...)
+	b = append(b, `","message":`...)
+	b = append(b, jsonString(msg)...)
+	return append(b, `,"param":null,"sequence_number":0}`+"\n\n"...)
+}
+
+var sseComment = []byte(": keepalive\n\n")
+
+// Keepalive implements Protocol.
+func (p *OpenAI) Keepalive() []byte { return sseComment }
