@@ -74,13 +74,13 @@ type Rollup struct {
 const maxRollupName = 128
 
 // rollupName makes s safe as part of a rollup key: NUL separates the
-// key's parts, so NUL bytes become U+FFFD, and a name longer than
-// maxRollupName bytes is cut at a rune boundary.
+// key's parts, so NUL bytes become U+FFFD, and a name longer than limit
+// bytes (0: no limit) is cut at a rune boundary.
 func rollupName(s string, limit int) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	}
-	if len(s) <= limit {
+	if limit <= 0 || len(s) <= limit {
 		return s
 	}
 	cut := limit
@@ -109,8 +109,8 @@ func Aggregate(recs []Record) []Rollup {
 		r := &recs[i]
 		id := rollupID{
 			hour:    hourStart(r.Time).Unix(),
-			key:     rollupName(r.Key, len(r.Key)),
-			account: rollupName(r.Account, len(r.Account)),
+			key:     rollupName(r.Key, 0),
+			account: rollupName(r.Account, 0),
 			model:   rollupName(r.Model, maxRollupName),
 		}
 		j, ok := index[id]
