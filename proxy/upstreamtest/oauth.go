@@ -26,14 +26,16 @@ func newOAuthState() oauthState {
 	return oauthState{codes: map[string]bool{}, refresh: map[string]bool{}}
 }
 
-// AddAuthCode registers an authorization code, good for one exchange.
+// AddAuthCode registers an authorization code, good for one exchange at
+// any of the token endpoints.
 func (s *Server) AddAuthCode(code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.oauth.codes[code] = true
 }
 
-// AddRefreshToken seeds rt as a valid, unused refresh token.
+// AddRefreshToken seeds rt as a valid, unused refresh token at every token
+// endpoint. Claude's and OpenAI's consume it (rotation); Google's does not.
 func (s *Server) AddRefreshToken(rt string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -47,11 +49,20 @@ func (s *Server) LastVerifier() string {
 	return s.oauth.verifier
 }
 
-// TokenRequests is the number of requests to the token endpoint.
+// TokenRequests is the number of requests to the token endpoints, all
+// three together (Claude's, OpenAI's and Google's); see TokenRequestsTo.
 func (s *Server) TokenRequests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tokenReq
+}
+
+// TokenRequestsTo is the number of requests to one token endpoint:
+// "/v1/oauth/token" (Claude), "/oauth/token" (OpenAI) or "/token" (Google).
+func (s *Server) TokenRequestsTo(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenTo[path]
 }
 
 // grant is the outcome of one token request.

@@ -9,16 +9,20 @@ import (
 type Kind int
 
 const (
-	// KindOK answers like a healthy upstream: a JSON message, or an SSE
-	// stream when the request has "stream": true.
+	// KindOK answers like a healthy upstream: a JSON reply, or an SSE
+	// stream when the request asks for one (the route's own way: "stream":
+	// true, or :streamGenerateContent).
 	KindOK Kind = iota
-	// KindError answers with Status and an Anthropic error body.
+	// KindError answers with Status and an error body in the route's
+	// shape (Anthropic, OpenAI, Codex or Google).
 	KindError
-	// KindCut sends a 200 SSE stream and drops the connection after
-	// message_start and Events text deltas, without the terminating chunk.
+	// KindCut sends a 200 SSE stream and drops the connection after the
+	// stream's opening events and Events text deltas, without the
+	// terminating chunk.
 	KindCut
-	// KindStreamError sends a 200 SSE stream whose second event is an
-	// overloaded "error" event.
+	// KindStreamError sends a 200 SSE stream that starts, then fails: an
+	// overloaded "error" event (Anthropic), "error" then "response.failed"
+	// (Responses), an error chunk (Chat Completions, Gemini).
 	KindStreamError
 	// KindReplay sends Body, raw SSE bytes, as a 200 stream, one flushed
 	// chunk per event.
@@ -53,12 +57,25 @@ type Step struct {
 	// MidChunk makes a KindCut step drop the connection inside an HTTP
 	// chunk instead of between chunks.
 	MidChunk bool
+	// Code is the "code" of an OpenAI-shaped error (rate_limit_exceeded,
+	// insufficient_quota…); empty means one derived from Status.
+	Code string
+	// RetryAfter is the advised wait of a rate-limit step: the retry-after
+	// header on OpenAI routes, the RetryInfo retryDelay on Gemini routes,
+	// resets_in_seconds of a Codex usage limit.
+	RetryAfter time.Duration
+	// QuotaID, when set, adds a QuotaFailure violation with this quotaId to
+	// a Gemini-shaped error.
+	QuotaID string
 }
 
 // OK is a normal success.
 func OK() Step { return Step{Kind: KindOK} }
 
-// Error answers with status and an Anthropic error of the given type.
+// Error answers with status and an error of the given type. Routes other
+// than Anthropic's replace Anthropic type names with their own for the
+// status (OpenAI type and code, google.rpc status); other names are kept,
+// so Error(400, "FAILED_PRECONDITION", m) is a Google status as written.
 func Error(status int, errType, message string) Step {
 	return Step{Kind: KindError, Status: status, ErrType: errType, Message: message}
 }
@@ -86,6 +103,7 @@ func Overloaded() Step { return Error(529, "overloaded_error", "Overloaded") }
 // reset.
 func RateLimited(retryAfter time.Duration, reset time.Time) Step {
 	st := Error(429, "rate_limit_error", "This request would exceed your account's rate limit. Please try again later.")
+	st.RetryAfter = retryAfter
 	st.Headers = map[string]string{}
 	if retryAfter > 0 {
 		secs := int64((retryAfter + time.Second - 1) / time.Second)
@@ -155,7 +173,11 @@ func (st Step) WithStreamDelay(d time.Duration) Step {
 	return st
 }
 
-// Usage is the token accounting a reply reports.
+// Usage is the token accounting a reply reports, in Anthropic's terms:
+// InputTokens excludes cached tokens. Other formats render it in theirs:
+// OpenAI's input_tokens/prompt_tokens and Gemini's promptTokenCount are
+// InputTokens + CacheReadInputTokens, their cached counts are
+// CacheReadInputTokens; cache creation exists only in Anthropic replies.
 type Usage struct {
 	InputTokens              int
 	OutputTokens             int
@@ -166,7 +188,21 @@ type Usage struct {
 	// CacheCreationInputTokens becomes their sum.
 	Ephemeral5m int
 	Ephemeral1h int
+	// ReasoningTokens is OpenAI's output_tokens_details.reasoning_tokens:
+	// a SUBSET of OutputTokens.
+	ReasoningTokens int
+	// ThoughtsTokens is Gemini's thoughtsTokenCount: billed as output but
+	// NOT included in OutputTokens (candidatesTokenCount).
+	ThoughtsTokens int
 }
+
+// BilledOutput is the output a ledger charges: OutputTokens plus Gemini's
+// thoughts (OpenAI's reasoning is already inside OutputTokens).
+func (u Usage) BilledOutput() int { return u.OutputTokens + u.ThoughtsTokens }
+
+// prompt is the whole prompt, cached part included, as OpenAI and Gemini
+// count it.
+func (u Usage) prompt() int { return u.InputTokens + u.CacheReadInputTokens }
 
 // DefaultUsage is what a reply reports when nothing is configured.
 func DefaultUsage() Usage { return Usage{InputTokens: 25, OutputTokens: 10} }

@@ -37,6 +37,27 @@ type Config struct {
 	// NoRecord keeps Requests empty (Count still works), so that long
 	// benchmarks do not grow memory.
 	NoRecord bool
+
+	// OpenAIModels lists the ids GET /v1/models returns to OpenAI clients;
+	// empty means a default set.
+	OpenAIModels []string
+	// Codex sets the x-codex-* headers of Codex backend replies; nil means
+	// DefaultCodexLimits.
+	Codex *CodexLimits
+	// ChatGPTAccountID is the chatgpt_account_id claim of issued id_tokens
+	// (default MockChatGPTAccountID).
+	ChatGPTAccountID string
+	// GeminiModels lists the ids GET /v1beta/models returns; empty means
+	// a default set.
+	GeminiModels []string
+	// CodeAssistProject is the project Code Assist hands out (default
+	// MockProject).
+	CodeAssistProject string
+	// CodeAssistNeedsOnboard makes loadCodeAssist answer without a project
+	// until the credential went through onboardUser.
+	CodeAssistNeedsOnboard bool
+	// CodeAssistFreeTier lets Code Assist generate calls omit "project".
+	CodeAssistFreeTier bool
 }
 
 // Recorded is one request as the mock saw it. Everything is a copy.
@@ -48,11 +69,13 @@ type Recorded struct {
 	// with ", ".
 	Header map[string]string
 	Body   []byte
-	// Credential is the x-api-key value or the Bearer token, "" if none.
+	// Credential is the x-api-key value, the x-goog-api-key value, the
+	// Bearer token or the ?key= parameter, in that order; "" if none.
 	Credential string
 }
 
-// Server is a mock Anthropic API. Its methods are safe for concurrent use.
+// Server is a mock of every upstream subgate serves (see the package doc
+// for the routes). Its methods are safe for concurrent use.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
@@ -73,6 +96,12 @@ type Server struct {
 	revoked  map[string]bool
 	oauth    oauthState
 	tokenReq int
+	tokenTo  map[string]int    // token endpoint path → requests
+	owners   map[string]string // response id → credential
+	ca       codeAssistState
+	// googleTTL is expires_in of Google tokens: Config.ExpiresIn, else
+	// Google's usual 3599.
+	googleTTL int
 }
 
 // New returns a stopped Server; call Start, or mount Handler yourself.
@@ -84,10 +113,11 @@ func New(cfg Config) *Server {
 		d := DefaultUsage()
 		cfg.Usage.InputTokens, cfg.Usage.OutputTokens = d.InputTokens, d.OutputTokens
 	}
+	googleTTL := cfg.ExpiresIn
 	if cfg.ExpiresIn == 0 {
-		cfg.ExpiresIn = 3600
+		cfg.ExpiresIn, googleTTL = 3600, 3599
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), googleTTL: googleTTL}
 	s.resetLocked()
 	s.srv = &fasthttp.Server{
 		Handler:            s.Handler,
@@ -148,52 +178,11 @@ func (s *Server) Close() error {
 	return err
 }
 
-// connSet tracks the server's live connections through fasthttp's
-// ConnState hook, so Close can end them without fasthttp's slow Shutdown.
-type connSet struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (cs *connSet) track(c net.Conn, state fasthttp.ConnState) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	switch state {
-	case fasthttp.StateNew:
-		if cs.conns == nil {
-			cs.conns = map[net.Conn]struct{}{}
-		}
-		cs.conns[c] = struct{}{}
-	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		delete(cs.conns, c)
-	}
-}
-
-// closeAll closes every tracked connection and reports whether all were
-// released within timeout.
-func (cs *connSet) closeAll(timeout time.Duration) bool {
-	cs.mu.Lock()
-	for c := range cs.conns {
-		_ = c.Close()
-	}
-	cs.mu.Unlock()
-	deadline := time.Now().Add(timeout)
-	for {
-		cs.mu.Lock()
-		n := len(cs.conns)
-		cs.mu.Unlock()
-		if n == 0 {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // Script queues steps for requests that authenticate with token. Each
-// /v1/messages request pops one; an empty queue means the default step.
+// generating request pops one (/v1/messages, /v1/responses,
+// /v1/chat/completions, the Codex backend, Gemini and Code Assist
+// generateContent and streamGenerateContent); an empty queue means the
+// default step.
 func (s *Server) Script(token string, steps ...Step) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -245,6 +234,9 @@ func (s *Server) resetLocked() {
 	s.revoked = map[string]bool{}
 	s.oauth = newOAuthState()
 	s.tokenReq = 0
+	s.tokenTo = map[string]int{}
+	s.owners = map[string]string{}
+	s.ca = newCodeAssistState()
 }
 
 // next pops the step for token.
@@ -282,13 +274,50 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		s.messages(ctx, cred, rid)
 	case path == "/v1/messages/count_tokens" && method == "POST":
 		s.countTokens(ctx, cred, rid)
-	case path == "/v1/models" && method == "GET":
+	case path == "/v1/models" && method == "GET" && isAnthropic(ctx):
 		s.models(ctx, cred, rid)
+	case path == "/v1/models" && method == "GET":
+		s.openaiModels(ctx, cred)
+	case path == "/v1/responses" && method == "POST":
+		ctx.Response.Header.Set("x-request-id", rid)
+		s.responses(ctx, cred)
+	case path == "/v1/chat/completions" && method == "POST":
+		ctx.Response.Header.Set("x-request-id", rid)
+		s.chatCompletions(ctx, cred)
+	case path == "/backend-api/codex/responses" && method == "POST":
+		s.codex(ctx, cred)
+	case strings.HasPrefix(path, geminiPrefix) && method == "POST":
+		s.gemini(ctx, cred, path[len(geminiPrefix):])
+	case path == "/v1beta/models" && method == "GET":
+		s.geminiModels(ctx, cred)
+	case strings.HasPrefix(path, codeAssistPrefix) && method == "POST":
+		s.codeAssist(ctx, cred, path[len(codeAssistPrefix):])
+	case strings.HasPrefix(path, "/v1internal/operations/") && method == "GET":
+		s.codeAssist(ctx, cred, "getOperation")
 	case path == "/v1/oauth/token" && method == "POST":
+		s.countToken(path)
 		s.token(ctx)
+	case path == "/oauth/token" && method == "POST":
+		s.countToken(path)
+		s.openaiToken(ctx)
+	case path == "/token" && method == "POST":
+		s.countToken(path)
+		s.googleToken(ctx)
 	default:
 		writeError(ctx, rid, 404, "not_found_error", "Not found")
 	}
+}
+
+// Route prefixes of the Gemini API and Code Assist.
+const (
+	geminiPrefix     = "/v1beta/models/"
+	codeAssistPrefix = "/v1internal:"
+)
+
+func (s *Server) countToken(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenTo[path]++
 }
 
 func (s *Server) record(ctx *fasthttp.RequestCtx, cred string) {

@@ -50,6 +50,17 @@ func (s *Server) stream(ctx *fasthttp.RequestCtx, st Step, model string, u Usage
 			events = append(events, AppendSSE(nil, e.Name, e.Data))
 		}
 	}
+	s.sendFrames(ctx, st, events, end, anthropicHalf)
+}
+
+// anthropicHalf is the delta a mid-chunk cut sends half of.
+var anthropicHalf = []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" cut\"}}\n\n")
+
+// sendFrames writes events, each a framed SSE event, as a 200 stream
+// paced by st (StreamDelay between events, Silence after the first), then
+// ends with end: io.EOF finishes the body, errCut drops the connection.
+// With st.MidChunk a cut hijacks the connection and sends half of half.
+func (s *Server) sendFrames(ctx *fasthttp.RequestCtx, st Step, events [][]byte, end error, half []byte) {
 	frames := make([]frame, len(events))
 	for i, e := range events {
 		frames[i].b = e
@@ -63,8 +74,8 @@ func (s *Server) stream(ctx *fasthttp.RequestCtx, st Step, model string, u Usage
 	ctx.SetStatusCode(200)
 	ctx.SetContentType("text/event-stream; charset=utf-8")
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
-	if st.Kind == KindCut && st.MidChunk {
-		s.hijackCut(ctx, st, frames)
+	if end == errCut && st.MidChunk {
+		s.hijackCut(ctx, st, frames, half)
 		return
 	}
 	ctx.Response.ImmediateHeaderFlush = true
@@ -75,14 +86,13 @@ func (s *Server) stream(ctx *fasthttp.RequestCtx, st Step, model string, u Usage
 // frames as chunks, then a chunk header announcing a last frame of which
 // only half follows, then it closes. Clients see an unexpected EOF inside
 // a chunk, where a cut between chunks may read as a clean end of body.
-func (s *Server) hijackCut(ctx *fasthttp.RequestCtx, st Step, frames []frame) {
+func (s *Server) hijackCut(ctx *fasthttp.RequestCtx, st Step, frames []frame, half []byte) {
 	for k, v := range st.Headers {
 		ctx.Response.Header.Set(k, v)
 	}
 	ctx.Response.Header.SetContentLength(-1)
 	ctx.Response.Header.SetConnectionClose()
 	head := append([]byte(nil), ctx.Response.Header.Header()...)
-	half := []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" cut\"}}\n\n")
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		if _, err := c.Write(head); err != nil {

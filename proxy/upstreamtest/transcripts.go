@@ -24,7 +24,8 @@ const (
 	TranscriptNoSpace = "nospace"
 )
 
-// Transcripts lists the names Transcript accepts.
+// Transcripts lists the Anthropic transcripts; TranscriptsOf lists those
+// of the other formats. Transcript and Golden accept all of them.
 func Transcripts() []string {
 	return []string{TranscriptPlain, TranscriptCacheSplit, TranscriptNoSpace}
 }
@@ -33,17 +34,21 @@ func Transcripts() []string {
 // without the .sse suffix). It panics on an unknown name: that is a bug in
 // the calling test.
 func Transcript(name string) []byte {
-	b, err := transcripts.ReadFile("testdata/" + strings.TrimSuffix(name, ".sse") + ".sse")
+	b, err := transcripts.ReadFile("testdata/" + trimSSE(name) + ".sse")
 	if err != nil {
 		panic("upstreamtest: unknown transcript " + name)
 	}
 	return b
 }
 
+func trimSSE(name string) string { return strings.TrimSuffix(name, ".sse") }
+
 // Golden is the usage a correct scanner reports for the transcript called
-// name, following the rules in spec/protocols.md.
+// name, following the rules in spec/protocols.md, in Usage's terms: for
+// OpenAI and Gemini, InputTokens is the prompt minus its cached part, and
+// BilledOutput is what a ledger charges as output.
 func Golden(name string) Usage {
-	switch strings.TrimSuffix(name, ".sse") {
+	switch trimSSE(name) {
 	case TranscriptPlain:
 		return Usage{InputTokens: 472, OutputTokens: 15}
 	case TranscriptCacheSplit:
@@ -51,6 +56,18 @@ func Golden(name string) Usage {
 			CacheReadInputTokens: 14620, Ephemeral5m: 512, Ephemeral1h: 1331}
 	case TranscriptNoSpace:
 		return Usage{InputTokens: 1200, OutputTokens: 42, CacheReadInputTokens: 300}
+	case TranscriptResponsesCodex: // input 5120, cached 4864
+		return Usage{InputTokens: 256, CacheReadInputTokens: 4864, OutputTokens: 220, ReasoningTokens: 128}
+	case TranscriptResponsesIncomplete:
+		return Usage{InputTokens: 812, OutputTokens: 64, ReasoningTokens: 64}
+	case TranscriptChatUsage: // prompt 1536, cached 1024
+		return Usage{InputTokens: 512, CacheReadInputTokens: 1024, OutputTokens: 88}
+	case TranscriptChatCompat:
+		return Usage{InputTokens: 300, OutputTokens: 20}
+	case TranscriptGeminiThoughts: // prompt 2048, cached 1024
+		return Usage{InputTokens: 1024, CacheReadInputTokens: 1024, OutputTokens: 96, ThoughtsTokens: 310}
+	case TranscriptCodeAssist: // prompt 8123, cached 6144
+		return Usage{InputTokens: 1979, CacheReadInputTokens: 6144, OutputTokens: 45, ThoughtsTokens: 212}
 	}
 	panic("upstreamtest: unknown transcript " + name)
 }
