@@ -46,6 +46,8 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 			c.Model = strings.Clone(v.String()) // outlives the body in the ledger queue
 		case "stream":
 			c.Stream = v.Bool()
+		case "max_tokens":
+			c.MaxTokens = v.Int()
 		case "metadata":
 			userID = v.Get("user_id")
 		case "system":

@@ -57,6 +57,7 @@ func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	if c.Model == "" {
 		return errMissingModel
 	}
+	c.MaxTokens = gjson.Get(view(c.Body), "generationConfig.maxOutputTokens").Int()
 	h := fnv.New64a()
 	if uid := ctx.Request.Header.Peek("x-gemini-api-privileged-user-id"); len(uid) > 0 {
 		h.Write(uid)

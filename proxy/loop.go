@@ -33,6 +33,10 @@ type run struct {
 	// unsupported is set when an account was skipped as unable to serve
 	// this kind of request at all.
 	unsupported bool
+	// reservation holds the request's estimated cost against the key's
+	// limits until a record settles it (settled) or finish releases it.
+	reservation ledger.Reservation
+	settled     bool
 	// w is the client stream once the request committed to a 200 SSE
 	// reply (while waiting for a slot); errors then become SSE events.
 	w *bufio.Writer
@@ -44,7 +48,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	p := s.pool.load()
 	key := s.authenticate(ctx, p)
 	if key == nil {
-		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
+		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
+		return
+	}
+	if !s.admitKey(ctx, proto, key) {
 		return
 	}
 	body := ctx.PostBody()
@@ -62,10 +69,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	}
 	if err := proto.Parse(ctx, c); err != nil {
 		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
+		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
 	rctx, cancel := context.WithCancel(s.ctx)
 	r := &run{s: s, ctx: ctx, rctx: rctx, cancel: cancel, call: c, pool: p, start: start}
+	if !r.admitCall() {
+		cancel()
+		return
+	}
+	if key.InterceptWarmup && r.intercept() {
+		cancel()
+		return
+	}
 	r.wt = s.watch.add(ctx.Conn(), cancel)
 	defer func() {
 		if !r.streaming {
@@ -79,10 +95,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	}
 }
 
-// finish releases what the request held besides its lease.
+// finish releases what the request held besides its lease: the watch,
+// the context and a reservation no record settled.
 func (r *run) finish() {
 	r.s.watch.remove(r.wt)
 	r.cancel()
+	if !r.settled && r.s.ledger != nil {
+		r.s.ledger.Release(r.reservation)
+	}
 }
 
 // try is one attempt: acquire an account, send, classify. It reports
@@ -128,6 +148,13 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 		r.fail(ce, err)
 		return true
 	}
+	if lease.Waited() > 0 { // the key may have changed while it waited
+		if cur := r.s.pool.load().keys[c.Key.Hash]; cur == nil || keyUsable(cur, time.Now()) != "" {
+			lease.Release(sched.Outcome{Kind: sched.Canceled})
+			r.fail(clientError{401, KindAuthentication, "this API key was disabled while the request waited"}, nil)
+			return true
+		}
+	}
 	acct := r.pool.accounts[lease.Account().Name]
 	if acct == nil { // removed by the admin since the pool was read
 		lease.Release(sched.Outcome{Kind: sched.Canceled})
@@ -135,6 +162,10 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 		return false
 	}
 	c.UpstreamModel = lease.UpstreamModel()
+	if acct.InterceptWarmup && !c.Key.InterceptWarmup && r.w == nil && r.intercept() {
+		lease.Release(sched.Outcome{Kind: sched.Canceled})
+		return true
+	}
 	r.attempts++
 	return r.send(lease, acct)
 }
@@ -173,6 +204,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		if err := p.Before(r.rctx, c, acct, token); err != nil {
 			if r.clientGone() {
 				lease.Release(sched.Outcome{Kind: sched.Canceled})
+				r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
 				return true
 			}
 			return r.next(lease, acct, sched.Outcome{Kind: sched.ServerError, Reason: err.Error()})
@@ -230,6 +262,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 func (r *run) tokenFailed(lease *sched.Lease, acct *Account, err error) bool {
 	if r.clientGone() {
 		lease.Release(sched.Outcome{Kind: sched.Canceled})
+		r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
 		return true
 	}
 	o := sched.Outcome{Kind: sched.ServerError, Reason: "oauth refresh: " + err.Error()}
@@ -380,10 +413,13 @@ func requestID(h *fasthttp.ResponseHeader) string {
 // record enqueues the ledger record of this request.
 func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
 	c := r.call
-	if r.s.ledger == nil {
+	if r.s.ledger == nil || r.settled {
 		return
 	}
+	r.settled = true
 	r.s.ledger.Record(ledger.Record{
+		Reservation:   r.reservation,
+		Multiplier:    c.Key.Limits.RateMultiplier,
 		Time:          r.start,
 		Key:           c.Key.Name,
 		Account:       acct,

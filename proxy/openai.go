@@ -48,6 +48,8 @@ func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 			c.Model = strings.Clone(v.String())
 		case "stream":
 			c.Stream = v.Bool()
+		case "max_output_tokens", "max_tokens", "max_completion_tokens":
+			c.MaxTokens = v.Int()
 		case "previous_response_id":
 			prev = v.String()
 		case "prompt_cache_key":

@@ -5,9 +5,12 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
+	"path"
 	"sync/atomic"
 	"time"
 
+	"subgate/ledger"
 	"subgate/sched"
 )
 
@@ -25,6 +28,9 @@ type Account struct {
 	BaseURL      string // per-account upstream override
 	Proxy        string // egress proxy URL
 	FromConfig   bool
+	// InterceptWarmup answers Claude Code's probes locally instead of
+	// spending this account's quota on them.
+	InterceptWarmup bool
 }
 
 // OAuth reports whether the account authenticates with a bearer token
@@ -38,6 +44,43 @@ type Key struct {
 	Hash        [32]byte
 	Group       string
 	Concurrency int
+	// Limits are the key's budgets, RPM and rate multiplier.
+	Limits    ledger.Limits
+	ExpiresAt time.Time // zero: never
+	Disabled  bool
+	// Models is an allow-list of globs over the requested model.
+	Models []string
+	// AllowIPs limits the client addresses; empty allows all.
+	AllowIPs []netip.Prefix
+	// InterceptWarmup answers Claude Code's probes locally.
+	InterceptWarmup bool
+}
+
+// allowsModel reports whether the key may request model.
+func (k *Key) allowsModel(model string) bool {
+	if len(k.Models) == 0 {
+		return true
+	}
+	for _, g := range k.Models {
+		if ok, _ := path.Match(g, model); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// allowsIP reports whether the key may be used from ip.
+func (k *Key) allowsIP(ip netip.Addr) bool {
+	if len(k.AllowIPs) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, p := range k.AllowIPs {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // HashKey returns the SHA-256 of a client key secret.

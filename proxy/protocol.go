@@ -91,9 +91,10 @@ type Call struct {
 	// Header is the allow-listed client headers, lowercase names.
 	Header [][2]string
 
-	Model   string
-	Stream  bool
-	Session string
+	Model     string
+	Stream    bool
+	Session   string
+	MaxTokens int64 // the request's output limit, 0 when it names none
 	// ClientUsage is set when an OpenAI Chat client asked for the usage
 	// chunk itself (stream_options.include_usage).
 	ClientUsage bool

@@ -209,6 +209,8 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		s.models(ctx)
 	case "/v1beta/models":
 		s.geminiModels(ctx)
+	case "/v1/usage":
+		s.usage(ctx)
 	case "/healthz":
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}`)

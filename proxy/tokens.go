@@ -28,9 +28,10 @@ type TokenStore interface {
 
 // OAuthEndpoint is where a platform refreshes its tokens.
 type OAuthEndpoint struct {
-	TokenURL  string
-	ClientID  string
-	UserAgent string
+	TokenURL     string
+	ClientID     string
+	ClientSecret string // Google's installed-app secret
+	UserAgent    string
 }
 
 // TokensConfig configures a Tokens manager.
@@ -248,6 +249,9 @@ func refreshOAuth(u *upstreams, a *Account, ep OAuthEndpoint, refresh string, no
 		args.Set("grant_type", "refresh_token")
 		args.Set("refresh_token", refresh)
 		args.Set("client_id", ep.ClientID)
+		if ep.ClientSecret != "" {
+			args.Set("client_secret", ep.ClientSecret)
+		}
 		req.Header.SetContentType("application/x-www-form-urlencoded")
 		req.SetBody(args.QueryString())
 		fasthttp.ReleaseArgs(args)

@@ -3,6 +3,8 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -111,4 +113,13 @@ func view(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// netipAddr is the client's address.
+func netipAddr(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		a, ok := netip.AddrFromSlice(ta.IP)
+		return a.Unmap(), ok
+	}
+	return netip.Addr{}, false
 }
