@@ -26,7 +26,8 @@ func poolAccounts(cfg Config, db *kv.DB) ([]proxy.Account, error) {
 				Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap,
 			},
 			APIKey: a.APIKey, AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, ExpiresAt: exp,
-			BaseURL: a.BaseURL, Proxy: a.Proxy, FromConfig: true,
+			IDToken: a.IDToken, AccountID: a.AccountID, ProjectID: a.ProjectID,
+			BaseURL: a.BaseURL, Proxy: a.Proxy, FromConfig: true, InterceptWarmup: a.InterceptWarmup,
 		})
 		seen[a.Name] = true
 	}
@@ -63,16 +64,59 @@ func schedAccounts(accounts []proxy.Account) []sched.Account {
 	return out
 }
 
-func poolKeys(cfg Config) ([]proxy.Key, error) {
+// poolKeys merges config keys (read-only) with keys created through the
+// admin API and kept in kv.
+func poolKeys(cfg Config, db *kv.DB) ([]proxy.Key, error) {
 	out := make([]proxy.Key, 0, len(cfg.Keys))
+	seen := make(map[string]bool)
 	for i, k := range cfg.Keys {
 		h, err := proxy.ParseKeyHash(k.Hash())
 		if err != nil {
 			return nil, fmt.Errorf("keys[%d]: %w", i, err)
 		}
-		out = append(out, proxy.Key{Name: k.Name, Hash: h, Group: k.Group, Concurrency: k.Concurrency})
+		ips, _ := parseAllowIPs(k.AllowIPs) // validated at load
+		var exp time.Time
+		if k.ExpiresAt != "" {
+			exp, _ = time.Parse(time.RFC3339, k.ExpiresAt)
+		}
+		out = append(out, proxy.Key{
+			Name: k.Name, Hash: h, Group: k.Group, Concurrency: k.Concurrency,
+			Limits: k.limits(), ExpiresAt: exp, Disabled: k.Enabled != nil && !*k.Enabled,
+			Models: k.Models, AllowIPs: ips, InterceptWarmup: k.InterceptWarmup,
+		})
+		seen[k.Name] = true
+	}
+	stored, err := db.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	for _, k := range stored {
+		if seen[k.Name] {
+			continue
+		}
+		pk, err := keyFromKV(k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pk)
 	}
 	return out, nil
+}
+
+func keyFromKV(k kv.Key) (proxy.Key, error) {
+	h, err := proxy.ParseKeyHash(k.Hash)
+	if err != nil {
+		return proxy.Key{}, fmt.Errorf("stored key %s: %w", k.Name, err)
+	}
+	ips, err := parseAllowIPs(k.AllowIPs)
+	if err != nil {
+		return proxy.Key{}, fmt.Errorf("stored key %s: allow_ips: %w", k.Name, err)
+	}
+	return proxy.Key{
+		Name: k.Name, Hash: h, Group: k.Group, Concurrency: k.Concurrency, Limits: k.Limits(),
+		ExpiresAt: k.ExpiresAt, Disabled: !k.Enabled, Models: k.Models, AllowIPs: ips,
+		InterceptWarmup: k.InterceptWarmup,
+	}, nil
 }
 
 func priceOverrides(ps []PriceConfig) []ledger.PriceOverride {

@@ -44,7 +44,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	keys, err := poolKeys(cfg)
+	keys, err := poolKeys(cfg, db)
 	if err != nil {
 		return err
 	}
@@ -54,12 +54,18 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	defer wg.Wait()
 	defer stopBG()
 
+	loc, _ := time.LoadLocation(cfg.Ledger.Timezone) // validated at load
 	led := ledger.New(ledger.Config{
 		Store:         db,
 		Pricing:       ledger.NewPricing(priceOverrides(cfg.Prices)),
 		Logger:        log,
 		FlushInterval: cfg.Ledger.FlushInterval.Duration,
+		Location:      loc,
+		RetentionDays: cfg.Ledger.RetentionDays,
 	})
+	if err := led.Rebuild(time.Now()); err != nil {
+		return fmt.Errorf("rebuild quota counters: %w", err)
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); led.Run(bg) }()
 	defer led.Close()
@@ -87,13 +93,15 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	go func() { defer wg.Done(); sch.Run(schedCtx) }()
 	defer stopSched() // final snapshot
 
-	up := cfg.Upstreams.Anthropic
+	up, oa, gm := cfg.Upstreams.Anthropic, cfg.Upstreams.OpenAI, cfg.Upstreams.Gemini
 	tokens := proxy.NewTokens(proxy.TokensConfig{
 		Store:  db,
 		Logger: log,
 		Ahead:  sc.RefreshAhead.Duration,
 		Endpoints: map[string]proxy.OAuthEndpoint{
 			"anthropic": {TokenURL: up.OAuthTokenURL, ClientID: up.OAuthClientID, UserAgent: up.UserAgent},
+			"openai":    {TokenURL: oa.OAuthTokenURL, ClientID: oa.OAuthClientID},
+			"gemini":    {TokenURL: gm.OAuthTokenURL, ClientID: gm.OAuthClientID, ClientSecret: gm.OAuthClientSecret},
 		},
 	})
 	admin := webui.New(webui.Config{TokenHash: adminHash, Sched: sch, Ledger: led, Logger: log})
@@ -105,6 +113,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Accounts:           accounts,
 		Keys:               keys,
 		AnthropicBaseURL:   up.BaseURL,
+		OpenAIBaseURL:      oa.BaseURL,
+		CodexBaseURL:       oa.CodexBaseURL,
+		GeminiBaseURL:      gm.BaseURL,
+		CodeAssistBaseURL:  gm.CodeAssistBaseURL,
+		ProjectFound:       func(acct, project string) { rememberProject(db, log, acct, project) },
 		ClaudeCodeSystem:   up.ClaudeCodeSystem,
 		MaxBodyBytes:       cfg.Server.MaxBodyMB << 20,
 		MaxAccountSwitches: sc.MaxAccountSwitches,
@@ -188,4 +201,17 @@ func adminToken(db *kv.DB, configured string, stdout io.Writer) ([32]byte, error
 	}
 	fmt.Fprintf(stdout, "admin token (shown once, keep it): %s\n", tok)
 	return h, nil
+}
+
+// rememberProject keeps a discovered Code Assist project on a stored
+// account, so the next start skips discovery.
+func rememberProject(db *kv.DB, log *slog.Logger, name, project string) {
+	a, err := db.GetAccount(name)
+	if err != nil {
+		return // a config account: discovered again at the next start
+	}
+	a.ProjectID = project
+	if err := db.PutAccount(a); err != nil {
+		log.Warn("keep code assist project", "acct", name, "err", err)
+	}
 }

@@ -76,6 +76,8 @@ type AdminConfig struct {
 // UpstreamsConfig is the [upstreams] table.
 type UpstreamsConfig struct {
 	Anthropic AnthropicUpstream `toml:"anthropic"`
+	OpenAI    OpenAIUpstream    `toml:"openai"`
+	Gemini    GeminiUpstream    `toml:"gemini"`
 }
 
 // AnthropicUpstream holds every Anthropic endpoint and OAuth client value, so
@@ -112,25 +114,32 @@ type SchedulerConfig struct {
 // LedgerConfig is the [ledger] table.
 type LedgerConfig struct {
 	FlushInterval Duration `toml:"flush_interval"`
+	Timezone      string   `toml:"timezone"`       // day/week/month budget windows; IANA name
+	RetentionDays int      `toml:"retention_days"` // raw records older than this are deleted; rollups stay
 }
 
 // AccountConfig is one [[accounts]] entry. Defaults (platform anthropic,
 // concurrency 3, priority 10, group "default") are applied by LoadConfig.
 type AccountConfig struct {
-	Name         string            `toml:"name"`
-	Platform     string            `toml:"platform"` // anthropic | openai | gemini
-	Type         string            `toml:"type"`     // api_key | oauth | setup_token
-	APIKey       string            `toml:"api_key"`
-	AccessToken  string            `toml:"access_token"`
-	RefreshToken string            `toml:"refresh_token"`
-	ExpiresAt    string            `toml:"expires_at"` // RFC 3339 or empty
-	Concurrency  int               `toml:"concurrency"`
-	Priority     int               `toml:"priority"` // lower is preferred
-	Group        string            `toml:"group"`
-	BaseURL      string            `toml:"base_url"`
-	Proxy        string            `toml:"proxy"`
-	Models       []string          `toml:"models"`
-	ModelMap     map[string]string `toml:"model_map"`
+	Name         string `toml:"name"`
+	Platform     string `toml:"platform"` // anthropic | openai | gemini
+	Type         string `toml:"type"`     // api_key | oauth | setup_token
+	APIKey       string `toml:"api_key"`
+	AccessToken  string `toml:"access_token"`
+	RefreshToken string `toml:"refresh_token"`
+	ExpiresAt    string `toml:"expires_at"` // RFC 3339 or empty
+	IDToken      string `toml:"id_token"`   // openai oauth: its claim gives the account id
+	AccountID    string `toml:"account_id"` // openai oauth: chatgpt-account-id
+	ProjectID    string `toml:"project_id"` // gemini oauth: Code Assist project
+	// InterceptWarmup answers Claude Code's probes locally for this account.
+	InterceptWarmup bool              `toml:"intercept_warmup"`
+	Concurrency     int               `toml:"concurrency"`
+	Priority        int               `toml:"priority"` // lower is preferred
+	Group           string            `toml:"group"`
+	BaseURL         string            `toml:"base_url"`
+	Proxy           string            `toml:"proxy"`
+	Models          []string          `toml:"models"`
+	ModelMap        map[string]string `toml:"model_map"`
 }
 
 // KeyConfig is one [[keys]] entry: a client key handed out by the gateway.
@@ -140,6 +149,7 @@ type KeyConfig struct {
 	KeySHA256   string `toml:"key_sha256"`
 	Group       string `toml:"group"`
 	Concurrency int    `toml:"concurrency"` // 0 = unlimited
+	KeyPolicy
 }
 
 // Hash returns the lowercase hex sha256 of the key, the form keys are
@@ -195,6 +205,8 @@ func DefaultConfig() Config {
 		ClaudeCodeSystem:  "You are Claude Code, Anthropic's official CLI for Claude.",
 		UserAgent:         "claude-cli/2.1.330 (external, cli)",
 	}
+	c.Upstreams.OpenAI = defaultOpenAIUpstream()
+	c.Upstreams.Gemini = defaultGeminiUpstream()
 	c.Scheduler = SchedulerConfig{
 		MaxAccountSwitches:    3,
 		StickyTTL:             Duration{time.Hour},
@@ -211,6 +223,8 @@ func DefaultConfig() Config {
 		RefreshAhead:          Duration{5 * time.Minute},
 	}
 	c.Ledger.FlushInterval = Duration{5 * time.Millisecond}
+	c.Ledger.Timezone = "UTC"
+	c.Ledger.RetentionDays = 90
 	return c
 }
 
@@ -287,9 +301,16 @@ func (c Config) Validate() error {
 	var v validator
 	c.validateServer(&v)
 	c.validateUpstreams(&v)
+	c.validateOtherUpstreams(&v)
 	c.validateScheduler(&v)
 	if c.Ledger.FlushInterval.Duration <= 0 {
 		v.add("ledger.flush_interval", "must be > 0")
+	}
+	if _, err := time.LoadLocation(c.Ledger.Timezone); err != nil {
+		v.add("ledger.timezone", "unknown time zone %q", c.Ledger.Timezone)
+	}
+	if c.Ledger.RetentionDays < 1 {
+		v.add("ledger.retention_days", "must be >= 1")
 	}
 	c.validateAccounts(&v)
 	c.validateKeys(&v)
@@ -469,6 +490,7 @@ func (c Config) validateKeys(v *validator) {
 		if k.Concurrency < 0 {
 			v.add(p+"concurrency", "must be >= 0")
 		}
+		k.KeyPolicy.validate(v, p)
 	}
 }
 
