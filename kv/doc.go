@@ -16,13 +16,21 @@
 //	tokens    account name → JSON Token plus {"v":1}.
 //	state     "sched" → JSON sched.Snapshot plus {"v":1}.
 //	ledger    8-byte big-endian unix-nano of Record.Time ‖ 8-byte big-endian
-//	          bucket NextSequence → 0x01 ‖ compact JSON ledger.Record.
+//	          bucket NextSequence → format byte ‖ record. Format 2 (written
+//	          since schema 2) is binary: flags, length-prefixed strings,
+//	          varints (appendRecord); Time is the key's first half. Format 1,
+//	          compact JSON ledger.Record, is still read.
+//	rollups   8-byte big-endian unix seconds of the UTC hour ‖ key ‖ 0x00 ‖
+//	          account ‖ 0x00 ‖ model → 0x01 ‖ ten varints (ledger.Counts).
+//	keys      key name → JSON Key plus {"v":1}; the secret's sha256 only.
 //
 // Ledger keys sort by time, and records with the same nanosecond by append
-// order, so a time range is one Seek and a forward walk, and the newest
-// records are a backward walk from the last key. The leading byte of a
-// ledger value names its encoding so a denser one can be added beside JSON;
-// encodeRecord and decodeRecord are the only code that knows it.
+// order, so a time range is one Seek and a forward walk, the newest
+// records are a backward walk from the last key, and pruning deletes from
+// the front. Rollup keys sort by hour, so a dashboard range is one Seek.
+// The leading byte of a value names its encoding; encodeRecord and
+// decodeRecord, and encodeCounts and decodeCounts, are the only code that
+// knows them.
 //
 // # Invariants
 //
@@ -35,7 +43,12 @@
 //     calling out, except WriteTo, whose whole purpose is a consistent copy.
 //   - Each exported method is one transaction, so SaveToken's update of the
 //     token and of a stored account's credentials is atomic, and Append
-//     commits a whole batch or nothing.
+//     commits a whole batch and its rollup deltas or nothing: rollups never
+//     disagree with the committed records. A rollup merge is read, add,
+//     write inside that transaction.
+//   - Rollups are never deleted; DeleteBefore removes raw records only, at
+//     most max per transaction so the single writer is never held long.
+//   - No two stored keys share a hash.
 //   - The file's mode is 0600: it holds refresh tokens and API keys.
 //
 // # Caveats
@@ -51,7 +64,12 @@
 //     WriteTo is compact.
 //   - A long read transaction (a slow WriteTo reader, say) keeps freed pages
 //     from being reused while it lasts, so writes during it grow the file.
-//   - Ledger times outside 1970–2262 are clamped to those ends in the key.
+//   - Ledger times outside 1970–2262 are clamped to those ends in the key,
+//     and a binary record's Time is read from the key, in UTC: such a
+//     record reads back with the clamped time.
+//   - Schema 2's migration backfills rollups from every stored record in
+//     the one Open transaction; a large version-1 ledger makes that first
+//     Open slow.
 //   - Opening a file with a higher schema version fails with ErrTooNew and
 //     leaves the file untouched; an older one is migrated in place by the
 //     migrations list, in the same transaction that creates the buckets.

@@ -73,8 +73,10 @@ func (db *DB) Scan(from, to time.Time, fn func(ledger.Record) bool) error {
 	start := ledgerKey(from, 0)
 	end := ledgerKey(to, 0)
 	var in interner
+	var buf []ledger.Record // reused: fn gets copies, chunk by chunk
 	for bytes.Compare(start, end) < 0 {
-		recs, next, err := db.scanChunk(start, end, &in)
+		recs, next, err := db.scanChunk(start, end, &in, buf[:0])
+		buf = recs
 		if err != nil {
 			return err
 		}
@@ -91,9 +93,10 @@ func (db *DB) Scan(from, to time.Time, fn func(ledger.Record) bool) error {
 	return nil
 }
 
-// scanChunk reads up to scanChunk records with start <= key < end in one
-// read transaction. next is the key to resume from, or nil at the end.
-func (db *DB) scanChunk(start, end []byte, in *interner) (recs []ledger.Record, next []byte, err error) {
+// scanChunk appends up to scanChunk records with start <= key < end to
+// recs in one read transaction. next is the key to resume from, or nil at
+// the end.
+func (db *DB) scanChunk(start, end []byte, in *interner, recs []ledger.Record) (_ []ledger.Record, next []byte, err error) {
 	err = db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketLedger).Cursor()
 		for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {

@@ -55,8 +55,12 @@ func (db *DB) Rollups(from, to time.Time, fn func(ledger.Rollup) bool) error {
 	start := rollupHourKey(ceilUnix(from))
 	end := rollupHourKey(ceilUnix(to))
 	var in interner
+	// One buffer serves every chunk: fn gets copies, and the next chunk
+	// is read only after fn has seen all of this one.
+	buf := make([]ledger.Rollup, 0, 256)
 	for bytes.Compare(start, end) < 0 {
-		rs, next, err := db.rollupChunk(start, end, &in)
+		rs, next, err := db.rollupChunk(start, end, &in, buf[:0])
+		buf = rs
 		if err != nil {
 			return err
 		}
@@ -73,7 +77,10 @@ func (db *DB) Rollups(from, to time.Time, fn func(ledger.Rollup) bool) error {
 	return nil
 }
 
-func (db *DB) rollupChunk(start, end []byte, in *interner) (rs []ledger.Rollup, next []byte, err error) {
+// rollupChunk appends up to rollupChunk rollups with start <= key < end
+// to rs in one read transaction. next is the key to resume from, or nil
+// at the end.
+func (db *DB) rollupChunk(start, end []byte, in *interner, rs []ledger.Rollup) (_ []ledger.Rollup, next []byte, err error) {
 	err = db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketRollups).Cursor()
 		for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {

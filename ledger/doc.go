@@ -1,20 +1,53 @@
-// Package ledger prices requests and records their usage.
+// Package ledger prices requests, records their usage, keeps hourly
+// rollups and enforces each key's spend limits.
 //
 // The proxy calls Ledger.Record once per request with the token usage it
 // scanned from the upstream reply. Record fills in the cost from the
 // embedded price table (spec/pricing.md, plus config overrides) and puts
 // the record on a buffered channel; one writer goroutine, Ledger.Run,
 // drains the channel and commits records in groups through the Store that
-// kv implements. The ledger imports neither kv nor fasthttp.
+// kv implements. Each commit also carries the batch's rollup deltas
+// (Aggregate: per UTC hour × key × account × model), which the store
+// merges in the same transaction. The ledger imports neither kv nor
+// fasthttp.
+//
+// Limits are reserve-then-settle. Before forwarding, the proxy asks
+// Estimate for the request's worst case (prompt at input price plus
+// max_tokens at output price, times the key's multiplier) and Reserve
+// holds it against every window of the key (5h rolling; day, week and
+// month in Config.Location; lifetime) and the key's RPM. Record settles
+// the reservation to the real charged cost; Release drops it when the
+// request failed before any usage. KeyUsage reports each window from
+// memory. Dashboards read rollups only (Summary, Top, Totals); Export
+// streams raw records.
 //
 // # Invariants
 //
 //   - Money is int64 micro-USD; prices are micro-USD per million tokens.
 //     Cost is pure integer arithmetic: sum(tokens × price) / 1e6, rounded
-//     half up.
+//     half up. The charge is list × Multiplier, rounded half up.
+//     CostMicros is what the key is charged, ListMicros the list price
+//     (the account's consumption).
 //   - Usage is in the ledger's normal form: InputTokens excludes cached
 //     tokens. Protocols where cached tokens are a subset of input (OpenAI,
 //     Gemini) subtract them before building a Usage.
+//   - The spend counters in memory are the source for limits. They are
+//     updated when Record is called, before the record is committed, and
+//     rebuilt from the store at startup (Rebuild): totals and calendar
+//     windows from rollups, the 5h window and RPM from the last 5 hours
+//     of raw records. A restart never resets anyone's spend.
+//   - Reserve checks and adds in one critical section under one mutex:
+//     settled spend + every reservation in flight + the new estimate must
+//     fit each limit. So concurrent requests can exceed a limit only by
+//     what their real costs exceed their estimates, and the last admitted
+//     request is the only one that can cross it.
+//   - A record's rollup is committed in the same store transaction as the
+//     record: rollups never disagree with committed records. Pruning
+//     deletes raw records only; rollups are kept forever.
+//   - Refused requests (Record.Refused) and intercepted ones cost 0; they
+//     are counted in rollups as Refusals and Intercepted. Errors counts
+//     the other requests with Status >= 400 or an Error, so the two never
+//     overlap.
 //   - Exactly one goroutine calls Store.Append at a time: Run while it
 //     runs, Close after Run has returned.
 //   - A record handed to Record before Close is never dropped silently:
@@ -26,16 +59,34 @@
 //
 //   - Record blocks while the queue is full. This is deliberate
 //     backpressure; a Warn is logged at most once a minute.
-//   - Record after Close logs an error and drops the record. Shutdown
-//     stops the proxy before closing the ledger.
+//   - Record after Close logs an error, releases the reservation and drops
+//     the record. Shutdown stops the proxy before closing the ledger.
 //   - Recent reads committed records only; the last few milliseconds of
 //     records may still be queued.
 //   - Unknown models are recorded at cost 0 with one warning per name.
 //     A newer version of a known family (claude-opus-4-9) is billed like
 //     the newest known row of that family; older unknown versions
 //     (claude-sonnet-4, gpt-4.1) are not guessed and cost 0.
-//   - CostMicros and ListMicros are filled only when CostMicros is zero
-//     and the request was not intercepted. A caller applying a key's rate
-//     multiplier sets both itself.
+//   - A caller that sets CostMicros itself keeps its figures (and its
+//     ListMicros); the multiplier is not applied again.
+//   - Estimate prices the prompt as plain input. Cache writes (1.25× or 2×
+//     input) can make a request cost more than its estimate, cache reads
+//     (0.1×) usually make it far cheaper; max_tokens is an upper bound on
+//     output. The overshoot bound above holds for what estimates cover.
+//   - The 5h window keeps one-minute buckets: spend leaves it between 5h
+//     and 5h+1m after it was made, never early.
+//   - Calendar windows follow the local date: around DST a day is 23 or
+//     25 hours long. A late record (Time in an earlier period than the
+//     key's latest) counts towards the total only.
+//   - Call Rebuild before serving: a Record settled while it reads the
+//     store may be counted twice or missed. Rebuild reads every rollup,
+//     which takes milliseconds per hundred thousand rows.
+//   - Rollups are per UTC hour. In zones with a :30 or :45 offset, Rebuild
+//     scans raw records for the partial hour at a period start; dashboard
+//     day steps attribute each hour to the day it starts in.
+//   - A batch that Store.Append finally drops was already counted in
+//     memory; after a restart it is gone from the counters too.
+//   - Model names come from clients: a rollup's model is cut to 128 bytes,
+//     but many distinct names still mean many rollup rows.
 //   - Price.Long is shared between lookups; treat a Price as read-only.
 package ledger

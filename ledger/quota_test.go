@@ -175,8 +175,7 @@ func TestRPM(t *testing.T) {
 	if !strings.Contains(re.Error(), "3 requests per minute") {
 		t.Fatalf("Error() = %q", re.Error())
 	}
-	// A budget refusal does not take an RPM slot: another key's state
-	// aside, this key still has none left until the first one expires.
+	// One slot frees when the first request leaves the minute.
 	clk.Set(start.Add(time.Minute))
 	if _, err := l.Reserve("k", lim, 0); err != nil {
 		t.Fatalf("after the first request left the minute: %v", err)
@@ -184,6 +183,7 @@ func TestRPM(t *testing.T) {
 	if _, err := l.Reserve("k", lim, 0); !errors.As(err, &re) {
 		t.Fatalf("err = %v, want *RateError", err)
 	}
+	// A budget refusal does not take an RPM slot.
 	if _, err := l.Reserve("other", Limits{RPM: 1, Quota: 1}, 5); err == nil {
 		t.Fatal("over-budget request admitted")
 	}
