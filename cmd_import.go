@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"subgate/kv"
@@ -105,27 +106,33 @@ func tokenPrefix(tok string) string {
 	return tok[:n] + "…"
 }
 
-func notYet(cmd, platform string) error {
-	return fmt.Errorf("%s %s: not supported yet (Codex and Gemini support comes in a later release)", cmd, platform)
+const importUsage = "subgate import claude|codex|gemini [FILE] [--name N] [--group G] [--concurrency C] [--priority P]"
+
+// importSource is where a platform's CLI keeps its login, under $HOME.
+func importSource(platform string) (dir, file string, ok bool) {
+	switch platform {
+	case "claude":
+		return ".claude", ".credentials.json", true
+	case "codex":
+		return ".codex", "auth.json", true
+	case "gemini":
+		return ".gemini", "oauth_creds.json", true
+	}
+	return "", "", false
 }
 
-const importUsage = "subgate import claude [FILE] [--name N] [--group G] [--concurrency C] [--priority P]"
-
-// cmdImport implements `subgate import claude [FILE] ...`; args are the
-// arguments after "import". It stores the OAuth login that Claude Code keeps
-// in ~/.claude/.credentials.json as a kv account.
+// cmdImport implements `subgate import claude|codex|gemini [FILE] ...`;
+// args are the arguments after "import". It stores the login that Claude
+// Code, Codex CLI or Gemini CLI keeps in its home directory as a kv account.
 func cmdImport(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return usageError("%s", importUsage)
 	}
-	switch args[0] {
-	case "claude":
-	case "codex", "gemini":
-		return notYet("import", args[0])
-	default:
+	dir, name, ok := importSource(args[0])
+	if !ok {
 		return usageError("unknown platform %q; %s", args[0], importUsage)
 	}
-	fset := flag.NewFlagSet("import claude", flag.ContinueOnError)
+	fset := flag.NewFlagSet("import "+args[0], flag.ContinueOnError)
 	var f accountFlags
 	f.register(fset)
 	pos, err := parseFlags(fset, args[1:])
@@ -146,7 +153,16 @@ func cmdImport(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 		if err != nil {
 			return fmt.Errorf("find credentials: %w", err)
 		}
-		file = filepath.Join(home, ".claude", ".credentials.json")
+		file = filepath.Join(home, dir, name)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	switch args[0] {
+	case "codex":
+		return importCodex(cfg, f, file, stdout)
+	case "gemini":
+		return importGemini(cfg, f, file, stdout)
 	}
 	cred, err := readClaudeCredentials(file)
 	if err != nil {
@@ -165,12 +181,9 @@ type claudeOAuth struct {
 }
 
 func readClaudeCredentials(file string) (claudeOAuth, error) {
-	data, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return claudeOAuth{}, fmt.Errorf("read credentials: %w (log in with Claude Code first, or give the file's path)", err)
-	}
+	data, err := readLoginFile(file, "log in with Claude Code first")
 	if err != nil {
-		return claudeOAuth{}, fmt.Errorf("read credentials: %w", err)
+		return claudeOAuth{}, err
 	}
 	var doc struct {
 		ClaudeAiOauth *claudeOAuth `json:"claudeAiOauth"`
@@ -205,41 +218,61 @@ func importClaude(ctx context.Context, cfg Config, f accountFlags, cred claudeOA
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var acct kv.Account
-	err := withStore(cfg, func(db *kv.DB) error {
-		sub := cred.SubscriptionType
-		if sub == "" {
-			sub = "oauth"
-		}
-		name, err := accountName(db, cfg, f, "claude-"+sub)
-		if err != nil {
-			return err
-		}
-		acct = kv.Account{
-			Name:         name,
-			Platform:     "anthropic",
-			Type:         "oauth",
-			AccessToken:  cred.AccessToken,
-			RefreshToken: cred.RefreshToken,
-			ExpiresAt:    cred.expiry(),
-			Concurrency:  f.concurrency,
-			Priority:     f.priority,
-			Group:        f.group,
-		}
-		return putAccount(db, acct)
+	sub := cred.SubscriptionType
+	if sub == "" {
+		sub = "oauth"
+	}
+	acct, err := storeImport(cfg, f, "claude-"+sub, kv.Account{
+		Platform:     "anthropic",
+		Type:         "oauth",
+		AccessToken:  cred.AccessToken,
+		RefreshToken: cred.RefreshToken,
+		ExpiresAt:    cred.expiry(),
 	})
 	if err != nil {
 		return err
 	}
-	tok := cred.AccessToken
-	if tok == "" {
-		tok = cred.RefreshToken
-	}
 	_, err = fmt.Fprintf(stdout, "imported Claude account %q (token %s, %s)\n"+
 		"note: Claude Code and subgate now share this login; refresh tokens rotate, so when one\n"+
 		"side refreshes, the other's copy stops working. `subgate login claude` gives subgate its own.\n",
-		acct.Name, tokenPrefix(tok), expiryText(acct.ExpiresAt))
+		acct.Name, tokenPrefix(firstNonEmpty(cred.AccessToken, cred.RefreshToken)), expiryText(acct.ExpiresAt))
 	return err
+}
+
+// storeImport names acct (prefix-N unless --name), applies the flags and
+// stores it.
+func storeImport(cfg Config, f accountFlags, prefix string, acct kv.Account) (kv.Account, error) {
+	err := withStore(cfg, func(db *kv.DB) error {
+		name, err := accountName(db, cfg, f, prefix)
+		if err != nil {
+			return err
+		}
+		acct.Name, acct.Group = name, f.group
+		acct.Concurrency, acct.Priority = f.concurrency, f.priority
+		return putAccount(db, acct)
+	})
+	return acct, err
+}
+
+// readLoginFile reads a CLI's credentials file; hint says how to create it.
+func readLoginFile(file, hint string) ([]byte, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read credentials: %w (%s, or give the file's path)", err, hint)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
+	}
+	return data, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func putAccount(db *kv.DB, a kv.Account) error {
@@ -254,4 +287,120 @@ func expiryText(t time.Time) string {
 		return "expiry unknown"
 	}
 	return "expires " + t.Local().Format(time.RFC3339)
+}
+
+// codexAuth is Codex CLI's ~/.codex/auth.json.
+type codexAuth struct {
+	AuthMode     string `json:"auth_mode"` // chatgpt | apikey; absent in older files
+	OpenAIAPIKey string `json:"OPENAI_API_KEY"`
+	Tokens       *struct {
+		IDToken      string `json:"id_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		AccountID    string `json:"account_id"`
+	} `json:"tokens"`
+}
+
+// codexAccount turns auth.json into an openai account: the ChatGPT login
+// when it has tokens (unless the file says it is in API-key mode), else the
+// API key.
+func codexAccount(file string, data []byte) (kv.Account, error) {
+	var doc codexAuth
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return kv.Account{}, fmt.Errorf("%s: not a Codex auth file: %w", file, err)
+	}
+	t := doc.Tokens
+	hasTokens := t != nil && (t.AccessToken != "" || t.RefreshToken != "")
+	if doc.OpenAIAPIKey != "" && (!hasTokens || strings.EqualFold(doc.AuthMode, "apikey")) {
+		return kv.Account{Platform: "openai", Type: "api_key", APIKey: doc.OpenAIAPIKey}, nil
+	}
+	if !hasTokens {
+		return kv.Account{}, fmt.Errorf("%s: neither a ChatGPT login nor OPENAI_API_KEY (run `codex login` first)", file)
+	}
+	id := parseJWT(t.IDToken)
+	a := kv.Account{
+		Platform: "openai", Type: "oauth",
+		AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, IDToken: t.IDToken,
+		AccountID: firstNonEmpty(t.AccountID, id.Auth.ChatGPTAccountID, parseJWT(t.AccessToken).Auth.ChatGPTAccountID),
+		Email:     id.Email,
+		ExpiresAt: parseJWT(t.AccessToken).expiry(),
+	}
+	return a, nil
+}
+
+func importCodex(cfg Config, f accountFlags, file string, stdout io.Writer) error {
+	data, err := readLoginFile(file, "log in with `codex login` first")
+	if err != nil {
+		return err
+	}
+	acct, err := codexAccount(file, data)
+	if err != nil {
+		return err
+	}
+	if acct.Type == "api_key" {
+		if acct, err = storeImport(cfg, f, "codex-apikey", acct); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "imported OpenAI API key account %q (key %s)\n", acct.Name, tokenPrefix(acct.APIKey))
+		return err
+	}
+	if acct, err = storeImport(cfg, f, "codex-oauth", acct); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "imported Codex account %q (token %s, %s)\n"+
+		"note: Codex CLI and subgate now share this login; refresh tokens rotate, so when one\n"+
+		"side refreshes, the other's copy stops working. `subgate login codex` gives subgate its own.\n",
+		acct.Name, tokenPrefix(firstNonEmpty(acct.AccessToken, acct.RefreshToken)), expiryText(acct.ExpiresAt))
+	return err
+}
+
+// geminiCreds is Gemini CLI's ~/.gemini/oauth_creds.json (google-auth-library
+// credentials).
+type geminiCreds struct {
+	AccessToken  string      `json:"access_token"`
+	RefreshToken string      `json:"refresh_token"`
+	IDToken      string      `json:"id_token"`
+	ExpiryDate   json.Number `json:"expiry_date"` // ms since the epoch
+	TokenType    string      `json:"token_type"`
+	Scope        string      `json:"scope"`
+}
+
+func geminiAccount(file string, data []byte) (kv.Account, error) {
+	var c geminiCreds
+	if err := json.Unmarshal(data, &c); err != nil {
+		return kv.Account{}, fmt.Errorf("%s: not a Gemini CLI credentials file: %w", file, err)
+	}
+	switch {
+	case c.AccessToken == "" && c.RefreshToken == "":
+		return kv.Account{}, fmt.Errorf("%s: neither access_token nor refresh_token (log in with `gemini` first)", file)
+	case c.Scope != "" && !strings.Contains(c.Scope, "/auth/cloud-platform"):
+		// Code Assist needs cloud-platform; an absent scope is accepted.
+		return kv.Account{}, fmt.Errorf("%s: login lacks the cloud-platform scope; log in to Gemini CLI again", file)
+	}
+	a := kv.Account{
+		Platform: "gemini", Type: "oauth",
+		AccessToken: c.AccessToken, RefreshToken: c.RefreshToken,
+		Email: parseJWT(c.IDToken).Email,
+	}
+	if ms, err := c.ExpiryDate.Float64(); err == nil && ms > 0 {
+		a.ExpiresAt = time.UnixMilli(int64(ms))
+	}
+	return a, nil
+}
+
+func importGemini(cfg Config, f accountFlags, file string, stdout io.Writer) error {
+	data, err := readLoginFile(file, "log in with Gemini CLI (`gemini`, Login with Google) first")
+	if err != nil {
+		return err
+	}
+	acct, err := geminiAccount(file, data)
+	if err != nil {
+		return err
+	}
+	if acct, err = storeImport(cfg, f, "gemini-oauth", acct); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "imported Gemini account %q (token %s, %s)\n",
+		acct.Name, tokenPrefix(firstNonEmpty(acct.AccessToken, acct.RefreshToken)), expiryText(acct.ExpiresAt))
+	return err
 }

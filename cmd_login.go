@@ -2,48 +2,52 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"subgate/kv"
 )
 
-const loginUsage = "subgate login claude [--setup-token] [--name N] [--group G] [--concurrency C] [--priority P]"
+const loginUsage = "subgate login claude [--setup-token] | codex [--no-browser] | gemini" +
+	"  [--name N] [--group G] [--concurrency C] [--priority P]"
 
-// setupTokenLifetime is what `claude setup-token` asks for: one year.
-const setupTokenLifetime = 31536000
-
-// cmdLogin implements `subgate login claude [--setup-token] ...`; args are
-// the arguments after "login". It runs the PKCE paste-the-code flow: print
-// the authorize URL, read the pasted code#state from stdin, exchange it and
-// store the tokens as a kv account.
+// cmdLogin implements `subgate login claude|codex|gemini ...`; args are the
+// arguments after "login". It runs the platform's PKCE login (print the
+// authorize URL, take the code back) and stores the tokens as a kv account.
 func cmdLogin(ctx context.Context, cfg Config, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
 		return usageError("%s", loginUsage)
 	}
+	var platform string
 	switch args[0] {
 	case "claude":
-	case "codex", "gemini":
-		return notYet("login", args[0])
+		platform = "anthropic"
+	case "codex":
+		platform = "openai"
+	case "gemini":
+		platform = "gemini"
 	default:
 		return usageError("unknown platform %q; %s", args[0], loginUsage)
 	}
-	fs := flag.NewFlagSet("login claude", flag.ContinueOnError)
-	setup := fs.Bool("setup-token", false, "long-lived (1 year) inference-only token, never refreshed")
+	fs := flag.NewFlagSet("login "+args[0], flag.ContinueOnError)
+	var setup, noBrowser bool
+	switch platform {
+	case "anthropic":
+		fs.BoolVar(&setup, "setup-token", false, "long-lived (1 year) inference-only token, never refreshed")
+	case "openai":
+		fs.BoolVar(&noBrowser, "no-browser", false, "only print the URL; do not open a browser")
+	}
 	var f accountFlags
 	f.register(fs)
 	pos, err := parseFlags(fs, args[1:])
@@ -56,12 +60,13 @@ func cmdLogin(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 	if err := f.check(); err != nil {
 		return err
 	}
-	if cfg.Upstreams.Anthropic.OAuthClientID == "" {
-		return errors.New("upstreams.anthropic.oauth_client_id is empty")
+	kind, prefix := "oauth", args[0]+"-oauth"
+	if setup {
+		kind, prefix = "setup_token", "claude-setup"
 	}
-	typ, prefix := "oauth", "claude-oauth"
-	if *setup {
-		typ, prefix = "setup_token", "claude-setup"
+	flow, err := newOAuthFlow(cfg, platform, kind)
+	if err != nil {
+		return err
 	}
 	var acct kv.Account
 	// The store is opened first so that a locked data dir or a taken name
@@ -71,22 +76,16 @@ func cmdLogin(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 		if err != nil {
 			return err
 		}
-		tok, err := claudeLogin(ctx, cfg.Upstreams.Anthropic, *setup, stdin, stdout)
+		if platform == "openai" {
+			acct, err = callbackLogin(ctx, flow, !noBrowser, stdin, stdout)
+		} else {
+			acct, err = pasteLogin(ctx, flow, stdin, stdout)
+		}
 		if err != nil {
 			return err
 		}
-		acct = kv.Account{
-			Name: name, Platform: "anthropic", Type: typ,
-			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
-			Email:       tok.Account.EmailAddress,
-			Concurrency: f.concurrency, Priority: f.priority, Group: f.group,
-		}
-		if tok.ExpiresIn > 0 {
-			acct.ExpiresAt = time.Now().Add(time.Duration(tok.ExpiresIn) * time.Second)
-		}
-		if *setup {
-			acct.RefreshToken = "" // setup tokens are never refreshed
-		}
+		acct.Name, acct.Group = name, f.group
+		acct.Concurrency, acct.Priority = f.concurrency, f.priority
 		return putAccount(db, acct)
 	})
 	if err != nil {
@@ -101,234 +100,189 @@ func cmdLogin(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 	return err
 }
 
-// tokenResponse is the token endpoint's answer.
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	ExpiresIn    int64  `json:"expires_in"`
-	Account      struct {
-		UUID         string `json:"uuid"`
-		EmailAddress string `json:"email_address"`
-	} `json:"account"`
-}
-
-// claudeLogin runs the interactive part: authorize URL out, code in, tokens
-// back.
-func claudeLogin(ctx context.Context, up AnthropicUpstream, setup bool, stdin io.Reader, stdout io.Writer) (tokenResponse, error) {
-	verifier, challenge, err := newPKCE()
+// pasteLogin prints the authorize URL and finishes with the line the user
+// pastes: code#state for Claude, the bare code for Google.
+func pasteLogin(ctx context.Context, flow *oauthFlow, stdin io.Reader, stdout io.Writer) (kv.Account, error) {
+	authURL, state, verifier, err := flow.Start()
 	if err != nil {
-		return tokenResponse{}, err
+		return kv.Account{}, err
 	}
-	state, err := randomURLString(32)
-	if err != nil {
-		return tokenResponse{}, err
+	who, what := "Claude", "the code the page shows (code#state), or the whole callback URL"
+	if flow.platform == "gemini" {
+		who, what = "Google", "the authorization code the page shows"
 	}
-	scope := up.OAuthScopes
-	if setup {
-		scope = "user:inference"
-	}
-	authURL, err := withQuery(up.OAuthAuthorizeURL, url.Values{
-		"code":                  {"true"},
-		"client_id":             {up.OAuthClientID},
-		"response_type":         {"code"},
-		"redirect_uri":          {up.OAuthRedirectURL},
-		"scope":                 {scope},
-		"code_challenge":        {challenge},
-		"code_challenge_method": {"S256"},
-		"state":                 {state},
-	})
-	if err != nil {
-		return tokenResponse{}, err
-	}
-	fmt.Fprintf(stdout, "Open this URL in a browser and sign in with the Claude account to add:\n\n%s\n\n"+
-		"Then paste the code the page shows (code#state), or the whole callback URL:\n", authURL)
+	fmt.Fprintf(stdout, "Open this URL in a browser and sign in with the %s account to add:\n\n%s\n\n"+
+		"Then paste %s:\n", who, authURL, what)
 	line, err := readLine(ctx, stdin)
 	if err != nil {
-		return tokenResponse{}, err
+		return kv.Account{}, err
 	}
-	code, gotState, err := parsePastedCode(line)
-	if err != nil {
-		return tokenResponse{}, err
-	}
-	if subtle.ConstantTimeCompare([]byte(gotState), []byte(state)) != 1 {
-		return tokenResponse{}, errors.New("state mismatch: the pasted code belongs to another login attempt; run the command again")
-	}
-	req := codeExchange{
-		GrantType: "authorization_code", Code: code, RedirectURI: up.OAuthRedirectURL,
-		ClientID: up.OAuthClientID, CodeVerifier: verifier, State: state,
-	}
-	if setup {
-		req.ExpiresIn = setupTokenLifetime
-	}
-	return exchangeCode(ctx, up, req)
+	return flow.Finish(ctx, line, state, verifier)
 }
 
-// codeExchange is the JSON body of the authorization_code grant.
-type codeExchange struct {
-	GrantType    string `json:"grant_type"`
-	Code         string `json:"code"`
-	RedirectURI  string `json:"redirect_uri"`
-	ClientID     string `json:"client_id"`
-	CodeVerifier string `json:"code_verifier"`
-	State        string `json:"state"`
-	ExpiresIn    int    `json:"expires_in,omitempty"`
-}
-
-func exchangeCode(ctx context.Context, up AnthropicUpstream, body codeExchange) (tokenResponse, error) {
-	payload, err := json.Marshal(body)
+// callbackLogin is the Codex login: the browser comes back to the loopback
+// redirect URL where a local listener catches the code, and at the same
+// time a pasted redirected URL is accepted on stdin for a browser on
+// another machine. Whichever arrives first wins.
+func callbackLogin(ctx context.Context, flow *oauthFlow, browser bool, stdin io.Reader, stdout io.Writer) (kv.Account, error) {
+	authURL, state, verifier, err := flow.Start()
 	if err != nil {
-		return tokenResponse{}, err
+		return kv.Account{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, up.OAuthTokenURL, bytes.NewReader(payload))
-	if err != nil {
-		return tokenResponse{}, fmt.Errorf("token request: %w", err)
+	var callbacks <-chan callback
+	cs, lerr := startCallbackServer(flow.redirectURL, state)
+	if lerr == nil {
+		defer cs.Close()
+		callbacks = cs.got
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if up.UserAgent != "" {
-		req.Header.Set("User-Agent", up.UserAgent)
+	fmt.Fprintf(stdout, "Open this URL in a browser and sign in with the ChatGPT account to add:\n\n%s\n\n", authURL)
+	if lerr != nil {
+		fmt.Fprintf(stdout, "(no local callback: %v)\n", lerr)
+	} else {
+		fmt.Fprintf(stdout, "Waiting for the browser at %s.\n", flow.redirectURL)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		return tokenResponse{}, fmt.Errorf("token exchange: %w", err)
+	fmt.Fprint(stdout, "If the browser runs on another machine, its last page will not load: "+
+		"copy that page's whole URL from the address bar and paste it here:\n")
+	if browser {
+		_ = openBrowser(authURL) // best effort: the URL is printed above
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return tokenResponse{}, fmt.Errorf("token exchange: read response: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return tokenResponse{}, newOAuthError(resp.StatusCode, data, body.Code, body.CodeVerifier)
-	}
-	var tok tokenResponse
-	if err := json.Unmarshal(data, &tok); err != nil || tok.AccessToken == "" {
-		// The body may hold tokens: never echo it.
-		return tokenResponse{}, fmt.Errorf("token exchange: %d response without an access_token", resp.StatusCode)
-	}
-	return tok, nil
-}
-
-// OAuthError is a non-2xx answer of a token endpoint, summarised so that it
-// can be shown and logged: no body, no secrets.
-type OAuthError struct {
-	Status      int
-	Code        string // the "error" field, e.g. invalid_grant
-	Description string
-}
-
-func (e *OAuthError) Error() string {
-	s := fmt.Sprintf("token endpoint answered %d %s", e.Status, http.StatusText(e.Status))
-	if e.Code != "" {
-		s += ": " + e.Code
-	}
-	if e.Description != "" {
-		s += " (" + e.Description + ")"
-	}
-	return s
-}
-
-// newOAuthError reads the standard OAuth shape ({"error":"invalid_grant",
-// "error_description":…}) and the Anthropic API shape ({"error":{"type",
-// "message"}}). A description that contains one of secrets is dropped.
-func newOAuthError(status int, body []byte, secrets ...string) *OAuthError {
-	e := &OAuthError{Status: status}
-	var doc struct {
-		Error       json.RawMessage `json:"error"`
-		Description string          `json:"error_description"`
-	}
-	if json.Unmarshal(body, &doc) != nil {
-		return e
-	}
-	var obj struct{ Type, Message string }
-	if json.Unmarshal(doc.Error, &e.Code) != nil && json.Unmarshal(doc.Error, &obj) == nil {
-		e.Code, e.Description = obj.Type, obj.Message
-	}
-	if doc.Description != "" {
-		e.Description = doc.Description
-	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(e.Description, s) {
-			e.Description = ""
+	stop := make(chan struct{})
+	defer close(stop)
+	lines := readLines(stdin, stop)
+	for {
+		select {
+		case <-ctx.Done():
+			return kv.Account{}, ctx.Err()
+		case cb := <-callbacks:
+			acct, err := flow.Finish(ctx, cb.url, state, verifier)
+			cb.reply <- err
+			return acct, err
+		case line, ok := <-lines:
+			switch {
+			case !ok && callbacks == nil:
+				return kv.Account{}, errors.New("read code: no input and no local callback")
+			case !ok:
+				lines = nil // stdin closed: wait for the browser alone
+			default:
+				return flow.Finish(ctx, line, state, verifier)
+			}
 		}
 	}
-	e.Code = truncate(e.Code, 64)
-	e.Description = truncate(e.Description, 200)
-	return e
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+// callback is a redirect caught by the local listener.
+type callback struct {
+	url   string       // the redirected URL, as Finish parses it
+	reply chan<- error // the login's outcome, told to the browser
 }
 
-// newPKCE returns an RFC 7636 S256 pair: a verifier of 32 random bytes in
-// unpadded base64url, and the base64url sha256 of it.
-func newPKCE() (verifier, challenge string, err error) {
-	verifier, err = randomURLString(32)
+// callbackServer listens on the loopback redirect URL for the one
+// redirect that carries this login's state.
+type callbackServer struct {
+	srv   *http.Server
+	base  string
+	state string
+	got   chan callback
+	stop  chan struct{}
+}
+
+// startCallbackServer listens on the host and port of redirect, which must
+// be a plain-http loopback URL such as http://localhost:1455/auth/callback.
+func startCallbackServer(redirect, state string) (*callbackServer, error) {
+	u, err := url.Parse(redirect)
+	if err != nil || u.Scheme != "http" {
+		return nil, fmt.Errorf("redirect URL %q is not a plain-http loopback URL", redirect)
+	}
+	host, port := u.Hostname(), u.Port()
+	switch {
+	case port == "":
+		port = "80"
+	case host == "localhost":
+		host = "127.0.0.1" // where browsers try localhost; Codex CLI listens there too
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("redirect URL %q is not a loopback URL", redirect)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		return "", "", err
+		return nil, fmt.Errorf("listen for the browser: %w", err)
 	}
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:]), nil
+	cs := &callbackServer{
+		base: u.Scheme + "://" + u.Host + u.EscapedPath(), state: state,
+		got: make(chan callback), stop: make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+routePath(u.EscapedPath()), cs.serve)
+	cs.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go cs.srv.Serve(ln) // ends with Close
+	return cs, nil
 }
 
-// randomURLString returns n random bytes in unpadded base64url.
-func randomURLString(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random: %w", err)
+func routePath(p string) string {
+	if p == "" {
+		return "/"
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return p
 }
 
-// parsePastedCode accepts what a user pastes after authorizing: "code#state"
-// as shown by the callback page, or the whole callback URL with code= and
-// state= in its query (or fragment).
-func parsePastedCode(s string) (code, state string, err error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", "", errors.New("no code entered")
+func (cs *callbackServer) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if r.URL.Query().Get("state") != cs.state {
+		// Not this login's redirect (a stale tab, another process): it
+		// must not end the login.
+		http.Error(w, "State mismatch: subgate is not waiting for this login.", http.StatusBadRequest)
+		return
 	}
-	if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
-		u, err := url.Parse(s)
+	reply := make(chan error, 1)
+	select {
+	case cs.got <- callback{url: cs.base + "?" + r.URL.RawQuery, reply: reply}:
+	case <-cs.stop:
+		http.Error(w, "subgate is no longer waiting for this login.", http.StatusGone)
+		return
+	case <-r.Context().Done():
+		return
+	}
+	select {
+	case err := <-reply:
 		if err != nil {
-			return "", "", errors.New("the pasted callback URL does not parse")
+			http.Error(w, "Login failed: "+err.Error(), http.StatusBadGateway)
+			return
 		}
-		q := u.Query()
-		if q.Get("code") == "" && u.Fragment != "" {
-			q, _ = url.ParseQuery(u.Fragment)
-		}
-		code, state = q.Get("code"), q.Get("state")
-		if code == "" || state == "" {
-			return "", "", errors.New("the pasted callback URL lacks code= or state=")
-		}
-		return code, state, nil
+		fmt.Fprintln(w, "Signed in. subgate is storing the account; you can close this tab.")
+	case <-r.Context().Done():
 	}
-	code, state, ok := strings.Cut(s, "#")
-	if !ok || code == "" || state == "" {
-		return "", "", errors.New("paste the whole code#state shown by the page")
-	}
-	return code, state, nil
 }
 
-// withQuery adds params to the query of base.
-func withQuery(base string, params url.Values) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", fmt.Errorf("authorize URL: %w", err)
+// Close stops the listener and waits briefly for a reply in flight.
+func (cs *callbackServer) Close() {
+	close(cs.stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if cs.srv.Shutdown(ctx) != nil {
+		cs.srv.Close()
 	}
-	q := u.Query()
-	for k, v := range params {
-		q[k] = v
+}
+
+// openBrowser asks the desktop to open u. Without a display (over SSH) it
+// does nothing; the URL is printed anyway.
+func openBrowser(u string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", u)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
+	default:
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			return errors.New("no display")
+		}
+		cmd = exec.Command("xdg-open", u)
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait() // reaps the opener, which exits once the browser has the URL
+	return nil
 }
 
 // readLine reads one line from r. The read runs in its own goroutine so that
@@ -353,4 +307,26 @@ func readLine(ctx context.Context, r io.Reader) (string, error) {
 		}
 		return res.line, nil
 	}
+}
+
+// readLines sends r's non-blank lines until EOF, a read error or stop, then
+// closes the channel. A read blocked on a terminal cannot be interrupted: that
+// goroutine ends with the process (or with stdin's EOF in tests).
+func readLines(r io.Reader, stop <-chan struct{}) <-chan string {
+	ch := make(chan string)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) == "" {
+				continue
+			}
+			select {
+			case ch <- sc.Text():
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return ch
 }

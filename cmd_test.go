@@ -185,8 +185,6 @@ func TestImportClaudeRejects(t *testing.T) {
 	}{
 		{"no scope", []string{"claude", writeCredentials(t, []string{"user:profile"})}, "user:inference"},
 		{"missing file", []string{"claude", filepath.Join(t.TempDir(), "none.json")}, "read credentials"},
-		{"codex", []string{"codex"}, "import codex: not supported yet"},
-		{"gemini", []string{"gemini"}, "import gemini: not supported yet"},
 		{"unknown", []string{"cursor"}, "unknown platform"},
 		{"no platform", nil, "usage"},
 	}
@@ -223,8 +221,9 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// runLogin runs cmdLogin, waits for the authorize URL it prints and answers
-// with paste(url) on stdin.
+// runLogin runs cmdLogin, waits for the authorize URL it prints (the URL
+// with a code_challenge) and answers with paste(url) on stdin; an empty
+// answer writes nothing.
 func runLogin(t *testing.T, cfg Config, args []string, paste func(*url.URL) string) (string, error) {
 	t.Helper()
 	stdinR, stdinW := io.Pipe()
@@ -232,7 +231,7 @@ func runLogin(t *testing.T, cfg Config, args []string, paste func(*url.URL) stri
 	done := make(chan error, 1)
 	go func() { done <- cmdLogin(context.Background(), cfg, args, stdinR, &out) }()
 	defer stdinW.Close()
-	re := regexp.MustCompile(regexp.QuoteMeta(cfg.Upstreams.Anthropic.OAuthAuthorizeURL) + `\?\S+`)
+	re := regexp.MustCompile(`https?://\S+\?\S*code_challenge=\S+`)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		select {
@@ -245,8 +244,10 @@ func runLogin(t *testing.T, cfg Config, args []string, paste func(*url.URL) stri
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := io.WriteString(stdinW, paste(u)+"\n"); err != nil {
-				t.Fatal(err)
+			if p := paste(u); p != "" {
+				if _, err := io.WriteString(stdinW, p+"\n"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			break
 		}
@@ -431,13 +432,6 @@ func TestLoginClaudeTokenError(t *testing.T) {
 	}
 }
 
-func TestLoginNotYet(t *testing.T) {
-	err := cmdLogin(context.Background(), testConfig(t), []string{"codex"}, strings.NewReader(""), io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "login codex: not supported yet") {
-		t.Errorf("cmdLogin(codex) = %v", err)
-	}
-}
-
 func TestNewOAuthError(t *testing.T) {
 	for _, tt := range []struct {
 		body string
@@ -447,6 +441,7 @@ func TestNewOAuthError(t *testing.T) {
 		{`{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}`, "400 Bad Request: invalid_request_error (bad)"},
 		{`<html>blocked</html>`, "400 Bad Request"},
 		{`{"error":"invalid_grant","error_description":"verifier SECRET mismatch"}`, "400 Bad Request: invalid_grant"},
+		{`{"error":{"message":"Invalid authorization code","type":"invalid_request_error","code":"token_expired"}}`, "400 Bad Request: token_expired (Invalid authorization code)"},
 	} {
 		got := newOAuthError(400, []byte(tt.body), "SECRET").Error()
 		if !strings.HasSuffix(got, tt.want) || strings.Contains(got, "SECRET") || strings.Contains(got, "html") {
