@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -39,7 +40,12 @@ func apiAccount(name, key string) Account {
 
 func newHarness(t *testing.T, accounts []Account, opts ...harnessOpt) *harness {
 	t.Helper()
-	up := upstreamtest.New(upstreamtest.Config{})
+	return newHarnessWith(t, upstreamtest.Config{}, accounts, opts...)
+}
+
+func newHarnessWith(t *testing.T, upcfg upstreamtest.Config, accounts []Account, opts ...harnessOpt) *harness {
+	t.Helper()
+	up := upstreamtest.New(upcfg)
 	if _, err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +58,15 @@ func newHarness(t *testing.T, accounts []Account, opts ...harnessOpt) *harness {
 
 	scfg := sched.Config{Accounts: schedAccounts(accounts), Store: db}
 	cfg := Config{
-		Accounts:         accounts,
-		Keys:             []Key{{Name: "alice", Hash: HashKey(testKey), Group: "default"}},
-		AnthropicBaseURL: up.URL(),
-		WatchInterval:    20 * time.Millisecond,
-		MaxBodyBytes:     1 << 20,
+		Accounts:          accounts,
+		Keys:              []Key{{Name: "alice", Hash: HashKey(testKey), Group: "default"}},
+		AnthropicBaseURL:  up.URL(),
+		OpenAIBaseURL:     up.URL() + "/v1",
+		CodexBaseURL:      up.URL() + "/backend-api/codex",
+		GeminiBaseURL:     up.URL(),
+		CodeAssistBaseURL: up.URL(),
+		WatchInterval:     20 * time.Millisecond,
+		MaxBodyBytes:      1 << 20,
 	}
 	for _, o := range opts {
 		o(&cfg, &scfg)
@@ -68,6 +78,8 @@ func newHarness(t *testing.T, accounts []Account, opts ...harnessOpt) *harness {
 	cfg.Sched, cfg.Ledger = sch, led
 	cfg.Tokens = NewTokens(TokensConfig{Store: db, Endpoints: map[string]OAuthEndpoint{
 		"anthropic": {TokenURL: up.URL() + "/v1/oauth/token", ClientID: "test-client"},
+		"openai":    {TokenURL: up.URL() + "/oauth/token", ClientID: "test-client"},
+		"gemini":    {TokenURL: up.URL() + "/token", ClientID: "test-client", ClientSecret: "test-secret"},
 	}})
 	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -177,3 +189,5 @@ func sseEvents(b []byte) [][2]string {
 
 const simpleBody = `{"model":"claude-sonnet-4-5","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
 const streamBody = `{"model":"claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -80,7 +80,7 @@ func (s *sseScanner) line(w *bufio.Writer, line []byte) {
 			}
 			w.WriteString("data: ")
 			w.Write(out)
-			w.WriteByte('\n')
+			w.Write(line[len(text):]) // keep the upstream's line ending (\n or \r\n)
 			return
 		}
 	}

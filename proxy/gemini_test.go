@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"google.golang.org/genai"
+
+	"subgate/proxy/upstreamtest"
+	"subgate/sched"
+)
+
+func geminiKey(name, key string) Account {
+	return Account{Account: sched.Account{Name: name, Platform: "gemini", Type: "api_key", Group: "default", Priority: 10, Concurrency: 3}, APIKey: key}
+}
+
+func geminiOAuth(name, access, refresh string) Account {
+	return Account{
+		Account:     sched.Account{Name: name, Platform: "gemini", Type: "oauth", Group: "default", Priority: 10, Concurrency: 3},
+		AccessToken: access, RefreshToken: refresh, ExpiresAt: time.Now().Add(time.Hour),
+	}
+}
+
+func genaiClient(t *testing.T, h *harness) *genai.Client {
+	c, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		APIKey: testKey, Backend: genai.BackendGeminiAPI,
+		HTTPOptions: genai.HTTPOptions{BaseURL: h.url},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var gemUsage = upstreamtest.Usage{InputTokens: 900, CacheReadInputTokens: 100, OutputTokens: 40, ThoughtsTokens: 60}
+
+func checkGeminiRecord(t *testing.T, h *harness, n int) {
+	t.Helper()
+	for _, rec := range h.records(n) {
+		// thoughts billed as output; cached a subset of the prompt
+		if rec.InputTokens != 900 || rec.CacheReadTokens != 100 || rec.OutputTokens != 100 {
+			t.Errorf("record %+v", rec.Usage)
+		}
+	}
+}
+
+func TestGeminiSDK(t *testing.T) {
+	h := newHarness(t, []Account{geminiKey("g1", "AIza-1")})
+	h.up.SetDefault(upstreamtest.OK().WithUsage(gemUsage))
+	c := genaiClient(t, h)
+	resp, err := c.Models.GenerateContent(context.Background(), "gemini-2.5-pro", genai.Text("hi"), nil)
+	if err != nil {
+		t.Fatalf("GenerateContent: %v", err)
+	}
+	if resp.UsageMetadata == nil || resp.UsageMetadata.PromptTokenCount != 1000 || resp.Text() == "" {
+		t.Fatalf("response %+v", resp)
+	}
+	chunks := 0
+	for chunk, err := range c.Models.GenerateContentStream(context.Background(), "gemini-2.5-pro", genai.Text("hi"), nil) {
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		if chunk != nil {
+			chunks++
+		}
+	}
+	if chunks < 2 {
+		t.Errorf("%d chunks", chunks)
+	}
+	checkGeminiRecord(t, h, 2)
+	if got := h.up.Requests()[0].Header["x-goog-api-key"]; got != "AIza-1" {
+		t.Errorf("upstream key %q", got)
+	}
+}
+
+func TestGeminiQueryKeyAuth(t *testing.T) {
+	h := newHarness(t, []Account{geminiKey("g1", "AIza-1")})
+	resp, body := h.post("/v1beta/models/gemini-2.5-flash:generateContent?key="+testKey, `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`, "x-api-key", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	if q := h.up.Requests()[0].Path; q != "/v1beta/models/gemini-2.5-flash:generateContent" {
+		t.Errorf("upstream path %q (the client key must not be forwarded)", q)
+	}
+}
+
+func TestCodeAssist(t *testing.T) {
+	for _, onboard := range []bool{false, true} {
+		h := newHarness(t, []Account{geminiOAuth("ga", "ya29.a", "")})
+		if onboard {
+			h.up.Close()
+			h = newHarnessWith(t, upstreamtest.Config{CodeAssistNeedsOnboard: true}, []Account{geminiOAuth("ga", "ya29.a", "")})
+		}
+		h.up.SetDefault(upstreamtest.OK().WithUsage(gemUsage))
+		c := genaiClient(t, h)
+		for range 2 {
+			resp, err := c.Models.GenerateContent(context.Background(), "gemini-2.5-pro", genai.Text("hi"), nil)
+			if err != nil {
+				t.Fatalf("onboard=%v: %v", onboard, err)
+			}
+			if resp.Text() == "" {
+				t.Fatalf("empty response")
+			}
+		}
+		for chunk, err := range c.Models.GenerateContentStream(context.Background(), "gemini-2.5-pro", genai.Text("hi"), nil) {
+			if err != nil {
+				t.Fatalf("stream: %v", err)
+			}
+			_ = chunk
+		}
+		if got := h.up.CodeAssistCalls("loadCodeAssist"); got != 1 {
+			t.Errorf("loadCodeAssist calls = %d, want 1 (cached)", got)
+		}
+		if onboard && h.up.CodeAssistCalls("onboardUser") < 1 {
+			t.Errorf("no onboarding")
+		}
+		var gen upstreamtest.Recorded
+		for _, r := range h.up.Requests() {
+			if r.Path == "/v1internal:generateContent" {
+				gen = r
+			}
+		}
+		if gjson.GetBytes(gen.Body, "project").String() != upstreamtest.MockProject || !gjson.GetBytes(gen.Body, "request.contents").Exists() {
+			t.Errorf("wrapped body %s", gen.Body)
+		}
+		checkGeminiRecord(t, h, 3)
+	}
+}
+
+func TestGeminiRateLimits(t *testing.T) {
+	h := newHarness(t, []Account{geminiKey("g1", "k1"), geminiKey("g2", "k2")})
+	h.up.Script("k1", upstreamtest.GeminiRateLimited(40*time.Second, false))
+	h.up.Script("k2", upstreamtest.GeminiRateLimited(40*time.Second, true))
+	resp, body := h.post("/v1beta/models/gemini-2.5-flash:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`, "x-api-key", "", "x-goog-api-key", testKey)
+	if resp.StatusCode != 429 || gjson.GetBytes(body, "error.status").String() != "RESOURCE_EXHAUSTED" || gjson.GetBytes(body, "error.code").Int() != 429 {
+		t.Fatalf("status %d body %s", resp.StatusCode, body)
+	}
+	st1, st2 := h.status("g1"), h.status("g2")
+	if d := time.Until(st1.Until); d < 30*time.Second || d > 50*time.Second {
+		t.Errorf("g1 RetryInfo cooldown %v", d)
+	}
+	// Until the next Pacific midnight, capped by max_cooldown (6h).
+	want := nextPacificMidnight(time.Now())
+	if cp := time.Now().Add(6 * time.Hour); cp.Before(want) {
+		want = cp
+	}
+	if d := st2.Until.Sub(want); d < -time.Minute || d > time.Minute {
+		t.Errorf("g2 per-day cooldown until %v, want %v", st2.Until, want)
+	}
+}
+
+func TestGeminiModelsList(t *testing.T) {
+	h := newHarness(t, []Account{geminiKey("g1", "k1")})
+	req, _ := http.NewRequest("GET", h.url+"/v1beta/models", nil)
+	req.Header.Set("x-goog-api-key", testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+}
