@@ -50,6 +50,7 @@ type Config struct {
 	Upstreams UpstreamsConfig `toml:"upstreams"`
 	Scheduler SchedulerConfig `toml:"scheduler"`
 	Ledger    LedgerConfig    `toml:"ledger"`
+	Metrics   MetricsConfig   `toml:"metrics"`
 	Accounts  []AccountConfig `toml:"accounts"`
 	Keys      []KeyConfig     `toml:"keys"`
 	Prices    []PriceConfig   `toml:"prices"`
@@ -65,12 +66,27 @@ type ServerConfig struct {
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	ReadTimeout   Duration `toml:"read_timeout"`
 	IdleTimeout   Duration `toml:"idle_timeout"`
+	WriteTimeout  Duration `toml:"write_timeout"` // a client that reads nothing this long is cut
+	MaxConns      int      `toml:"max_conns"`     // concurrent client connections
+	AdminListen   string   `toml:"admin_listen"`  // serve /admin/ here instead of on listen
+	TLSCert       string   `toml:"tls_cert"`      // PEM files: serve HTTPS when both are set
+	TLSKey        string   `toml:"tls_key"`
+	MasterKeyFile string   `toml:"master_key_file"` // encrypts upstream credentials at rest; SUBGATE_MASTER_KEY wins
 }
 
 // AdminConfig is the [admin] table. An empty Token means: generate one at
 // first start, print it once and keep it in kv.
 type AdminConfig struct {
 	Token string `toml:"token"`
+	// PasswordHash is a bcrypt hash for the UI login (`subgate admin
+	// hash-password`); empty allows the token only.
+	PasswordHash string `toml:"password_hash"`
+}
+
+// MetricsConfig is the [metrics] table.
+type MetricsConfig struct {
+	Enabled bool   `toml:"enabled"`
+	Token   string `toml:"token"` // bearer token for GET /metrics; empty = open
 }
 
 // UpstreamsConfig is the [upstreams] table.
@@ -194,7 +210,10 @@ func DefaultConfig() Config {
 		ShutdownGrace: Duration{30 * time.Second},
 		ReadTimeout:   Duration{60 * time.Second},
 		IdleTimeout:   Duration{120 * time.Second},
+		WriteTimeout:  Duration{60 * time.Second},
+		MaxConns:      10000,
 	}
+	c.Metrics.Enabled = true
 	c.Upstreams.Anthropic = AnthropicUpstream{
 		BaseURL:           "https://api.anthropic.com",
 		OAuthTokenURL:     "https://platform.claude.com/v1/oauth/token",
@@ -363,6 +382,21 @@ func (c Config) validateServer(v *validator) {
 	v.nonNegative("server.shutdown_grace", s.ShutdownGrace)
 	v.nonNegative("server.read_timeout", s.ReadTimeout)
 	v.nonNegative("server.idle_timeout", s.IdleTimeout)
+	v.nonNegative("server.write_timeout", s.WriteTimeout)
+	if s.MaxConns < 1 {
+		v.add("server.max_conns", "must be >= 1")
+	}
+	if s.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(s.AdminListen); err != nil {
+			v.add("server.admin_listen", "must be host:port")
+		}
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		v.add("server.tls_cert", "tls_cert and tls_key go together")
+	}
+	if h := c.Admin.PasswordHash; h != "" && !strings.HasPrefix(h, "$2") {
+		v.add("admin.password_hash", "must be a bcrypt hash (subgate admin hash-password)")
+	}
 }
 
 func (c Config) validateUpstreams(v *validator) {
