@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -37,6 +38,11 @@ type run struct {
 	// limits until a record settles it (settled) or finish releases it.
 	reservation ledger.Reservation
 	settled     bool
+	// upstreamWait is the time spent waiting for upstreams, which the
+	// x-subgate-overhead-ms header leaves out.
+	upstreamWait time.Duration
+	// conn is the client connection of a stream, for write deadlines.
+	conn net.Conn
 	// w is the client stream once the request committed to a 200 SSE
 	// reply (while waiting for a slot); errors then become SSE events.
 	w *bufio.Writer
@@ -85,6 +91,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	r.wt = s.watch.add(ctx.Conn(), cancel)
 	defer func() {
 		if !r.streaming {
+			r.setOverhead()
 			r.finish()
 		}
 	}()
@@ -96,8 +103,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 }
 
 // finish releases what the request held besides its lease: the watch,
-// the context and a reservation no record settled.
+// the context, a reservation no record settled, and a write deadline.
 func (r *run) finish() {
+	if r.conn != nil {
+		_ = r.conn.SetWriteDeadline(time.Time{})
+	}
 	r.s.watch.remove(r.wt)
 	r.cancel()
 	if !r.settled && r.s.ledger != nil {
@@ -227,7 +237,10 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 			return true
 		}
 		sent := time.Now()
-		if err := s.up.do(r.rctx, client, req, resp, s.cfg.HeaderTimeout); err != nil {
+		err := s.up.do(r.rctx, client, req, resp, s.cfg.HeaderTimeout)
+		wait := time.Since(sent)
+		r.upstreamWait += wait
+		if err != nil {
 			if r.clientGone() {
 				lease.Release(sched.Outcome{Kind: sched.Canceled})
 				r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
@@ -235,6 +248,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 			}
 			return r.next(lease, acct, sched.Outcome{Kind: sched.ServerError, Reason: err.Error()})
 		}
+		s.metrics.upstream.observe(wait)
 		status := resp.StatusCode()
 		if status == fasthttp.StatusUnauthorized && acct.Type == "oauth" && !refreshed {
 			releaseExchange(req, resp)
@@ -305,6 +319,7 @@ func (r *run) next(lease *sched.Lease, acct *Account, o sched.Outcome) bool {
 	lease.Release(o)
 	r.last = o
 	r.exclude = append(r.exclude, acct.Name)
+	r.s.metrics.failovers[o.Kind].Add(1)
 	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
 	if r.attempts > r.s.cfg.MaxAccountSwitches {
 		r.fail(failureError(nil, r.last, r.attempts), nil)
@@ -413,10 +428,15 @@ func requestID(h *fasthttp.ResponseHeader) string {
 // record enqueues the ledger record of this request.
 func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
 	c := r.call
-	if r.s.ledger == nil || r.settled {
+	if r.settled {
+		return
+	}
+	if r.s.ledger == nil {
+		r.observe(status, u, acct, errMsg, ttft)
 		return
 	}
 	r.settled = true
+	r.observe(status, u, acct, errMsg, ttft)
 	r.s.ledger.Record(ledger.Record{
 		Reservation:   r.reservation,
 		Multiplier:    c.Key.Limits.RateMultiplier,

@@ -88,6 +88,8 @@ func (r *run) refuse(status int, kind ErrKind, msg string) {
 }
 
 func (s *Server) refuse(k *Key, model string, p Protocol, status int, msg string) {
+	s.metrics.refusals.Add(1)
+	s.log.Info("request refused", "key", k.Name, "model", model, "status", status, "err", msg)
 	if s.ledger == nil {
 		return
 	}

@@ -29,7 +29,9 @@ func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, r
 	if r.call.RequestID != "" {
 		ctx.Response.Header.Set("request-id", r.call.RequestID)
 	}
+	r.setOverhead()
 	r.streaming = true
+	r.conn = ctx.Conn()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer r.finish()
 		r.relayAndSettle(w, lease, acct, req, resp, windows)
@@ -129,7 +131,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 				}
 				lastData = time.Now()
 				sc.feed(w, ch.b)
-				if err := w.Flush(); err != nil {
+				if err := r.flush(w); err != nil {
 					res.clientGone = true
 					return res
 				}
@@ -159,7 +161,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 			}
 			if now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midLine() {
 				_, _ = w.Write(r.call.Proto.Keepalive())
-				if err := w.Flush(); err != nil {
+				if err := r.flush(w); err != nil {
 					res.clientGone = true
 					return res
 				}
@@ -184,7 +186,17 @@ func (s *Server) endStream(w *bufio.Writer, r *run, kind ErrKind, msg string, re
 		return // the client already has the stream's last word
 	}
 	_, _ = w.Write(r.call.Proto.StreamError(kind, msg))
-	if err := w.Flush(); err != nil {
+	if err := r.flush(w); err != nil {
 		res.clientGone = true
 	}
+}
+
+// flush sends what w holds to the client. A client that accepts nothing
+// for the write timeout is cut: the deadline on its connection fails
+// fasthttp's write, which fails this flush.
+func (r *run) flush(w *bufio.Writer) error {
+	if r.conn != nil {
+		_ = r.conn.SetWriteDeadline(time.Now().Add(r.s.cfg.WriteTimeout))
+	}
+	return w.Flush()
 }

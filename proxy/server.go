@@ -48,6 +48,13 @@ type Config struct {
 	IdleTimeout        time.Duration // idle keep-alive connection; default 120s
 	WatchInterval      time.Duration // client hang-up detection period; default 500ms
 
+	WriteTimeout time.Duration // a client that accepts no bytes this long is cut; default 60s
+	MaxConns     int           // concurrent client connections; default 10000
+
+	// MetricsEnabled serves GET /metrics, behind MetricsToken when set.
+	MetricsEnabled bool
+	MetricsToken   string
+
 	// Admin, when set, serves every path under /admin/.
 	Admin fasthttp.RequestHandler
 }
@@ -73,6 +80,10 @@ func (c *Config) defaults() {
 	def(&c.ReadTimeout, 60*time.Second)
 	def(&c.IdleTimeout, 120*time.Second)
 	def(&c.WatchInterval, 500*time.Millisecond)
+	def(&c.WriteTimeout, 60*time.Second)
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
 	if c.ClaudeCodeSystem == "" {
 		c.ClaudeCodeSystem = "You are Claude Code, Anthropic's official CLI for Claude."
 	}
@@ -104,6 +115,7 @@ type Server struct {
 	chat      *OpenAI
 	gemini    *Gemini
 	srv       *fasthttp.Server
+	metrics   *metrics
 
 	ctx    context.Context // parent of every request; canceled when the grace period ends
 	cancel context.CancelFunc
@@ -116,14 +128,15 @@ type Server struct {
 func New(cfg Config) *Server {
 	cfg.defaults()
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		sched:  cfg.Sched,
-		ledger: cfg.Ledger,
-		tokens: cfg.Tokens,
-		up:     newUpstreams(64 << 20),
-		watch:  newWatcher(cfg.WatchInterval),
-		idBase: strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		sched:   cfg.Sched,
+		ledger:  cfg.Ledger,
+		tokens:  cfg.Tokens,
+		up:      newUpstreams(64 << 20),
+		watch:   newWatcher(cfg.WatchInterval),
+		metrics: newMetrics(),
+		idBase:  strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
 	}
 	if s.tokens == nil {
 		s.tokens = NewTokens(TokensConfig{Logger: cfg.Logger})
@@ -139,6 +152,7 @@ func New(cfg Config) *Server {
 		ErrorHandler:                  s.errorHandler,
 		MaxRequestBodySize:            cfg.MaxBodyBytes,
 		ReadTimeout:                   cfg.ReadTimeout,
+		Concurrency:                   cfg.MaxConns,
 		IdleTimeout:                   cfg.IdleTimeout,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
@@ -194,7 +208,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) handler(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
 	ctx.Response.Header.Set("x-subgate-request-id", s.idBase+"-"+strconv.FormatUint(s.reqID.Add(1), 36))
+	defer func() {
+		if len(ctx.Response.Header.Peek("x-subgate-overhead-ms")) == 0 {
+			ctx.Response.Header.Set("x-subgate-overhead-ms", strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64))
+		}
+	}()
 	path := ctx.Path()
 	switch string(path) {
 	case "/v1/messages":
@@ -211,6 +231,12 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		s.geminiModels(ctx)
 	case "/v1/usage":
 		s.usage(ctx)
+	case "/metrics":
+		if s.cfg.MetricsEnabled {
+			s.metricsHandler(ctx)
+		} else {
+			s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "metrics are disabled")
+		}
 	case "/healthz":
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}`)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -51,6 +52,13 @@ type Tokens struct {
 	cfg TokensConfig
 	mu  sync.Mutex
 	m   map[string]*tokenState
+
+	refreshOK, refreshFailed atomic.Uint64
+}
+
+// refreshes reports how many refreshes succeeded and failed.
+func (t *Tokens) refreshes() (ok, failed uint64) {
+	return t.refreshOK.Load(), t.refreshFailed.Load()
 }
 
 type tokenState struct {
@@ -210,9 +218,11 @@ func (t *Tokens) doRefresh(a *Account, refresh string) (kv.Token, error) {
 	}
 	tok, err := refreshOAuth(t.cfg.upstreams, a, ep, refresh, t.cfg.Now())
 	if err != nil {
+		t.refreshFailed.Add(1)
 		t.cfg.Logger.Warn("oauth refresh failed", "acct", a.Name, "err", err)
 		return kv.Token{}, err
 	}
+	t.refreshOK.Add(1)
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = refresh
 	}

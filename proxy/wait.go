@@ -56,7 +56,9 @@ func (r *run) commitStream(resume func() bool) {
 	ctx.SetContentType("text/event-stream")
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no")
+	r.setOverhead()
 	r.streaming = true
+	r.conn = ctx.Conn()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer r.finish()
 		r.w = w
@@ -88,7 +90,7 @@ func (r *run) waitWithKeepalive(ch <-chan acquired) acquired {
 // failed write cancels the request.
 func (r *run) writeEvent(b []byte) {
 	if _, err := r.w.Write(b); err == nil {
-		if err = r.w.Flush(); err == nil {
+		if err = r.flush(r.w); err == nil {
 			return
 		}
 	}

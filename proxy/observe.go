@@ -1,0 +1,39 @@
+package proxy
+
+import (
+	"strconv"
+	"time"
+
+	"subgate/ledger"
+)
+
+// observe counts a finished request in the metrics and writes its one
+// log line. No secret and no body ever reaches the log.
+func (r *run) observe(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
+	s, c := r.s, r.call
+	var cost int64
+	if s.ledger != nil {
+		if p, ok := s.ledger.Price(c.UpstreamModel); ok {
+			cost = ledger.Cost(p, u)
+		} else if p, ok := s.ledger.Price(c.Model); ok {
+			cost = ledger.Cost(p, u)
+		}
+	}
+	s.metrics.request(reqLabels{proto: c.Proto.Platform(), key: c.Key.Name, account: acct, model: c.Model, status: status}, u, cost)
+	if ttft > 0 {
+		s.metrics.ttft.observe(ttft)
+	}
+	dur := time.Since(r.start)
+	s.log.Info("request",
+		"route", c.Path, "key", c.Key.Name, "acct", acct, "model", c.Model, "status", status,
+		"stream", c.Stream, "in", u.InputTokens, "out", u.OutputTokens, "cache_read", u.CacheReadTokens,
+		"cache_write", u.CacheCreationTokens, "ms", dur.Milliseconds(), "ttft_ms", ttft.Milliseconds(),
+		"failovers", max(r.attempts-1, 0), "err", errMsg)
+}
+
+// setOverhead stamps the time subgate itself spent on the request so far,
+// upstream waits excluded, on the response headers.
+func (r *run) setOverhead() {
+	own := time.Since(r.start) - r.upstreamWait
+	r.ctx.Response.Header.Set("x-subgate-overhead-ms", strconv.FormatFloat(float64(own.Microseconds())/1000, 'f', 3, 64))
+}
