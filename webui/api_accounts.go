@@ -1,0 +1,369 @@
+package webui
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"subgate/sched"
+)
+
+// accountCallTimeout bounds an Accounts call made for one admin request
+// (a token refresh or a test request goes upstream).
+const accountCallTimeout = 60 * time.Second
+
+type accountView struct {
+	Name        string            `json:"name"`
+	Platform    string            `json:"platform"`
+	Type        string            `json:"type"`
+	Source      string            `json:"source"`
+	Group       string            `json:"group"`
+	Priority    int               `json:"priority"`
+	State       string            `json:"state"`
+	Reason      string            `json:"reason"`
+	Until       *time.Time        `json:"until"`
+	InFlight    int               `json:"in_flight"`
+	Waiting     int               `json:"waiting"`
+	Queued      int               `json:"queued"`
+	Concurrency int               `json:"concurrency"`
+	LastUsed    *time.Time        `json:"last_used"`
+	Windows     []sched.Window    `json:"windows"`
+	Email       string            `json:"email,omitempty"`
+	TokenPrefix string            `json:"token_prefix,omitempty"`
+	ExpiresAt   *time.Time        `json:"expires_at"`
+	BaseURL     string            `json:"base_url,omitempty"`
+	Proxy       string            `json:"proxy,omitempty"` // password redacted
+	Models      []string          `json:"models"`
+	ModelMap    map[string]string `json:"model_map"`
+	// Flattened subscription windows, for simple consumers.
+	Window5hUtilization *float64   `json:"window_5h_utilization,omitempty"`
+	Window5hReset       *time.Time `json:"window_5h_reset,omitempty"`
+	Window7dUtilization *float64   `json:"window_7d_utilization,omitempty"`
+	Window7dReset       *time.Time `json:"window_7d_reset,omitempty"`
+}
+
+// accountInput is the JSON body of POST and PATCH accounts.
+type accountInput struct {
+	Name        string            `json:"name"`
+	Platform    string            `json:"platform"`
+	Type        string            `json:"type"`
+	APIKey      string            `json:"api_key"`
+	AccessToken string            `json:"access_token"`
+	BaseURL     string            `json:"base_url"`
+	Proxy       string            `json:"proxy"`
+	Group       string            `json:"group"`
+	Priority    int               `json:"priority"`
+	Concurrency int               `json:"concurrency"`
+	Models      []string          `json:"models"`
+	ModelMap    map[string]string `json:"model_map"`
+}
+
+func (a *accountInput) account() NewAccount {
+	return NewAccount{Name: a.Name, Platform: a.Platform, Type: a.Type, APIKey: a.APIKey,
+		AccessToken: a.AccessToken, BaseURL: a.BaseURL, Proxy: a.Proxy, Group: a.Group,
+		Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap}
+}
+
+// redactURL hides a proxy URL's password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// views joins the scheduler's live status with the stored settings.
+func (h *Handler) accountViews() []accountView {
+	var infos []AccountInfo
+	if h.cfg.Accounts != nil {
+		infos = h.cfg.Accounts.List()
+	}
+	byName := make(map[string]*AccountInfo, len(infos))
+	for i := range infos {
+		byName[infos[i].Name] = &infos[i]
+	}
+	st := h.cfg.Sched.Status()
+	out := make([]accountView, 0, len(st)+len(infos))
+	seen := make(map[string]bool, len(st))
+	for _, a := range st {
+		v := accountView{
+			Name: a.Name, Platform: a.Platform, Type: a.Type, Group: a.Group, Priority: a.Priority,
+			State: string(a.State), Reason: a.Reason, Until: timePtr(a.Until),
+			InFlight: a.InFlight, Waiting: a.Waiting, Queued: a.Waiting, Concurrency: max(a.Concurrency, 1),
+			LastUsed: timePtr(a.LastUsed), Windows: nonNil(a.Windows),
+			Models: nonNil(a.Models), ModelMap: a.ModelMap,
+		}
+		for _, w := range a.Windows {
+			u := w.Utilization
+			switch w.Name {
+			case "5h":
+				v.Window5hUtilization, v.Window5hReset = &u, timePtr(w.ResetAt)
+			case "7d":
+				v.Window7dUtilization, v.Window7dReset = &u, timePtr(w.ResetAt)
+			}
+		}
+		if info := byName[a.Name]; info != nil {
+			v.addInfo(info)
+		}
+		seen[a.Name] = true
+		out = append(out, v)
+	}
+	// Stored but not (yet) in the pool: shown so they can be fixed.
+	for i := range infos {
+		if seen[infos[i].Name] {
+			continue
+		}
+		info := &infos[i]
+		v := accountView{Name: info.Name, Platform: info.Platform, Type: info.Type, Group: info.Group,
+			Priority: info.Priority, State: "inactive", Reason: "not in the pool",
+			Concurrency: max(info.Concurrency, 1), Windows: []sched.Window{}}
+		v.addInfo(info)
+		out = append(out, v)
+	}
+	return out
+}
+
+func (v *accountView) addInfo(info *AccountInfo) {
+	v.Source, v.Email, v.TokenPrefix = info.Source, info.Email, info.TokenPrefix
+	v.ExpiresAt, v.BaseURL, v.Proxy = timePtr(info.ExpiresAt), info.BaseURL, redactURL(info.Proxy)
+	v.Models, v.ModelMap = nonNil(info.Models), info.ModelMap
+}
+
+func (h *Handler) listAccounts(ctx *fasthttp.RequestCtx, _ []string) {
+	writeJSON(ctx, map[string]any{"accounts": h.accountViews()})
+}
+
+func (h *Handler) findAccount(name string) (AccountInfo, bool) {
+	for _, a := range h.cfg.Accounts.List() {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return AccountInfo{}, false
+}
+
+// addAccount serves POST /admin/api/accounts (api_key or setup_token).
+func (h *Handler) addAccount(ctx *fasthttp.RequestCtx, _ []string) {
+	if h.cfg.Accounts == nil {
+		notConfigured(ctx, "accounts")
+		return
+	}
+	in := accountInput{Platform: "anthropic", Type: "api_key"}
+	if _, ok := decode(ctx, &in); !ok {
+		return
+	}
+	if err := validateAccount(&in, true); err != nil {
+		h.fail(ctx, "add account", err)
+		return
+	}
+	if _, exists := h.findAccount(in.Name); exists {
+		badField(ctx, "name", "an account named "+strconv.Quote(in.Name)+" already exists")
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
+	defer cancel()
+	if err := h.cfg.Accounts.Add(c, in.account()); err != nil {
+		h.fail(ctx, "add account", err)
+		return
+	}
+	h.log.Info("admin account added", "acct", in.Name, "platform", in.Platform, "type", in.Type)
+	ctx.SetStatusCode(fasthttp.StatusCreated)
+	writeJSON(ctx, map[string]any{"ok": true, "account": in.Name})
+}
+
+// updateAccount serves PATCH /admin/api/accounts/{name}: fields absent
+// from the body keep their values; empty secrets keep the stored ones.
+func (h *Handler) updateAccount(ctx *fasthttp.RequestCtx, args []string) {
+	if h.cfg.Accounts == nil {
+		notConfigured(ctx, "accounts")
+		return
+	}
+	name := args[0]
+	cur, ok := h.findAccount(name)
+	if !ok {
+		writeError(ctx, fasthttp.StatusNotFound, "no account named "+strconv.Quote(name), "")
+		return
+	}
+	if cur.Source == "config" {
+		h.fail(ctx, "update account", ErrReadOnly)
+		return
+	}
+	in := accountInput{Name: cur.Name, Platform: cur.Platform, Type: cur.Type, BaseURL: cur.BaseURL,
+		Proxy: cur.Proxy, Group: cur.Group, Priority: cur.Priority, Concurrency: cur.Concurrency,
+		Models: cur.Models, ModelMap: cur.ModelMap}
+	if _, ok := decode(ctx, &in); !ok {
+		return
+	}
+	for _, f := range []struct {
+		field    string
+		got, was string
+	}{{"name", in.Name, cur.Name}, {"platform", in.Platform, cur.Platform}, {"type", in.Type, cur.Type}} {
+		if f.got != f.was {
+			badField(ctx, f.field, "cannot be changed; add a new account instead")
+			return
+		}
+	}
+	if err := validateAccount(&in, false); err != nil {
+		h.fail(ctx, "update account", err)
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
+	defer cancel()
+	if err := h.cfg.Accounts.Update(c, name, in.account()); err != nil {
+		h.fail(ctx, "update account", err)
+		return
+	}
+	h.log.Info("admin account updated", "acct", name)
+	writeJSON(ctx, map[string]any{"ok": true, "account": name})
+}
+
+func (h *Handler) deleteAccount(ctx *fasthttp.RequestCtx, args []string) {
+	if h.cfg.Accounts == nil {
+		notConfigured(ctx, "accounts")
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
+	defer cancel()
+	if err := h.cfg.Accounts.Delete(c, args[0]); err != nil {
+		h.fail(ctx, "delete account", err)
+		return
+	}
+	h.log.Info("admin account deleted", "acct", args[0])
+	writeJSON(ctx, map[string]any{"ok": true, "account": args[0]})
+}
+
+// accountAction serves POST /admin/api/accounts/{name}/{action}.
+func (h *Handler) accountAction(ctx *fasthttp.RequestCtx, args []string) {
+	name, action := args[0], args[1]
+	var err error
+	switch action {
+	case "clear":
+		err = h.cfg.Sched.Clear(name)
+	case "disable":
+		err = h.cfg.Sched.Disable(name)
+	case "enable":
+		err = h.cfg.Sched.Enable(name)
+	case "refresh", "test":
+		h.upstreamAction(ctx, name, action)
+		return
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "unknown action "+strconv.Quote(action)+
+			"; want clear, disable, enable, refresh or test", "")
+		return
+	}
+	if err != nil {
+		h.fail(ctx, action+" account", err)
+		return
+	}
+	h.log.Info("admin account action", "acct", name, "action", action)
+	writeJSON(ctx, map[string]any{"ok": true, "account": name, "action": action})
+}
+
+// upstreamAction refreshes an account's token or sends it a test request.
+func (h *Handler) upstreamAction(ctx *fasthttp.RequestCtx, name, action string) {
+	if h.cfg.Accounts == nil {
+		notConfigured(ctx, "accounts")
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
+	defer cancel()
+	if action == "refresh" {
+		if err := h.cfg.Accounts.RefreshNow(c, name); err != nil {
+			h.fail(ctx, "refresh token", err)
+			return
+		}
+		h.log.Info("admin token refreshed", "acct", name)
+		writeJSON(ctx, map[string]any{"ok": true, "account": name, "action": action})
+		return
+	}
+	r, err := h.cfg.Accounts.Test(c, name)
+	if err != nil {
+		h.fail(ctx, "test account", err)
+		return
+	}
+	writeJSON(ctx, map[string]any{"ok": r.OK, "status": r.Status, "latency_ms": r.Latency.Milliseconds(),
+		"model": r.Model, "message": r.Message, "account": name})
+}
+
+type oauthFinishInput struct {
+	accountInput
+	State  string `json:"state"`
+	Pasted string `json:"pasted"`
+}
+
+// oauthStart serves POST /admin/api/oauth/start {platform, kind}.
+func (h *Handler) oauthStart(ctx *fasthttp.RequestCtx, _ []string) {
+	if h.cfg.Accounts == nil {
+		notConfigured(ctx, "accounts")
+		return
+	}
+	var in struct {
+		Platform string `json:"platform"`
+		Kind     string `json:"kind"`
+	}
+	if _, ok := decode(ctx, &in); !ok {
+		return
+	}
+	err := first([]error{oneOf("platform", in.Platform, platforms), oneOf("kind", in.Kind, []string{"oauth", "setup_token"})})
+	if err == nil && in.Kind == "setup_token" && in.Platform != "anthropic" {
+		err = &FieldError{"kind", "setup_token is Anthropic only"}
+	}
+	if err != nil {
+		h.fail(ctx, "start login", err)
+		return
+	}
+	st, err := h.cfg.Accounts.OAuthStart(in.Platform, in.Kind)
+	if err != nil {
+		h.fail(ctx, "start login", err)
+		return
+	}
+	writeJSON(ctx, map[string]any{"url": st.URL, "state": st.State})
+}
+
+// oauthFinish serves POST /admin/api/oauth/finish {state, pasted, name,
+// group, proxy, ...}: it exchanges the pasted code and adds the account.
+func (h *Handler) oauthFinish(ctx *fasthttp.RequestCtx, _ []string) {
+	if h.cfg.Accounts == nil {
+		notConfigured(ctx, "accounts")
+		return
+	}
+	var in oauthFinishInput
+	if _, ok := decode(ctx, &in); !ok {
+		return
+	}
+	// Platform and type come from the login the state names.
+	probe := in.accountInput
+	probe.Platform, probe.Type = platforms[0], "oauth"
+	err := first([]error{
+		required("state", in.State), required("pasted", in.Pasted), validateAccount(&probe, false),
+	})
+	if err != nil {
+		h.fail(ctx, "finish login", err)
+		return
+	}
+	if _, exists := h.findAccount(in.Name); exists {
+		badField(ctx, "name", "an account named "+strconv.Quote(in.Name)+" already exists")
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
+	defer cancel()
+	name, err := h.cfg.Accounts.OAuthFinish(c, in.State, in.Pasted, in.account())
+	if err != nil {
+		h.fail(ctx, "finish login", err)
+		return
+	}
+	h.log.Info("admin account added by login", "acct", name)
+	ctx.SetStatusCode(fasthttp.StatusCreated)
+	writeJSON(ctx, map[string]any{"ok": true, "account": name})
+}
+
+func required(field, v string) error {
+	if v == "" {
+		return &FieldError{field, "required"}
+	}
+	return nil
+}
