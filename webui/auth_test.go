@@ -143,7 +143,10 @@ func TestPages(t *testing.T) {
 	}
 	hs.send("GET", "/admin/login", nil, "auth", "").must(t, 200)
 	cookie, csrf := hs.login(t)
-	for path := range pageNames {
+	for path, name := range pageNames {
+		if _, ok := hs.h.pages.files[name+".js"]; !ok {
+			t.Errorf("page %s has no script %s.js", path, name)
+		}
 		r := hs.send("GET", path+"/", nil, "auth", "", "Cookie", cookie).must(t, 200)
 		if !strings.Contains(string(r.body), `<meta name="csrf" content="`+csrf+`">`) {
 			t.Errorf("%s: page lacks the CSRF meta tag", path)

@@ -2,6 +2,8 @@ package webui
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +90,16 @@ func TestSessions(t *testing.T) {
 	}
 	if n := len(hs.send("GET", "/admin/api/sessions", nil).must(t, 200).json(t)["sessions"].([]any)); n != 0 {
 		t.Errorf("%d sessions left", n)
+	}
+}
+
+func TestDashboardLedgerError(t *testing.T) {
+	hs := newHarness(t)
+	hs.stats.TopFn = func(time.Time, time.Time, string, int) ([]ledger.Group, error) {
+		return nil, errors.New("rollups unreadable")
+	}
+	r := hs.send("GET", "/admin/api/dashboard?range=30d", nil).must(t, 500)
+	if !strings.Contains(string(r.body), "rollups unreadable") {
+		t.Errorf("body %s", r.body)
 	}
 }
