@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lmittmann/tint"
+	"github.com/valyala/fasthttp"
 
 	"subgate/kv"
 	"subgate/ledger"
@@ -104,7 +106,16 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			"gemini":    {TokenURL: gm.OAuthTokenURL, ClientID: gm.OAuthClientID, ClientSecret: gm.OAuthClientSecret},
 		},
 	})
-	admin := webui.New(webui.Config{TokenHash: adminHash, Sched: sch, Ledger: led, Logger: log})
+	adm := &admin{cfg: cfg, db: db, tokens: tokens, led: led, log: log}
+	ui := webui.New(webui.Config{
+		TokenHash: adminHash, PasswordHash: cfg.Admin.PasswordHash,
+		Sched: sch, Ledger: led, Accounts: adm, Keys: adminKeys{adm},
+		Backup: db.WriteTo, Logger: log, SecureCookies: cfg.Server.TLSCert != "",
+	})
+	var adminOnMain fasthttp.RequestHandler
+	if cfg.Server.AdminListen == "" {
+		adminOnMain = ui.Handler
+	}
 	srv := proxy.New(proxy.Config{
 		Logger:             log,
 		Sched:              sch,
@@ -126,16 +137,32 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Keepalive:          sc.StreamKeepalive.Duration,
 		ReadTimeout:        cfg.Server.ReadTimeout.Duration,
 		IdleTimeout:        cfg.Server.IdleTimeout.Duration,
-		Admin:              admin.Handler,
+		WriteTimeout:       cfg.Server.WriteTimeout.Duration,
+		MaxConns:           cfg.Server.MaxConns,
+		MetricsEnabled:     cfg.Metrics.Enabled,
+		MetricsToken:       cfg.Metrics.Token,
+		Admin:              adminOnMain,
 	})
+	adm.srv = srv
 
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	ln, err := listen(cfg.Server, cfg.Server.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	log.Info("subgate listening", "addr", ln.Addr().String(), "accounts", len(accounts), "keys", len(keys), "version", version)
-	serveErr := make(chan error, 1)
+	log.Info("subgate listening", "addr", ln.Addr().String(), "tls", cfg.Server.TLSCert != "",
+		"accounts", len(accounts), "keys", len(keys), "version", version)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	var adminSrv *fasthttp.Server
+	if cfg.Server.AdminListen != "" {
+		aln, err := listen(cfg.Server, cfg.Server.AdminListen)
+		if err != nil {
+			return err
+		}
+		adminSrv = &fasthttp.Server{Handler: ui.Handler, ReadTimeout: cfg.Server.ReadTimeout.Duration, NoDefaultServerHeader: true}
+		log.Info("admin listening", "addr", aln.Addr().String())
+		go func() { serveErr <- adminSrv.Serve(aln) }()
+	}
 
 	select {
 	case err = <-serveErr:
@@ -149,9 +176,29 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if serr := srv.Shutdown(sctx); serr != nil {
 		log.Warn("shutdown cut streams short", "err", serr)
 	}
+	if adminSrv != nil {
+		_ = adminSrv.ShutdownWithContext(sctx)
+	}
 	led.Close()
 	stopSched()
 	return err
+}
+
+// listen opens a TCP listener, with TLS when the config has a certificate.
+func listen(sc ServerConfig, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if sc.TLSCert == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("server.tls_cert/tls_key: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
 
 func newLogger(sc ServerConfig, w io.Writer) *slog.Logger {

@@ -299,3 +299,15 @@ func refreshOAuth(u *upstreams, a *Account, ep OAuthEndpoint, refresh string, no
 	}
 	return tok, nil
 }
+
+// ForceRefresh refreshes an OAuth account's token now (admin action).
+func (t *Tokens) ForceRefresh(ctx context.Context, a *Account) (string, error) {
+	st := t.state(a)
+	st.mu.Lock()
+	current := st.access
+	st.mu.Unlock()
+	if current == "" {
+		current = "\x00none" // Refresh must not take "" as fresh
+	}
+	return t.Refresh(ctx, a, current)
+}
