@@ -28,12 +28,13 @@ func withStore(cfg Config, fn func(*kv.DB) error) (err error) {
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := kv.Open(dbPath(cfg), kv.Options{})
-	if errors.Is(err, kv.ErrLocked) {
-		return fmt.Errorf("%w; stop the running server first", err)
-	}
+	key, err := masterKey(cfg.Server)
 	if err != nil {
 		return err
+	}
+	db, err := kv.Open(dbPath(cfg), kv.Options{MasterKey: key})
+	if err != nil {
+		return openError(err)
 	}
 	defer func() {
 		if cerr := db.Close(); err == nil {

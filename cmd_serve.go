@@ -32,9 +32,16 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := kv.Open(dbPath(cfg), kv.Options{Logger: log})
+	key, err := masterKey(cfg.Server)
 	if err != nil {
 		return err
+	}
+	if key == nil {
+		log.Warn(msgPlaintext)
+	}
+	db, err := kv.Open(dbPath(cfg), kv.Options{Logger: log, MasterKey: key})
+	if err != nil {
+		return openError(err)
 	}
 	defer db.Close()
 

@@ -37,8 +37,18 @@ const usage = `usage:
   subgate [serve] [-c FILE]          serve (default config: ./config.toml, else built-in defaults)
   subgate version
   subgate key new NAME [--group G]   print a new client key and its [[keys]] block
-  subgate import claude [FILE]       import Claude Code's login (~/.claude/.credentials.json)
-  subgate login claude [--setup-token]
+  subgate import claude|codex|gemini [FILE]
+                                     import a CLI's login (~/.claude/.credentials.json,
+                                     ~/.codex/auth.json, ~/.gemini/oauth_creds.json)
+  subgate login claude [--setup-token] | codex [--no-browser] | gemini
+  subgate usage [--days N] [--by key|account|model]
+                                     print the ledger's summary (server stopped)
+  subgate backup OUT                 snapshot the database to OUT (server stopped; else GET /admin/api/backup)
+  subgate restore IN                 replace the database with the backup IN (server stopped)
+  subgate compact                    reclaim free space in the database (server stopped)
+  subgate secrets rotate --new-key-file F | --decrypt
+                                     re-encrypt stored credentials under a new master key (server stopped)
+  subgate secrets keygen FILE        write a new master key (mode 0600)
 Every command that reads the config takes -c FILE.`
 
 // run dispatches a subcommand; it is main without the process around it.
@@ -78,6 +88,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return cmdImport(ctx, cfg, args, stdout)
 		}
 		return cmdLogin(ctx, cfg, args, stdin, stdout)
+	case "usage":
+		cfg, err := loadConfigOrDefault(cfgPath)
+		if err != nil {
+			return err
+		}
+		return cmdUsage(ctx, cfg, args, stdout)
+	case "backup", "restore", "compact", "secrets":
+		cfg, err := loadConfigOrDefault(cfgPath)
+		if err != nil {
+			return err
+		}
+		return cmdData(cmd, cfg, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -24,7 +24,7 @@ func (db *DB) PutAccount(a Account) error {
 	}
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
 		if a.Created.IsZero() {
-			old, err := getAccount(tx, a.Name)
+			old, err := db.getAccount(tx, a.Name)
 			switch {
 			case err == nil:
 				a.Created = old.Created
@@ -35,7 +35,7 @@ func (db *DB) PutAccount(a Account) error {
 		if a.Created.IsZero() {
 			a.Created = db.now()
 		}
-		return putAccount(tx, a)
+		return db.putAccount(tx, a)
 	})
 }
 
@@ -45,7 +45,7 @@ func (db *DB) GetAccount(name string) (Account, error) {
 	var a Account
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		var err error
-		a, err = getAccount(tx, name)
+		a, err = db.getAccount(tx, name)
 		return err
 	})
 	return a, err
@@ -78,30 +78,42 @@ func (db *DB) Accounts() ([]Account, error) {
 		// Keys are names, and bbolt iterates in byte order, which is Go's
 		// string order: the list comes out sorted.
 		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-			var e accountValue
-			if err := decodeValue(v, &e, fmt.Sprintf("account %q", k)); err != nil {
+			a, err := db.decodeAccount(string(k), v)
+			if err != nil {
 				return err
 			}
-			list = append(list, e.Account)
+			list = append(list, a)
 			return nil
 		})
 	})
 	return list, err
 }
 
-func getAccount(tx *bbolt.Tx, name string) (Account, error) {
+func (db *DB) getAccount(tx *bbolt.Tx, name string) (Account, error) {
 	raw := tx.Bucket(bucketAccounts).Get([]byte(name))
 	if raw == nil {
 		return Account{}, fmt.Errorf("account %q: %w", name, ErrNotFound)
 	}
+	return db.decodeAccount(name, raw)
+}
+
+// decodeAccount decodes a stored account and decrypts its credentials.
+func (db *DB) decodeAccount(name string, raw []byte) (Account, error) {
+	what := fmt.Sprintf("account %q", name)
 	var e accountValue
-	if err := decodeValue(raw, &e, fmt.Sprintf("account %q", name)); err != nil {
+	if err := decodeValue(raw, &e, what); err != nil {
 		return Account{}, err
+	}
+	if err := db.sec.openFields(bucketAccounts, name, accountSecrets(&e.Account)); err != nil {
+		return Account{}, fmt.Errorf("kv: %s: %w", what, err)
 	}
 	return e.Account, nil
 }
 
-func putAccount(tx *bbolt.Tx, a Account) error {
+// putAccount encrypts a's credentials, when there is a master key, and
+// stores it. a is a copy, so the caller's value keeps its plaintext.
+func (db *DB) putAccount(tx *bbolt.Tx, a Account) error {
 	what := fmt.Sprintf("account %q", a.Name)
+	db.sec.sealFields(bucketAccounts, a.Name, accountSecrets(&a))
 	return putValue(tx.Bucket(bucketAccounts), a.Name, &accountValue{V: valueVersion, Account: a}, what)
 }

@@ -39,6 +39,10 @@ var (
 type Options struct {
 	// Logger receives open and migration messages; nil discards them.
 	Logger *slog.Logger
+	// MasterKey, MasterKeySize bytes, encrypts the credential fields of
+	// accounts and tokens with AES-256-GCM. Nil stores them in plaintext,
+	// and fails with ErrNoMasterKey on a database that has a key.
+	MasterKey []byte
 }
 
 // DB is subgate's persistent store: accounts added at run time, rotated
@@ -48,6 +52,9 @@ type DB struct {
 	bolt *bbolt.DB
 	path string
 	log  *slog.Logger
+	// sec seals credential fields; nil without a master key. It never
+	// changes while the DB is open: RotateKey works on its own DB.
+	sec *sealer
 	// now is the clock for Created and Updated stamps; tests replace it.
 	now func() time.Time
 }
@@ -56,26 +63,54 @@ type DB struct {
 // tightening the mode of an existing file to 0600. It fails with an error
 // wrapping ErrLocked when another process holds the file, and with one
 // wrapping ErrTooNew when a newer subgate wrote it. Older schemas are
-// migrated in place.
+// migrated in place. With opts.MasterKey, credentials still stored in
+// plaintext are encrypted in the same transaction; a database that has a
+// key fails with ErrNoMasterKey without one and ErrWrongMasterKey with
+// another.
 func Open(path string, opts Options) (*DB, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b, err := bbolt.Open(path, fileMode, &bbolt.Options{Timeout: lockTimeout})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
-	}
+	sec, err := newSealer(opts.MasterKey)
 	if err != nil {
-		return nil, fmt.Errorf("kv: open %s: %w", path, err)
+		return nil, err
 	}
-	db := &DB{bolt: b, path: path, log: log, now: time.Now}
+	b, err := openBolt(path, false)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{bolt: b, path: path, log: log, sec: sec, now: time.Now}
 	if err := db.init(); err != nil {
 		_ = b.Close()
 		return nil, err
 	}
-	log.Info("kv opened", "path", path, "schema", SchemaVersion)
+	log.Info("kv opened", "path", path, "schema", SchemaVersion, "encrypted", sec != nil)
 	return db, nil
+}
+
+// openBolt opens and locks the bbolt file at path, read-only with a shared
+// lock or read-write with an exclusive one, waiting up to lockTimeout. The
+// two locks exclude each other (flock), so a read-only open fails with
+// ErrLocked while a server runs too. If the path was replaced while Open
+// waited for the lock (compact or restore renamed a new file over it), the
+// old file is let go and the new one opened, once.
+func openBolt(path string, readOnly bool) (*bbolt.DB, error) {
+	for attempt := 0; ; attempt++ {
+		before, _ := os.Stat(path)
+		b, err := bbolt.Open(path, fileMode, &bbolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w (%s)", ErrLocked, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("kv: open %s: %w", path, err)
+		}
+		after, err := os.Stat(path)
+		if attempt > 0 || before == nil || (err == nil && os.SameFile(before, after)) {
+			return b, nil
+		}
+		_ = b.Close()
+	}
 }
 
 // init tightens the file mode, then creates the buckets and brings the
@@ -110,7 +145,13 @@ func (db *DB) setup(tx *bbolt.Tx) error {
 			return fmt.Errorf("kv: create bucket %s: %w", name, err)
 		}
 	}
-	return migrate(tx, have, migrations, db.log)
+	if err := checkKey(tx, db.sec); err != nil {
+		return fmt.Errorf("%w (%s)", err, db.path)
+	}
+	if err := migrate(tx, have, migrations, db.log); err != nil {
+		return err
+	}
+	return db.sealPlaintext(tx)
 }
 
 // Close closes the database. Outstanding transactions finish first.

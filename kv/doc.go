@@ -11,9 +11,11 @@
 // # Buckets and keys
 //
 //	meta      string key → string value. "schema_version" holds SchemaVersion
-//	          in decimal; other keys are free for callers (PutMeta).
-//	accounts  account name → JSON Account plus {"v":1}.
-//	tokens    account name → JSON Token plus {"v":1}.
+//	          in decimal; "master_key_check", present only when credentials
+//	          are encrypted, a known text sealed under the master key; other
+//	          keys are free for callers (PutMeta).
+//	accounts  account name → JSON Account plus {"v":1}; credentials sealed.
+//	tokens    account name → JSON Token plus {"v":1}; credentials sealed.
 //	state     "sched" → JSON sched.Snapshot plus {"v":1}.
 //	ledger    8-byte big-endian unix-nano of Record.Time ‖ 8-byte big-endian
 //	          bucket NextSequence → format byte ‖ record. Format 2 (written
@@ -31,6 +33,23 @@
 // The leading byte of a value names its encoding; encodeRecord and
 // decodeRecord, and encodeCounts and decodeCounts, are the only code that
 // knows them.
+//
+// # Credentials at rest
+//
+// With Options.MasterKey, the credential fields (an account's APIKey,
+// AccessToken, RefreshToken and IDToken; a token's AccessToken,
+// RefreshToken and IDToken) are stored as "enc:v1:" followed by unpadded
+// standard base64 of nonce ‖ AES-256-GCM ciphertext ‖ tag. The associated
+// data is bucket, key and field name, so a ciphertext copied to another
+// account or field does not open. A value without the prefix is plaintext,
+// so one file can hold both. The sealing happens in putAccount, SaveToken
+// and the decoders, nowhere else; callers only ever see plaintext.
+//
+// The key check value in meta decides at Open: a key meeting a file
+// without one stores it and encrypts every plaintext credential in the
+// same transaction; no key meeting a file with one is ErrNoMasterKey; a
+// key that does not open it is ErrWrongMasterKey. RotateKey rewrites every
+// credential and the check value in one transaction.
 //
 // # Invariants
 //
@@ -50,18 +69,32 @@
 //     most max per transaction so the single writer is never held long.
 //   - No two stored keys share a hash.
 //   - The file's mode is 0600: it holds refresh tokens and API keys.
+//   - With a master key, no credential is written in plaintext, and a file
+//     with a key check value never gets a plaintext credential.
 //
 // # Caveats
 //
 //   - bbolt takes an exclusive flock on the file; a second subgate on the
 //     same data dir waits one second and then fails with ErrLocked. The
 //     lock is per open file, so a second Open in the same process fails too.
+//   - A read-only bbolt open takes a shared flock, which the exclusive one
+//     excludes, so Snapshot (the offline backup) fails with ErrLocked while
+//     a server runs; the server's WriteTo is the online backup. Restore and
+//     Compact hold the old file's lock while they rename a new file over
+//     the path; an Open that was waiting for that lock notices the path
+//     now names another file and opens that one instead.
+//   - bbolt does not clear freed pages: after a key is first configured
+//     (or rotated, or removed), the old plaintext or ciphertext stays in
+//     free pages, and in WriteTo copies, until reused. Compact writes a
+//     file without them.
 //   - Every Update is an fsync. Callers batch: the ledger group-commits
 //     records through one writer goroutine, and the scheduler debounces
 //     snapshots. Never call Append once per request on the hot path.
 //   - bbolt files do not shrink. Deleted ledger records free pages for
-//     reuse, but the file stays at its high-water mark; a backup made with
-//     WriteTo is compact.
+//     reuse, but the file stays at its high-water mark; Compact rewrites
+//     it. A WriteTo copy holds every page below the high-water mark,
+//     free ones included; it drops only the preallocated tail. A fresh bbolt file is at least 32 KiB, so compacting a tiny
+//     database can make it larger.
 //   - A long read transaction (a slow WriteTo reader, say) keeps freed pages
 //     from being reused while it lasts, so writes during it grow the file.
 //   - Ledger times outside 1970–2262 are clamped to those ends in the key,

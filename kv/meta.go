@@ -91,12 +91,12 @@ func (db *DB) GetMeta(key string) (string, error) {
 }
 
 // PutMeta stores value under key in the meta bucket. The schema version
-// key is reserved for Open.
+// and master key check keys are reserved for Open and RotateKey.
 func (db *DB) PutMeta(key, value string) error {
 	if key == "" {
 		return errors.New("kv: empty meta key")
 	}
-	if key == metaSchemaVersion {
+	if key == metaSchemaVersion || key == metaKeyCheck {
 		return fmt.Errorf("kv: meta key %q is reserved", key)
 	}
 	return db.bolt.Update(func(tx *bbolt.Tx) error {

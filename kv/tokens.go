@@ -31,10 +31,12 @@ func (db *DB) SaveToken(name string, t Token) error {
 	}
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
 		what := fmt.Sprintf("token %q", name)
-		if err := putValue(tx.Bucket(bucketTokens), name, &tokenValue{V: valueVersion, Token: t}, what); err != nil {
+		sealed := t // t keeps its plaintext for the account below
+		db.sec.sealFields(bucketTokens, name, tokenSecrets(&sealed))
+		if err := putValue(tx.Bucket(bucketTokens), name, &tokenValue{V: valueVersion, Token: sealed}, what); err != nil {
 			return err
 		}
-		a, err := getAccount(tx, name)
+		a, err := db.getAccount(tx, name)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -45,7 +47,7 @@ func (db *DB) SaveToken(name string, t Token) error {
 		a.RefreshToken = t.RefreshToken
 		a.IDToken = t.IDToken
 		a.ExpiresAt = t.ExpiresAt
-		return putAccount(tx, a)
+		return db.putAccount(tx, a)
 	})
 }
 
@@ -58,9 +60,13 @@ func (db *DB) LoadToken(name string) (Token, error) {
 		if raw == nil {
 			return fmt.Errorf("token %q: %w", name, ErrNotFound)
 		}
+		what := fmt.Sprintf("token %q", name)
 		var e tokenValue
-		if err := decodeValue(raw, &e, fmt.Sprintf("token %q", name)); err != nil {
+		if err := decodeValue(raw, &e, what); err != nil {
 			return err
+		}
+		if err := db.sec.openFields(bucketTokens, name, tokenSecrets(&e.Token)); err != nil {
+			return fmt.Errorf("kv: %s: %w", what, err)
 		}
 		t = e.Token
 		return nil

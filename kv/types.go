@@ -14,6 +14,12 @@ var (
 	ErrLocked = errors.New("data dir in use by another subgate")
 	// ErrTooNew means the database was written by a newer subgate.
 	ErrTooNew = errors.New("database schema is newer than this binary")
+	// ErrNoMasterKey means the database holds encrypted credentials and
+	// Options.MasterKey is nil.
+	ErrNoMasterKey = errors.New("database holds encrypted credentials but no master key is set")
+	// ErrWrongMasterKey means Options.MasterKey is not the key the
+	// database's credentials are encrypted with.
+	ErrWrongMasterKey = errors.New("master key does not match the one the database was encrypted with")
 )
 
 // Account is an upstream account added by `subgate import`/`login` or the
