@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	serveKey   = "sk-sg-serve-test-key"
+	serveKey       = "sk-sg-serve-test-key"
 	testAdminToken = "admin-test-token"
 )
 

@@ -158,7 +158,14 @@ func (h *harness) status(name string) sched.AccountStatus {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitUntilFor(t, 5*time.Second, what, cond)
+}
+
+// waitUntilFor is waitUntil with a longer patience, for tests that must
+// push megabytes through socket buffers first (slow under -race).
+func waitUntilFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
