@@ -183,7 +183,7 @@ func mergeBeta(list, flag string) string {
 // prependIdentity puts the Claude Code identity block first in system,
 // which OAuth credentials require.
 func prependIdentity(body []byte, identity string) ([]byte, error) {
-	block := `{"type":"text","text":` + strconv.Quote(identity) + `}`
+	block := `{"type":"text","text":` + string(jsonString(identity)) + `}`
 	sys := gjson.GetBytes(body, "system")
 	var raw string
 	switch {
@@ -192,6 +192,9 @@ func prependIdentity(body []byte, identity string) ([]byte, error) {
 	case sys.Type == gjson.String:
 		raw = "[" + block + `,{"type":"text","text":` + sys.Raw + "}]"
 	case sys.IsArray():
+		if len(sys.Raw) < 2 || sys.Raw[len(sys.Raw)-1] != ']' {
+			return body, nil // malformed: the upstream will say so
+		}
 		inner := strings.TrimSpace(sys.Raw[1 : len(sys.Raw)-1])
 		if inner == "" {
 			raw = "[" + block + "]"
@@ -206,23 +209,8 @@ func prependIdentity(body []byte, identity string) ([]byte, error) {
 
 // Classify implements Protocol (scheduling.md, health table).
 func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
-	o := sched.Outcome{Status: status, Reason: "upstream " + strconv.Itoa(status) + " " + gjson.GetBytes(body, "error.type").String()}
-	switch {
-	case status == 400 || status == 404 || status == 413 || status == 422:
-		o.Kind = sched.RequestError
-	case status == 401 || (status == 403 && !a.OAuth()):
-		o.Kind = sched.AuthFailed
-	case status == 403:
-		o.Kind = sched.Forbidden
-	case status == 429:
-		o.Kind = sched.RateLimited
-		o.ResetAt = anthropicReset(h, time.Now())
-	case status == 529 || gjson.GetBytes(body, "error.type").String() == "overloaded_error":
-		o.Kind = sched.Overloaded
-	default:
-		o.Kind = sched.ServerError
-	}
-	return o
+	typ := gjson.Get(view(body), "error.type").String()
+	return classify(status, a.OAuth(), typ == "overloaded_error", typ, func() time.Time { return anthropicReset(h, time.Now()) })
 }
 
 // anthropicReset finds when a 429 ends: the latest reset among rejected

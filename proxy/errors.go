@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"errors"
+	"strconv"
+	"time"
 
 	"subgate/sched"
 )
@@ -61,4 +63,28 @@ func failureError(err error, last sched.Outcome, attempts int) clientError {
 	default:
 		return clientError{502, KindUpstream, "upstream request failed"}
 	}
+}
+
+// classify is the health table of scheduling.md, shared by every protocol:
+// a protocol only says whether the reply means "overloaded" in its own
+// words and when a 429 ends. typ is the upstream's error type or status
+// name, kept (without any message text) as the reason.
+func classify(status int, oauth, overloaded bool, typ string, reset func() time.Time) sched.Outcome {
+	o := sched.Outcome{Status: status, Reason: "upstream " + strconv.Itoa(status) + " " + typ}
+	switch {
+	case status == 400 || status == 404 || status == 413 || status == 422:
+		o.Kind = sched.RequestError
+	case status == 401 || (status == 403 && !oauth):
+		o.Kind = sched.AuthFailed
+	case status == 403:
+		o.Kind = sched.Forbidden
+	case status == 429:
+		o.Kind = sched.RateLimited
+		o.ResetAt = reset()
+	case status == 529 || overloaded:
+		o.Kind = sched.Overloaded
+	default:
+		o.Kind = sched.ServerError
+	}
+	return o
 }

@@ -148,23 +148,7 @@ func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 // Classify implements Protocol.
 func (p *Gemini) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
 	e := gjson.Get(view(body), "error")
-	o := sched.Outcome{Status: status, Reason: "upstream " + strconv.Itoa(status) + " " + e.Get("status").String()}
-	switch {
-	case status == 400 || status == 404 || status == 413 || status == 422:
-		o.Kind = sched.RequestError
-	case status == 401 || (status == 403 && !a.OAuth()):
-		o.Kind = sched.AuthFailed
-	case status == 403:
-		o.Kind = sched.Forbidden
-	case status == 429:
-		o.Kind = sched.RateLimited
-		o.ResetAt = geminiReset(e, time.Now())
-	case status == 503:
-		o.Kind = sched.Overloaded
-	default:
-		o.Kind = sched.ServerError
-	}
-	return o
+	return classify(status, a.OAuth(), status == 503, e.Get("status").String(), func() time.Time { return geminiReset(e, time.Now()) })
 }
 
 // geminiReset reads RetryInfo, and a per-day quota means the next midnight

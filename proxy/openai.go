@@ -171,23 +171,7 @@ func jwtClaim(token, path string) string {
 // Classify implements Protocol.
 func (p *OpenAI) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
 	typ := gjson.Get(view(body), "error.type").String()
-	o := sched.Outcome{Status: status, Reason: "upstream " + strconv.Itoa(status) + " " + typ}
-	switch {
-	case status == 400 || status == 404 || status == 413 || status == 422:
-		o.Kind = sched.RequestError
-	case status == 401 || (status == 403 && !a.OAuth()):
-		o.Kind = sched.AuthFailed
-	case status == 403:
-		o.Kind = sched.Forbidden
-	case status == 429:
-		o.Kind = sched.RateLimited
-		o.ResetAt = openaiReset(h, body, time.Now())
-	case status == 503 || status == 529:
-		o.Kind = sched.Overloaded
-	default:
-		o.Kind = sched.ServerError
-	}
-	return o
+	return classify(status, a.OAuth(), status == 503, typ, func() time.Time { return openaiReset(h, body, time.Now()) })
 }
 
 // openaiReset finds when a 429 ends: Codex's resets_at/resets_in_seconds,

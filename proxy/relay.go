@@ -159,7 +159,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 				s.endStream(w, r, KindAPI, "upstream stream timed out", &res)
 				return res
 			}
-			if now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midLine() {
+			if now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midEvent() {
 				_, _ = w.Write(r.call.Proto.Keepalive())
 				if err := r.flush(w); err != nil {
 					res.clientGone = true

@@ -19,6 +19,7 @@ type sseScanner struct {
 	pending []byte // incomplete line carried to the next chunk
 	event   []byte // current event name
 	skip    bool   // inside an oversized line that is passed through raw
+	inEvent bool   // lines of an event were written, its blank line not yet
 }
 
 func newSSEScanner(c *Call, st *StreamState) *sseScanner {
@@ -64,6 +65,7 @@ func (s *sseScanner) feed(w *bufio.Writer, b []byte) {
 // line handles one complete line including its '\n'.
 func (s *sseScanner) line(w *bufio.Writer, line []byte) {
 	text := bytes.TrimRight(line, "\r\n")
+	s.inEvent = len(text) > 0
 	switch {
 	case len(text) == 0:
 		s.event = s.event[:0]
@@ -87,9 +89,9 @@ func (s *sseScanner) line(w *bufio.Writer, line []byte) {
 	w.Write(line)
 }
 
-// midLine reports whether the client has been sent part of a line, when
-// nothing else (a keepalive) may be written.
-func (s *sseScanner) midLine() bool { return s.skip }
+// midEvent reports whether the client has been sent part of an event (a
+// line or lines before its blank line), when a keepalive would corrupt it.
+func (s *sseScanner) midEvent() bool { return s.skip || s.inEvent }
 
 // finish writes a last line the upstream did not terminate.
 func (s *sseScanner) finish(w *bufio.Writer) {

@@ -1,0 +1,34 @@
+// Package proxy is the gateway: a fasthttp server whose handlers run every
+// API family — Anthropic Messages (anthropic.go), OpenAI Responses, Chat
+// Completions and the ChatGPT Codex backend (openai.go), Gemini and Code
+// Assist (gemini.go) — through one failover loop (loop.go), and relay the
+// answer, streamed (relay.go, sse.go) or buffered.
+//
+// A protocol is a value implementing Protocol: it reads what scheduling
+// needs from a body with gjson, rewrites the body for an account with
+// sjson, classifies upstream replies into sched outcomes, reads usage, and
+// writes errors in its own shape. Everything else is shared.
+//
+// Invariants:
+//   - Every lease is released exactly once, on every path: success, upstream
+//     error, client hang-up, timeout, shutdown. The stream writer owns the
+//     lease once a stream is committed; the handler owns it before.
+//   - No failover after the first byte reached the client.
+//   - A client's credential never goes upstream; an upstream credential
+//     never reaches a client, a log line or an error message.
+//   - Memory per stream is bounded: one read buffer handed between two
+//     goroutines, plus at most one held-back SSE line (maxLine).
+//   - Nothing on the request path unmarshals a body, commits to bbolt or
+//     holds a lock across I/O. Ledger records go to a channel.
+//   - Every request ends in exactly one ledger record (or none for
+//     count_tokens and model lists), which settles its budget reservation.
+//
+// Caveats:
+//   - fasthttp does not read a connection while its handler runs, so client
+//     hang-ups are found by a watcher that peeks at waiting sockets (Linux
+//     and other unix systems; TLS connections are noticed on the next
+//     failed write instead).
+//   - fasthttp's client cannot be cancelled mid-call; an abandoned call runs
+//     on in its goroutine until the upstream answers or the header timeout,
+//     and a stream is closed as soon as its headers arrive.
+package proxy

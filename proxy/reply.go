@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/valyala/fasthttp"
+
+	"subgate/ledger"
+	"subgate/sched"
+)
+
+// upstreamError handles a non-2xx reply: a request error goes back to the
+// client as it is; anything else is the account's problem and fails over.
+func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) bool {
+	defer releaseExchange(req, resp)
+	body := readLimited(resp, 64<<10)
+	status := resp.StatusCode()
+	o := r.call.Proto.Classify(status, &resp.Header, body, acct)
+	if o.Kind != sched.RequestError {
+		return r.next(lease, acct, o)
+	}
+	lease.Release(o)
+	if r.w != nil {
+		msg := gjson.Get(view(body), "error.message").String()
+		r.writeEvent(r.call.Proto.StreamError(KindInvalidRequest, "upstream rejected the request: "+msg))
+	} else {
+		ctx := r.ctx
+		ctx.SetStatusCode(status)
+		ctx.SetContentType("application/json")
+		if id := resp.Header.Peek("request-id"); len(id) > 0 {
+			ctx.Response.Header.SetBytesV("request-id", id)
+		}
+		ctx.SetBody(body)
+	}
+	r.record(status, ledger.Usage{}, acct.Name, o.Reason, 0)
+	return true
+}
+
+// fail answers the client with a loop-level error.
+func (r *run) fail(ce clientError, cause error) {
+	if r.w != nil {
+		r.writeEvent(r.call.Proto.StreamError(ce.kind, ce.msg))
+	} else {
+		if ce.status == fasthttp.StatusTooManyRequests {
+			r.ctx.Response.Header.Set("retry-after", "10")
+		}
+		r.call.Proto.WriteError(r.ctx, ce.status, ce.kind, ce.msg)
+	}
+	reason := ce.msg
+	if r.last.Reason != "" {
+		reason += ": " + r.last.Reason
+	}
+	if cause != nil {
+		r.s.log.Debug("request failed", "key", r.call.Key.Name, "err", cause)
+	}
+	r.record(ce.status, ledger.Usage{}, "", reason, 0)
+}
+
+// buffered relays a complete upstream body.
+func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
+	defer releaseExchange(req, resp)
+	c := r.call
+	body := resp.Body()
+	var u ledger.Usage
+	out := c.Proto.Response(body, c, &u)
+	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header)})
+	if r.w != nil { // a stream was promised while waiting; the upstream sent JSON
+		r.writeEvent(out)
+		r.record(resp.StatusCode(), u, acct.Name, "", time.Since(r.start))
+		return
+	}
+	ctx := r.ctx
+	ctx.SetStatusCode(resp.StatusCode())
+	if ct := resp.Header.ContentType(); len(ct) > 0 {
+		ctx.Response.Header.SetContentTypeBytes(ct)
+	}
+	if c.RequestID != "" {
+		ctx.Response.Header.Set("request-id", c.RequestID)
+	}
+	ctx.SetBody(out)
+	r.bindResponse(acct, c.ResponseID)
+	if c.Endpoint == EndpointGenerate {
+		r.record(resp.StatusCode(), u, acct.Name, "", time.Since(r.start))
+	}
+}
+
+// collect answers a non-stream client from an upstream stream (Codex
+// accounts only stream): the events are read, not relayed, and the final
+// response object goes back as JSON.
+func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
+	defer releaseExchange(req, resp)
+	res := r.s.relay(bufio.NewWriterSize(io.Discard, 64), resp, r)
+	c := r.call
+	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: c.Proto.Windows(&resp.Header)}
+	switch {
+	case res.clientGone:
+		lease.Release(sched.Outcome{Kind: sched.Canceled})
+		r.record(499, res.st.Usage, acct.Name, "client went away", res.ttft)
+		return
+	case res.failure != "" || res.st.Final == nil:
+		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + res.failure}
+		lease.Release(o)
+		r.fail(clientError{502, KindUpstream, "upstream stream ended without a response"}, nil)
+		return
+	}
+	lease.Release(o)
+	r.bindResponse(acct, res.st.ResponseID)
+	if r.w != nil {
+		r.writeEvent(res.st.Final)
+	} else {
+		r.ctx.SetStatusCode(200)
+		r.ctx.SetContentType("application/json")
+		r.ctx.SetBody(res.st.Final)
+	}
+	r.record(200, res.st.Usage, acct.Name, "", res.ttft)
+}
+
+// bindResponse remembers which account produced a response, so a later
+// request naming it as previous_response_id returns to that account.
+func (r *run) bindResponse(acct *Account, id string) {
+	if id != "" && r.s.sched != nil {
+		r.s.sched.Bind(r.call.Key.Group, "resp:"+id, acct.Name)
+	}
+}
+
+// requestID is the upstream's request id, whatever the provider calls it.
+func requestID(h *fasthttp.ResponseHeader) string {
+	for _, name := range [...]string{"request-id", "x-request-id"} {
+		if v := h.Peek(name); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// record enqueues the ledger record of this request.
+func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
+	c := r.call
+	if r.settled {
+		return
+	}
+	if r.s.ledger == nil {
+		r.observe(status, u, acct, errMsg, ttft)
+		return
+	}
+	r.settled = true
+	r.observe(status, u, acct, errMsg, ttft)
+	r.s.ledger.Record(ledger.Record{
+		Reservation:   r.reservation,
+		Multiplier:    c.Key.Limits.RateMultiplier,
+		Time:          r.start,
+		Key:           c.Key.Name,
+		Account:       acct,
+		Platform:      c.Proto.Platform(),
+		Model:         c.Model,
+		UpstreamModel: c.UpstreamModel,
+		Usage:         u,
+		Stream:        c.Stream,
+		Status:        status,
+		Duration:      time.Since(r.start),
+		TTFT:          ttft,
+		RequestID:     c.RequestID,
+		Error:         errMsg,
+	})
+}
+
+func releaseExchange(req *fasthttp.Request, resp *fasthttp.Response) {
+	_ = resp.CloseBodyStream()
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+}
+
+// readLimited reads at most n bytes of a (possibly streamed) body.
+func readLimited(resp *fasthttp.Response, n int64) []byte {
+	if bs := resp.BodyStream(); bs != nil {
+		b, _ := io.ReadAll(io.LimitReader(bs, n))
+		return b
+	}
+	return resp.Body()
+}
+
+func isEventStream(resp *fasthttp.Response) bool {
+	ct := resp.Header.ContentType()
+	return len(ct) >= 17 && string(ct[:17]) == "text/event-stream"
+}
