@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"subgate/ledger"
 )
 
@@ -34,6 +36,10 @@ func (r *run) observe(status int, u ledger.Usage, acct, errMsg string, ttft time
 // setOverhead stamps the time subgate itself spent on the request so far,
 // upstream waits excluded, on the response headers.
 func (r *run) setOverhead() {
-	own := time.Since(r.start) - r.upstreamWait
-	r.ctx.Response.Header.Set("x-subgate-overhead-ms", strconv.FormatFloat(float64(own.Microseconds())/1000, 'f', 3, 64))
+	setOverheadHeader(r.ctx, time.Since(r.start)-r.upstreamWait)
+}
+
+func setOverheadHeader(ctx *fasthttp.RequestCtx, d time.Duration) {
+	var buf [24]byte
+	ctx.Response.Header.SetBytesV("x-subgate-overhead-ms", strconv.AppendFloat(buf[:0], float64(d.Microseconds())/1000, 'f', 3, 64))
 }

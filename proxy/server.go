@@ -209,10 +209,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	ctx.Response.Header.Set("x-subgate-request-id", s.idBase+"-"+strconv.FormatUint(s.reqID.Add(1), 36))
+	var id [48]byte
+	b := append(append(id[:0], s.idBase...), '-')
+	ctx.Response.Header.SetBytesV("x-subgate-request-id", strconv.AppendUint(b, s.reqID.Add(1), 36))
 	defer func() {
 		if len(ctx.Response.Header.Peek("x-subgate-overhead-ms")) == 0 {
-			ctx.Response.Header.Set("x-subgate-overhead-ms", strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64))
+			setOverheadHeader(ctx, time.Since(start))
 		}
 	}()
 	path := ctx.Path()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net"
@@ -23,16 +24,15 @@ var (
 // name prefix) to dst as lowercase (name, value) copies.
 func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, prefix string) [][2]string {
 	for k, v := range ctx.Request.Header.All() {
-		name := strings.ToLower(string(k))
-		keep := prefix != "" && strings.HasPrefix(name, prefix)
+		keep := prefix != "" && len(k) >= len(prefix) && bytes.EqualFold(k[:len(prefix)], []byte(prefix))
 		for _, n := range names {
-			if keep || name == n {
+			if keep || (len(k) == len(n) && bytes.EqualFold(k, []byte(n))) {
 				keep = true
 				break
 			}
 		}
-		if keep {
-			dst = append(dst, [2]string{name, string(v)})
+		if keep { // only kept headers cost an allocation
+			dst = append(dst, [2]string{strings.ToLower(string(k)), string(v)})
 		}
 	}
 	return dst
