@@ -1,0 +1,261 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Validate checks every field and combination of fields and returns all
+// problems at once, each naming its TOML key.
+func (c Config) Validate() error {
+	var v validator
+	c.validateServer(&v)
+	c.validateUpstreams(&v)
+	c.validateOtherUpstreams(&v)
+	c.validateScheduler(&v)
+	if c.Ledger.FlushInterval.Duration <= 0 {
+		v.add("ledger.flush_interval", "must be > 0")
+	}
+	if _, err := time.LoadLocation(c.Ledger.Timezone); err != nil {
+		v.add("ledger.timezone", "unknown time zone %q", c.Ledger.Timezone)
+	}
+	if c.Ledger.RetentionDays < 1 {
+		v.add("ledger.retention_days", "must be >= 1")
+	}
+	c.validateAccounts(&v)
+	c.validateKeys(&v)
+	c.validatePrices(&v)
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) nonNegative(key string, d Duration) {
+	if d.Duration < 0 {
+		v.add(key, "must not be negative")
+	}
+}
+
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.add(key, "must be one of %s", strings.Join(allowed, ", "))
+}
+
+// httpURL reports whether s is an absolute http(s) URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func (c Config) validateServer(v *validator) {
+	s := c.Server
+	if s.Listen == "" {
+		v.add("server.listen", "required")
+	} else if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		v.add("server.listen", "must be host:port")
+	}
+	if s.DataDir == "" {
+		v.add("server.data_dir", "required")
+	}
+	if s.MaxBodyMB <= 0 {
+		v.add("server.max_body_mb", "must be > 0")
+	}
+	v.oneOf("server.log_level", s.LogLevel, "debug", "info", "warn", "error")
+	v.oneOf("server.log_format", s.LogFormat, "auto", "text", "json")
+	v.nonNegative("server.shutdown_grace", s.ShutdownGrace)
+	v.nonNegative("server.read_timeout", s.ReadTimeout)
+	v.nonNegative("server.idle_timeout", s.IdleTimeout)
+	v.nonNegative("server.write_timeout", s.WriteTimeout)
+	if s.MaxConns < 1 {
+		v.add("server.max_conns", "must be >= 1")
+	}
+	if s.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(s.AdminListen); err != nil {
+			v.add("server.admin_listen", "must be host:port")
+		}
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		v.add("server.tls_cert", "tls_cert and tls_key go together")
+	}
+	if h := c.Admin.PasswordHash; h != "" && !strings.HasPrefix(h, "$2") {
+		v.add("admin.password_hash", "must be a bcrypt hash (subgate admin hash-password)")
+	}
+}
+
+func (c Config) validateUpstreams(v *validator) {
+	a := c.Upstreams.Anthropic
+	for _, f := range []struct{ key, val string }{
+		{"base_url", a.BaseURL},
+		{"oauth_token_url", a.OAuthTokenURL},
+		{"oauth_authorize_url", a.OAuthAuthorizeURL},
+		{"oauth_redirect_url", a.OAuthRedirectURL},
+	} {
+		if !httpURL(f.val) {
+			v.add("upstreams.anthropic."+f.key, "must be an http(s) URL")
+		}
+	}
+}
+
+func (c Config) validateScheduler(v *validator) {
+	s := c.Scheduler
+	if s.MaxAccountSwitches < 1 {
+		v.add("scheduler.max_account_switches", "must be >= 1")
+	}
+	if s.StickyMaxWaiting < 0 {
+		v.add("scheduler.sticky_max_waiting", "must be >= 0")
+	}
+	if s.FallbackMaxWaiting < 0 {
+		v.add("scheduler.fallback_max_waiting", "must be >= 0")
+	}
+	for _, f := range []struct {
+		key string
+		d   Duration
+	}{
+		{"sticky_ttl", s.StickyTTL},
+		{"sticky_wait_timeout", s.StickyWaitTimeout},
+		{"fallback_wait_timeout", s.FallbackWaitTimeout},
+		{"stream_keepalive", s.StreamKeepalive},
+		{"max_cooldown", s.MaxCooldown},
+		{"rate_limit_cooldown", s.RateLimitCooldown},
+		{"overload_cooldown", s.OverloadCooldown},
+		{"upstream_header_timeout", s.UpstreamHeaderTimeout},
+		{"stream_idle_timeout", s.StreamIdleTimeout},
+		{"refresh_ahead", s.RefreshAhead},
+	} {
+		v.nonNegative("scheduler."+f.key, f.d)
+	}
+}
+
+func (c Config) validateAccounts(v *validator) {
+	seen := make(map[string]int)
+	for i, a := range c.Accounts {
+		p := fmt.Sprintf("accounts[%d].", i)
+		if a.Name == "" {
+			v.add(p+"name", "required")
+		} else if j, dup := seen[a.Name]; dup {
+			v.add(p+"name", "duplicate %q (also accounts[%d])", a.Name, j)
+		} else {
+			seen[a.Name] = i
+		}
+		v.oneOf(p+"platform", a.Platform, "anthropic", "openai", "gemini")
+		v.oneOf(p+"type", a.Type, "api_key", "oauth", "setup_token")
+		switch {
+		case a.Type == "api_key" && a.APIKey == "":
+			v.add(p+"api_key", "required for type api_key")
+		case a.Type == "oauth" && a.AccessToken == "" && a.RefreshToken == "":
+			v.add(p+"access_token", "required for type oauth (or refresh_token)")
+		case a.Type == "setup_token" && a.AccessToken == "":
+			v.add(p+"access_token", "required for type setup_token")
+		}
+		if a.ExpiresAt != "" {
+			if _, err := time.Parse(time.RFC3339, a.ExpiresAt); err != nil {
+				v.add(p+"expires_at", "not RFC 3339 (e.g. 2026-01-02T15:04:05Z)")
+			}
+		}
+		if a.Concurrency < 0 {
+			v.add(p+"concurrency", "must be >= 0")
+		}
+		if a.BaseURL != "" && !httpURL(a.BaseURL) {
+			v.add(p+"base_url", "must be an http(s) URL")
+		}
+		if a.Proxy != "" {
+			u, err := url.Parse(a.Proxy)
+			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") {
+				v.add(p+"proxy", "scheme must be http, https or socks5 (e.g. socks5://host:1080)")
+			}
+		}
+		for j, m := range a.Models {
+			if _, err := path.Match(m, ""); err != nil || m == "" {
+				v.add(fmt.Sprintf("%smodels[%d]", p, j), "bad glob pattern")
+			}
+		}
+		for _, from := range slices.Sorted(maps.Keys(a.ModelMap)) {
+			if to := a.ModelMap[from]; from == "" || to == "" {
+				v.add(p+"model_map", "empty model name in %q = %q", from, to)
+			}
+		}
+	}
+}
+
+func (c Config) validateKeys(v *validator) {
+	names := make(map[string]int)
+	secrets := make(map[string]int)
+	for i, k := range c.Keys {
+		p := fmt.Sprintf("keys[%d].", i)
+		if k.Name == "" {
+			v.add(p+"name", "required")
+		} else if j, dup := names[k.Name]; dup {
+			v.add(p+"name", "duplicate %q (also keys[%d])", k.Name, j)
+		} else {
+			names[k.Name] = i
+		}
+		switch {
+		case k.Key == "" && k.KeySHA256 == "":
+			v.add(p+"key", "one of key or key_sha256 is required")
+		case k.Key != "" && k.KeySHA256 != "":
+			v.add(p+"key", "set only one of key or key_sha256")
+		case k.KeySHA256 != "" && !isHex64(k.KeySHA256):
+			v.add(p+"key_sha256", "must be 64 hex characters")
+		default:
+			// Never print the secret; name the other entry instead.
+			if j, dup := secrets[k.Hash()]; dup {
+				v.add(p+"key", "duplicate secret (same as keys[%d])", j)
+			} else {
+				secrets[k.Hash()] = i
+			}
+		}
+		if k.Concurrency < 0 {
+			v.add(p+"concurrency", "must be >= 0")
+		}
+		k.KeyPolicy.validate(v, p)
+	}
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func (c Config) validatePrices(v *validator) {
+	seen := make(map[string]int)
+	for i, pr := range c.Prices {
+		p := fmt.Sprintf("prices[%d].", i)
+		if pr.Model == "" {
+			v.add(p+"model", "required")
+		} else if j, dup := seen[pr.Model]; dup {
+			v.add(p+"model", "duplicate %q (also prices[%d])", pr.Model, j)
+		} else {
+			seen[pr.Model] = i
+		}
+		for _, f := range []struct {
+			key string
+			usd float64
+		}{
+			{"input", pr.Input}, {"output", pr.Output}, {"cache_write_5m", pr.CacheWrite5m},
+			{"cache_write_1h", pr.CacheWrite1h}, {"cache_read", pr.CacheRead},
+		} {
+			if f.usd < 0 {
+				v.add(p+f.key, "must be >= 0")
+			}
+		}
+	}
+}
