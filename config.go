@@ -308,4 +308,3 @@ func decodeConfig(data []byte, cfg *Config) error {
 	}
 	return nil
 }
-
