@@ -40,9 +40,13 @@ func (p *Anthropic) Platform() string { return "anthropic" }
 func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
 	var userID, system gjson.Result
+	dupModel := false
 	gjson.Parse(view(c.Body)).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
+			if c.Model != "" {
+				dupModel = true // model_map and allow-lists must see the model that is served
+			}
 			c.Model = strings.Clone(v.String()) // outlives the body in the ledger queue
 		case "stream":
 			c.Stream = v.Bool()
@@ -60,6 +64,9 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	}
 	if c.Model == "" {
 		return errMissingModel
+	}
+	if dupModel {
+		return errDuplicateModel
 	}
 	c.ClaudeCode = hasIdentity(system, p.Identity)
 	c.Session = anthropicSession(userID.String(), c.header("x-claude-code-session-id"), system, c.Body)

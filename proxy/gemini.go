@@ -131,13 +131,13 @@ func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 	// Code Assist wraps the Gemini request in an envelope.
 	b := make([]byte, 0, len(c.Body)+128)
 	b = append(b, `{"model":`...)
-	b = strconv.AppendQuote(b, c.UpstreamModel)
+	b = append(b, jsonString(c.UpstreamModel)...)
 	if project != "" {
 		b = append(b, `,"project":`...)
-		b = strconv.AppendQuote(b, project)
+		b = append(b, jsonString(project)...)
 	}
 	b = append(b, `,"user_prompt_id":`...)
-	b = strconv.AppendQuote(b, "subgate-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	b = append(b, jsonString("subgate-"+strconv.FormatInt(time.Now().UnixNano(), 36))...)
 	b = append(b, `,"request":`...)
 	b = append(b, c.Body...)
 	b = append(b, '}')

@@ -42,9 +42,13 @@ func (p *OpenAI) Platform() string { return "openai" }
 func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], openaiHeaders, "x-codex-")
 	var prev, cacheKey string
+	dupModel := false
 	gjson.Parse(view(c.Body)).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
+			if c.Model != "" {
+				dupModel = true // model_map and allow-lists must see the model that is served
+			}
 			c.Model = strings.Clone(v.String())
 		case "stream":
 			c.Stream = v.Bool()
@@ -61,6 +65,9 @@ func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	})
 	if c.Model == "" {
 		return errMissingModel
+	}
+	if dupModel {
+		return errDuplicateModel
 	}
 	switch {
 	case prev != "":

@@ -15,9 +15,10 @@ import (
 )
 
 var (
-	errMissingModel  = errors.New("model: field required")
-	errNotJSON       = errors.New("request body must be a JSON object")
-	errUnknownMethod = errors.New("unknown method: want generateContent, streamGenerateContent or countTokens")
+	errMissingModel   = errors.New("model: field required")
+	errDuplicateModel = errors.New("model: field given more than once")
+	errNotJSON        = errors.New("request body must be a JSON object")
+	errUnknownMethod  = errors.New("unknown method: want generateContent, streamGenerateContent or countTokens")
 )
 
 // copyHeaders appends the allow-listed request headers (exact names, or a
