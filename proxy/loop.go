@@ -169,6 +169,12 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 		r.exclude = append(r.exclude, lease.Account().Name)
 		return false
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			lease.Release(sched.Outcome{Kind: sched.Canceled}) // a no-op if already released
+			panic(v)
+		}
+	}()
 	c.UpstreamModel = lease.UpstreamModel()
 	if acct.InterceptWarmup && !c.Key.InterceptWarmup && r.w == nil && r.intercept() {
 		lease.Release(sched.Outcome{Kind: sched.Canceled})

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -42,4 +43,13 @@ func (r *run) setOverhead() {
 func setOverheadHeader(ctx *fasthttp.RequestCtx, d time.Duration) {
 	var buf [24]byte
 	ctx.Response.Header.SetBytesV("x-subgate-overhead-ms", strconv.AppendFloat(buf[:0], float64(d.Microseconds())/1000, 'f', 3, 64))
+}
+
+// recoverStream keeps a panic in a stream writer (its own goroutine, which
+// fasthttp does not guard) from ending the process; the deferred finish
+// and lease release still run.
+func (s *Server) recoverStream(where string) {
+	if v := recover(); v != nil {
+		s.log.Error("stream panic", "where", where, "panic", v, "stack", string(debug.Stack()))
+	}
 }

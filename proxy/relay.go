@@ -34,6 +34,7 @@ func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, r
 	r.conn = ctx.Conn()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer r.finish()
+		defer r.s.recoverStream("relay")
 		r.relayAndSettle(w, lease, acct, req, resp, windows)
 	})
 }
@@ -41,6 +42,7 @@ func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, r
 // relayAndSettle relays a successful upstream stream, then releases the
 // lease with the stream's outcome and records the usage.
 func (r *run) relayAndSettle(w *bufio.Writer, lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response, windows []sched.Window) {
+	defer lease.Release(sched.Outcome{Kind: sched.Canceled}) // only takes effect after a panic: Release is idempotent
 	res := r.s.relay(w, resp, r)
 	releaseExchange(req, resp)
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -213,6 +214,12 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	b := append(append(id[:0], s.idBase...), '-')
 	ctx.Response.Header.SetBytesV("x-subgate-request-id", strconv.AppendUint(b, s.reqID.Add(1), 36))
 	defer func() {
+		if v := recover(); v != nil {
+			// fasthttp does not recover handler panics: one bad request
+			// must not take the gateway down with every stream in flight.
+			s.log.Error("handler panic", "route", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
+			s.anthropic.WriteError(ctx, fasthttp.StatusInternalServerError, KindAPI, "internal error")
+		}
 		if len(ctx.Response.Header.Peek("x-subgate-overhead-ms")) == 0 {
 			setOverheadHeader(ctx, time.Since(start))
 		}

@@ -61,6 +61,7 @@ func (r *run) commitStream(resume func() bool) {
 	r.conn = ctx.Conn()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer r.finish()
+		defer r.s.recoverStream("queued stream")
 		r.w = w
 		r.writeEvent(r.call.Proto.Keepalive())
 		if resume() {
