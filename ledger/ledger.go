@@ -13,7 +13,7 @@ type Config struct {
 	Store         Store            // required
 	Pricing       *Pricing         // nil means NewPricing(nil)
 	Logger        *slog.Logger     // nil discards
-	BatchSize     int              // records per commit at most; default 256
+	BatchSize     int              // records per commit at most; default 2048
 	FlushInterval time.Duration    // group commit interval; default 5ms
 	QueueSize     int              // records buffered before Record blocks; default 65536
 	Now           func() time.Time // stamps records and reads the quota clock; default time.Now
@@ -26,7 +26,7 @@ type Config struct {
 }
 
 const (
-	defaultBatchSize     = 256
+	defaultBatchSize     = 2048
 	defaultFlushInterval = 5 * time.Millisecond
 	defaultQueueSize     = 65536
 	defaultRetentionDays = 90

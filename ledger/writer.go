@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Run is the single writer. It collects queued records into batches and
-// commits a batch with one Store.Append when it holds BatchSize records or
-// FlushInterval after its first record arrived, whichever comes first.
+// Run is the single writer. FlushInterval after a record arrives it
+// commits every record queued by then, in batches of at most BatchSize,
+// each with one Store.Append.
 // It returns when ctx is done or Close is called, after committing
 // everything queued at that moment. Call it once, in its own goroutine;
 // a second call, or a call after Close, returns at once.
@@ -38,30 +38,56 @@ func (l *Ledger) Run(ctx context.Context) {
 	timer := time.NewTimer(l.interval)
 	timer.Stop()
 	defer timer.Stop()
-	var batch []Record
 	for {
+		var first Record
 		select {
-		case r := <-l.queue:
-			if batch == nil {
-				batch = make([]Record, 0, l.batchSize)
-				timer.Reset(l.interval)
-			}
-			batch = l.take(append(batch, r))
-			if len(batch) >= l.batchSize {
-				timer.Stop()
-				l.flush(batch)
-				batch = nil
-			}
-		case <-timer.C:
-			l.flush(batch)
-			batch = nil
+		case first = <-l.queue:
 		case <-ctx.Done():
+			l.drain(nil)
+			return
+		case <-l.stop:
+			l.drain(nil)
+			return
+		}
+		// Sleep out the flush interval instead of waking for every record
+		// (a wake-up per record costs more than the record itself), then
+		// commit everything queued meanwhile in BatchSize chunks.
+		batch := append(make([]Record, 0, l.batchSize), first)
+		timer.Reset(l.interval)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
 			l.drain(batch)
 			return
 		case <-l.stop:
+			timer.Stop()
 			l.drain(batch)
 			return
 		}
+		l.commitQueued(batch)
+	}
+}
+
+// commitQueued commits batch and everything queued now, up to BatchSize
+// records per transaction: one fsync covers a whole interval's records.
+func (l *Ledger) commitQueued(batch []Record) {
+	maxGroup := l.batchSize
+	for {
+		for len(batch) < maxGroup {
+			select {
+			case r := <-l.queue:
+				batch = append(batch, r)
+				continue
+			default:
+			}
+			break
+		}
+		l.flush(batch)
+		if len(batch) < maxGroup {
+			return
+		}
+		batch = make([]Record, 0, l.batchSize)
 	}
 }
 
