@@ -41,6 +41,7 @@ const usage = `usage:
                                      import a CLI's login (~/.claude/.credentials.json,
                                      ~/.codex/auth.json, ~/.gemini/oauth_creds.json)
   subgate login claude [--setup-token] | codex [--no-browser] | gemini
+  subgate admin hash-password        read a password on stdin, print [admin] password_hash
   subgate usage [--days N] [--by key|account|model]
                                      print the ledger's summary (server stopped)
   subgate backup OUT                 snapshot the database to OUT (server stopped; else GET /admin/api/backup)
@@ -88,6 +89,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return cmdImport(ctx, cfg, args, stdout)
 		}
 		return cmdLogin(ctx, cfg, args, stdin, stdout)
+	case "admin":
+		if len(args) != 1 || args[0] != "hash-password" {
+			return fmt.Errorf("%w: subgate admin hash-password", errUsage)
+		}
+		return cmdHashPassword(stdin, stdout)
 	case "usage":
 		cfg, err := loadConfigOrDefault(cfgPath)
 		if err != nil {
