@@ -70,17 +70,38 @@ func appendRecords(tx *bbolt.Tx, recs []ledger.Record) error {
 // fn runs outside any transaction, so it may take its time or call back
 // into the DB; records appended during a scan may or may not be seen.
 func (db *DB) Scan(from, to time.Time, fn func(ledger.Record) bool) error {
-	start := ledgerKey(from, 0)
-	end := ledgerKey(to, 0)
+	return scanChunks(db, bucketLedger, ledgerKey(from, 0), ledgerKey(to, 0), scanChunk, decodeRecord, fn)
+}
+
+// scanChunks calls fn for the values of bucket with start <= key < end,
+// decoded, in key order, reading n per read transaction and calling fn
+// outside it: no read transaction stays open while fn works, and fn may
+// call back into the DB. One buffer serves every chunk (fn gets copies).
+func scanChunks[T any](db *DB, bucket, start, end []byte, n int, decode func(k, v []byte, in *interner) (T, error), fn func(T) bool) error {
 	var in interner
-	var buf []ledger.Record // reused: fn gets copies, chunk by chunk
+	buf := make([]T, 0, min(n, 256))
 	for bytes.Compare(start, end) < 0 {
-		recs, next, err := db.scanChunk(start, end, &in, buf[:0])
-		buf = recs
+		var next []byte
+		buf = buf[:0]
+		err := db.bolt.View(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucket).Cursor()
+			for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+				if len(buf) == n {
+					next = bytes.Clone(k)
+					return nil
+				}
+				r, err := decode(k, v, &in)
+				if err != nil {
+					return err
+				}
+				buf = append(buf, r)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
+		for _, r := range buf {
 			if !fn(r) {
 				return nil
 			}
@@ -91,28 +112,6 @@ func (db *DB) Scan(from, to time.Time, fn func(ledger.Record) bool) error {
 		start = next
 	}
 	return nil
-}
-
-// scanChunk appends up to scanChunk records with start <= key < end to
-// recs in one read transaction. next is the key to resume from, or nil at
-// the end.
-func (db *DB) scanChunk(start, end []byte, in *interner, recs []ledger.Record) (_ []ledger.Record, next []byte, err error) {
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketLedger).Cursor()
-		for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
-			if len(recs) == scanChunk {
-				next = bytes.Clone(k)
-				return nil
-			}
-			r, err := decodeRecord(k, v, in)
-			if err != nil {
-				return err
-			}
-			recs = append(recs, r)
-		}
-		return nil
-	})
-	return recs, next, err
 }
 
 // Last returns up to n of the newest records, newest first.

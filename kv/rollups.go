@@ -52,51 +52,7 @@ func mergeRollups(tx *bbolt.Tx, rollups []ledger.Rollup) error {
 // order (within an hour by key, account, model), until fn returns false.
 // Like Scan it reads in chunks and calls fn outside any transaction.
 func (db *DB) Rollups(from, to time.Time, fn func(ledger.Rollup) bool) error {
-	start := rollupHourKey(ceilUnix(from))
-	end := rollupHourKey(ceilUnix(to))
-	var in interner
-	// One buffer serves every chunk: fn gets copies, and the next chunk
-	// is read only after fn has seen all of this one.
-	buf := make([]ledger.Rollup, 0, 256)
-	for bytes.Compare(start, end) < 0 {
-		rs, next, err := db.rollupChunk(start, end, &in, buf[:0])
-		buf = rs
-		if err != nil {
-			return err
-		}
-		for _, r := range rs {
-			if !fn(r) {
-				return nil
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		start = next
-	}
-	return nil
-}
-
-// rollupChunk appends up to rollupChunk rollups with start <= key < end
-// to rs in one read transaction. next is the key to resume from, or nil
-// at the end.
-func (db *DB) rollupChunk(start, end []byte, in *interner, rs []ledger.Rollup) (_ []ledger.Rollup, next []byte, err error) {
-	err = db.bolt.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketRollups).Cursor()
-		for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
-			if len(rs) == rollupChunk {
-				next = bytes.Clone(k)
-				return nil
-			}
-			r, err := decodeRollup(k, v, in)
-			if err != nil {
-				return err
-			}
-			rs = append(rs, r)
-		}
-		return nil
-	})
-	return rs, next, err
+	return scanChunks(db, bucketRollups, rollupHourKey(ceilUnix(from)), rollupHourKey(ceilUnix(to)), rollupChunk, decodeRollup, fn)
 }
 
 // rollupKey is the hour's 8-byte big-endian unix seconds, then key, NUL,
