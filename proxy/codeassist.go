@@ -30,6 +30,10 @@ func newProjectCache(up *upstreams, found func(string, string)) *projectCache {
 	return &projectCache{up: up, byName: map[string]string{}, pending: map[string]chan struct{}{}, found: found, pollEvery: 2 * time.Second}
 }
 
+// errUpstreamUnauthorized is a 401 from a call made before the request
+// itself: the token is refreshed once, as for the request.
+var errUpstreamUnauthorized = errors.New("upstream: 401 unauthorized")
+
 // freeTier marks an account on the free tier, whose requests carry no
 // project.
 const freeTier = "\x00free"
@@ -132,7 +136,9 @@ func (pc *projectCache) call(ctx context.Context, a *Account, url, token, body s
 		return nil, err
 	}
 	defer releaseExchange(req, resp)
-	if sc := resp.StatusCode(); sc != 200 {
+	if sc := resp.StatusCode(); sc == fasthttp.StatusUnauthorized {
+		return nil, errUpstreamUnauthorized
+	} else if sc != 200 {
 		return nil, fmt.Errorf("status %d %s", sc, strings.TrimSpace(gjson.GetBytes(resp.Body(), "error.message").String()))
 	}
 	return append([]byte(nil), resp.Body()...), nil

@@ -161,3 +161,47 @@ func TestGeminiModelsList(t *testing.T) {
 		t.Fatalf("%v %v", resp, err)
 	}
 }
+
+func TestCodeAssistRefresh(t *testing.T) {
+	h := newHarness(t, []Account{geminiOAuth("ga", "ya29.old", "1//seed")})
+	h.up.Revoke("ya29.old")
+	h.up.AddRefreshToken("1//seed")
+	resp, body := h.post("/v1beta/models/gemini-2.5-flash:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`,
+		"x-api-key", "", "x-goog-api-key", testKey)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	if got := h.up.TokenRequestsTo("/token"); got != 1 {
+		t.Errorf("google token requests = %d", got)
+	}
+	tok, err := h.db.LoadToken("ga")
+	if err != nil || tok.RefreshToken != "1//seed" || tok.AccessToken == "ya29.old" {
+		t.Errorf("persisted %+v %v (Google keeps the refresh token)", tok, err)
+	}
+}
+
+func TestGeminiSticky(t *testing.T) {
+	h := newHarness(t, []Account{geminiKey("g1", "k1"), geminiKey("g2", "k2"), geminiKey("g3", "k3")})
+	owner := map[string]string{}
+	for round := 0; round < 3; round++ {
+		for _, conv := range []string{"alpha", "beta", "gamma", "delta"} {
+			body := `{"contents":[{"role":"user","parts":[{"text":"` + conv + `"}]}]}`
+			if resp, b := h.post("/v1beta/models/gemini-2.5-flash:generateContent", body, "x-api-key", "", "x-goog-api-key", testKey); resp.StatusCode != 200 {
+				t.Fatalf("status %d %s", resp.StatusCode, b)
+			}
+		}
+	}
+	recs := h.records(12)
+	used := map[string]bool{}
+	for i, r := range recs {
+		conv := []string{"alpha", "beta", "gamma", "delta"}[i%4]
+		if prev, ok := owner[conv]; ok && prev != r.Account {
+			t.Errorf("conversation %s moved from %s to %s", conv, prev, r.Account)
+		}
+		owner[conv] = r.Account
+		used[r.Account] = true
+	}
+	if len(used) < 2 {
+		t.Errorf("every conversation on %v", used)
+	}
+}

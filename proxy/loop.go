@@ -215,7 +215,14 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 	}
 	c.Acct = acct
 	if p, ok := c.Proto.(preparer); ok {
-		if err := p.Before(r.rctx, c, acct, token); err != nil {
+		err := p.Before(r.rctx, c, acct, token)
+		if errors.Is(err, errUpstreamUnauthorized) && acct.Type == "oauth" {
+			if token, err = s.tokens.Refresh(r.rctx, acct, token); err != nil {
+				return r.tokenFailed(lease, acct, err)
+			}
+			err = p.Before(r.rctx, c, acct, token)
+		}
+		if err != nil {
 			if r.clientGone() {
 				lease.Release(sched.Outcome{Kind: sched.Canceled})
 				r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
