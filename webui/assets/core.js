@@ -64,7 +64,7 @@ const fmt = {
   usd(x) {
     x = Number(x) || 0;
     if (x === 0) return '$0';
-    if (Math.abs(x) < 0.01) return '<$0.01';
+    if (Math.abs(x) < 0.01) return '$' + x.toFixed(4); // small spend stays readable (chart axes too)
     if (Math.abs(x) >= 1000) return '$' + fmt.num(x);
     return '$' + x.toFixed(2);
   },
