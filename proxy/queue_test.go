@@ -201,3 +201,27 @@ func uniqueBody(text string, stream bool) string {
 	return `{"model":"claude-sonnet-4-5","max_tokens":10,"stream":` + strconv.FormatBool(stream) +
 		`,"messages":[{"role":"user","content":"` + text + `"}]}`
 }
+
+// TestShutdownFailsWaiters: at shutdown a request still waiting for a slot
+// gets 503 at once, in the protocol's shape, while the running one finishes.
+func TestShutdownFailsWaiters(t *testing.T) {
+	h := newHarness(t, oneSlot())
+	wg := h.background(300 * time.Millisecond)
+	done := make(chan []byte, 1)
+	var status int
+	go func() {
+		resp, body := h.post("/v1/messages", uniqueBody("waiter", false))
+		status = resp.StatusCode
+		done <- body
+	}()
+	waitUntil(t, "queued", func() bool { return h.status("a1").Waiting == 1 })
+	h.sched.Close()
+	body := <-done
+	if status != 503 || gjson.GetBytes(body, "error.type").String() != "overloaded_error" {
+		t.Fatalf("waiter got %d %s", status, body)
+	}
+	wg.Wait()
+	if recs := h.records(2); recs[0].Status != 503 && recs[1].Status != 503 {
+		t.Errorf("no 503 record: %+v", recs)
+	}
+}
