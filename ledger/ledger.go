@@ -150,7 +150,10 @@ func New(cfg Config) *Ledger {
 // Record after Close logs an error, releases the reservation and drops r:
 // shutdown stops the proxy before the ledger, so this only happens on a
 // wiring bug.
-func (l *Ledger) Record(r Record) {
+//
+// It returns the record's list price in micro-USD, so callers that count
+// cost elsewhere (metrics) need not price the request again.
+func (l *Ledger) Record(r Record) (listMicros int64) {
 	if r.Time.IsZero() {
 		r.Time = l.now()
 	}
@@ -160,13 +163,13 @@ func (l *Ledger) Record(r Record) {
 	if l.closed {
 		l.Release(r.Reservation)
 		l.log.Error("ledger closed, record dropped", "key", r.Key, "model", r.Model)
-		return
+		return r.ListMicros
 	}
 	l.settle(&r)
 	r.Reservation = Reservation{} // the store never needs it
 	select {
 	case l.queue <- r:
-		return
+		return r.ListMicros
 	default:
 	}
 	l.warnFull()
@@ -177,6 +180,7 @@ func (l *Ledger) Record(r Record) {
 		l.late = append(l.late, r)
 		l.lateMu.Unlock()
 	}
+	return r.ListMicros
 }
 
 // price fills CostMicros and ListMicros; see Record.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"hash/fnv"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ func (p *Anthropic) Platform() string { return "anthropic" }
 // Parse implements Protocol: one pass over the top-level keys.
 func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
-	var userID, system gjson.Result
+	var userID, system, messages gjson.Result
 	dupModel := false
 	gjson.Parse(view(c.Body)).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
@@ -54,6 +55,8 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 			c.MaxTokens = v.Int()
 		case "metadata":
 			userID = v.Get("user_id")
+		case "messages":
+			messages = v
 		case "system":
 			system = v
 		}
@@ -69,7 +72,7 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 		return errDuplicateModel
 	}
 	c.ClaudeCode = hasIdentity(system, p.Identity)
-	c.Session = anthropicSession(userID.String(), c.header("x-claude-code-session-id"), system, c.Body)
+	c.Session = sessionOf(userID.String(), c.header("x-claude-code-session-id"), system, messages.Get("0.content"))
 	return nil
 }
 
@@ -91,8 +94,15 @@ func hasIdentity(system gjson.Result, identity string) bool {
 	return found
 }
 
-// anthropicSession derives the sticky session identity (scheduling.md).
+// anthropicSession derives the sticky session identity (scheduling.md)
+// of a body.
 func anthropicSession(userID, header string, system gjson.Result, body []byte) string {
+	return sessionOf(userID, header, system, gjson.Get(view(body), "messages.0.content"))
+}
+
+// sessionOf derives the session from what Parse already found, first
+// being the first message's content.
+func sessionOf(userID, header string, system, first gjson.Result) string {
 	if userID != "" {
 		if strings.HasPrefix(userID, "{") {
 			if s := gjson.Get(userID, "session_id").String(); s != "" {
@@ -109,7 +119,7 @@ func anthropicSession(userID, header string, system gjson.Result, body []byte) s
 	n := 0
 	system.ForEach(func(_, b gjson.Result) bool {
 		if b.Get("cache_control").Exists() {
-			h.Write([]byte(b.Get("text").String()))
+			io.WriteString(h, b.Get("text").String())
 			n++
 		}
 		return true
@@ -118,15 +128,14 @@ func anthropicSession(userID, header string, system gjson.Result, body []byte) s
 		// Fallback: the system text and the first user message are stable
 		// for a conversation's whole life.
 		if system.Type == gjson.String {
-			h.Write([]byte(system.Str))
+			io.WriteString(h, system.Str)
 		} else {
-			system.ForEach(func(_, b gjson.Result) bool { h.Write([]byte(b.Get("text").String())); return true })
+			system.ForEach(func(_, b gjson.Result) bool { io.WriteString(h, b.Get("text").String()); return true })
 		}
-		first := gjson.Get(view(body), "messages.0.content")
 		if !first.Exists() && system.Raw == "" {
 			return ""
 		}
-		h.Write([]byte(first.Raw))
+		io.WriteString(h, first.Raw)
 	}
 	var sum [8]byte
 	return "h:" + hex.EncodeToString(h.Sum(sum[:0]))

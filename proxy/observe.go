@@ -10,18 +10,11 @@ import (
 	"subgate/ledger"
 )
 
-// observe counts a finished request in the metrics and writes its one
-// log line. No secret and no body ever reaches the log.
-func (r *run) observe(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
+// observe counts a finished request (cost at list price, micro-USD) in the
+// metrics and writes its one log line. No secret and no body ever reaches
+// the log.
+func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg string, ttft time.Duration) {
 	s, c := r.s, r.call
-	var cost int64
-	if s.ledger != nil {
-		if p, ok := s.ledger.Price(c.UpstreamModel); ok {
-			cost = ledger.Cost(p, u)
-		} else if p, ok := s.ledger.Price(c.Model); ok {
-			cost = ledger.Cost(p, u)
-		}
-	}
 	s.metrics.request(reqLabels{proto: c.Proto.Platform(), key: c.Key.Name, account: acct, model: c.Model, status: status}, u, cost)
 	if ttft > 0 {
 		s.metrics.ttft.observe(ttft)

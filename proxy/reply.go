@@ -136,35 +136,35 @@ func requestID(h *fasthttp.ResponseHeader) string {
 	return ""
 }
 
-// record enqueues the ledger record of this request.
+// record enqueues the ledger record of this request and counts it in the
+// metrics and the log.
 func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
 	c := r.call
 	if r.settled {
 		return
 	}
-	if r.s.ledger == nil {
-		r.observe(status, u, acct, errMsg, ttft)
-		return
-	}
 	r.settled = true
-	r.observe(status, u, acct, errMsg, ttft)
-	r.s.ledger.Record(ledger.Record{
-		Reservation:   r.reservation,
-		Multiplier:    c.Key.Limits.RateMultiplier,
-		Time:          r.start,
-		Key:           c.Key.Name,
-		Account:       acct,
-		Platform:      c.Proto.Platform(),
-		Model:         c.Model,
-		UpstreamModel: c.UpstreamModel,
-		Usage:         u,
-		Stream:        c.Stream,
-		Status:        status,
-		Duration:      time.Since(r.start),
-		TTFT:          ttft,
-		RequestID:     c.RequestID,
-		Error:         errMsg,
-	})
+	var cost int64
+	if r.s.ledger != nil {
+		cost = r.s.ledger.Record(ledger.Record{
+			Reservation:   r.reservation,
+			Multiplier:    c.Key.Limits.RateMultiplier,
+			Time:          r.start,
+			Key:           c.Key.Name,
+			Account:       acct,
+			Platform:      c.Proto.Platform(),
+			Model:         c.Model,
+			UpstreamModel: c.UpstreamModel,
+			Usage:         u,
+			Stream:        c.Stream,
+			Status:        status,
+			Duration:      time.Since(r.start),
+			TTFT:          ttft,
+			RequestID:     c.RequestID,
+			Error:         errMsg,
+		})
+	}
+	r.observe(status, u, cost, acct, errMsg, ttft)
 }
 
 func releaseExchange(req *fasthttp.Request, resp *fasthttp.Response) {
