@@ -2,9 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
-	"hash/fnv"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -115,11 +114,11 @@ func sessionOf(userID, header string, system, first gjson.Result) string {
 	if header != "" {
 		return "cc:" + header
 	}
-	h := fnv.New64a()
+	h := uint64(fnvOffset)
 	n := 0
 	system.ForEach(func(_, b gjson.Result) bool {
 		if b.Get("cache_control").Exists() {
-			io.WriteString(h, b.Get("text").String())
+			h = fnvAdd(h, b.Get("text").String())
 			n++
 		}
 		return true
@@ -128,17 +127,18 @@ func sessionOf(userID, header string, system, first gjson.Result) string {
 		// Fallback: the system text and the first user message are stable
 		// for a conversation's whole life.
 		if system.Type == gjson.String {
-			io.WriteString(h, system.Str)
+			h = fnvAdd(h, system.Str)
 		} else {
-			system.ForEach(func(_, b gjson.Result) bool { io.WriteString(h, b.Get("text").String()); return true })
+			system.ForEach(func(_, b gjson.Result) bool { h = fnvAdd(h, b.Get("text").String()); return true })
 		}
 		if !first.Exists() && system.Raw == "" {
 			return ""
 		}
-		io.WriteString(h, first.Raw)
+		h = fnvAdd(h, first.Raw)
 	}
 	var sum [8]byte
-	return "h:" + hex.EncodeToString(h.Sum(sum[:0]))
+	binary.BigEndian.PutUint64(sum[:], h)
+	return "h:" + hex.EncodeToString(sum[:])
 }
 
 // Prepare implements Protocol.

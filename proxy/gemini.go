@@ -3,8 +3,8 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -58,20 +58,20 @@ func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 		return errMissingModel
 	}
 	c.MaxTokens = gjson.Get(view(c.Body), "generationConfig.maxOutputTokens").Int()
-	h := fnv.New64a()
+	h := uint64(fnvOffset)
 	if uid := ctx.Request.Header.Peek("x-gemini-api-privileged-user-id"); len(uid) > 0 {
-		h.Write(uid)
+		h = fnvAdd(h, view(uid))
 	} else {
 		body := gjson.Parse(view(c.Body))
 		first := body.Get("contents.0")
 		if !first.Exists() {
 			return nil
 		}
-		h.Write([]byte(body.Get("systemInstruction").Raw))
-		h.Write([]byte(first.Raw))
+		h = fnvAdd(fnvAdd(h, body.Get("systemInstruction").Raw), first.Raw)
 	}
 	var sum [8]byte
-	c.Session = "g:" + hex.EncodeToString(h.Sum(sum[:0]))
+	binary.BigEndian.PutUint64(sum[:], h)
+	c.Session = "g:" + hex.EncodeToString(sum[:])
 	return nil
 }
 

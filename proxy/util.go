@@ -124,3 +124,18 @@ func netipAddr(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// FNV-1a, 64 bit, inlined: stable across restarts (session bindings are
+// persisted) and free of the allocation hash/fnv's interface costs.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvAdd(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
