@@ -38,6 +38,18 @@ func (c Config) Validate() error {
 
 type validator struct{ errs []error }
 
+// uniqueName checks that a list entry's name is set and not used by an
+// earlier entry of the same list (list[i] in messages).
+func (v *validator) uniqueName(key, name string, seen map[string]int, list string, i int) {
+	if name == "" {
+		v.add(key, "required")
+	} else if j, dup := seen[name]; dup {
+		v.add(key, "duplicate %q (also %s[%d])", name, list, j)
+	} else {
+		seen[name] = i
+	}
+}
+
 func (v *validator) add(key, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 }
@@ -146,13 +158,7 @@ func (c Config) validateAccounts(v *validator) {
 	seen := make(map[string]int)
 	for i, a := range c.Accounts {
 		p := fmt.Sprintf("accounts[%d].", i)
-		if a.Name == "" {
-			v.add(p+"name", "required")
-		} else if j, dup := seen[a.Name]; dup {
-			v.add(p+"name", "duplicate %q (also accounts[%d])", a.Name, j)
-		} else {
-			seen[a.Name] = i
-		}
+		v.uniqueName(p+"name", a.Name, seen, "accounts", i)
 		v.oneOf(p+"platform", a.Platform, "anthropic", "openai", "gemini")
 		v.oneOf(p+"type", a.Type, "api_key", "oauth", "setup_token")
 		switch {
@@ -198,13 +204,7 @@ func (c Config) validateKeys(v *validator) {
 	secrets := make(map[string]int)
 	for i, k := range c.Keys {
 		p := fmt.Sprintf("keys[%d].", i)
-		if k.Name == "" {
-			v.add(p+"name", "required")
-		} else if j, dup := names[k.Name]; dup {
-			v.add(p+"name", "duplicate %q (also keys[%d])", k.Name, j)
-		} else {
-			names[k.Name] = i
-		}
+		v.uniqueName(p+"name", k.Name, names, "keys", i)
 		switch {
 		case k.Key == "" && k.KeySHA256 == "":
 			v.add(p+"key", "one of key or key_sha256 is required")
@@ -239,13 +239,7 @@ func (c Config) validatePrices(v *validator) {
 	seen := make(map[string]int)
 	for i, pr := range c.Prices {
 		p := fmt.Sprintf("prices[%d].", i)
-		if pr.Model == "" {
-			v.add(p+"model", "required")
-		} else if j, dup := seen[pr.Model]; dup {
-			v.add(p+"model", "duplicate %q (also prices[%d])", pr.Model, j)
-		} else {
-			seen[pr.Model] = i
-		}
+		v.uniqueName(p+"model", pr.Model, seen, "prices", i)
 		for _, f := range []struct {
 			key string
 			usd float64
