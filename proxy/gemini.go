@@ -57,12 +57,12 @@ func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	if c.Model == "" {
 		return errMissingModel
 	}
-	c.MaxTokens = gjson.Get(view(c.Body), "generationConfig.maxOutputTokens").Int()
+	body := gjson.Parse(view(c.Body))
+	c.MaxTokens = body.Get("generationConfig.maxOutputTokens").Int()
 	h := uint64(fnvOffset)
 	if uid := ctx.Request.Header.Peek("x-gemini-api-privileged-user-id"); len(uid) > 0 {
 		h = fnvAdd(h, view(uid))
 	} else {
-		body := gjson.Parse(view(c.Body))
 		first := body.Get("contents.0")
 		if !first.Exists() {
 			return nil
