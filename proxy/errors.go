@@ -33,10 +33,6 @@ type clientError struct {
 	msg    string
 }
 
-// Sentinel errors of the loop.
-var (
-	errClientGone = errors.New("client went away")
-)
 
 // failureError maps why the pool could not serve a request to the client
 // error, following the table in scheduling.md. last is the outcome of the

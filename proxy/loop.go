@@ -274,7 +274,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		c.RequestID = requestID(&resp.Header)
 		switch {
 		case stream && isEventStream(resp) && c.Stream:
-			r.stream(lease, acct, req, resp, time.Since(sent))
+			r.stream(lease, acct, req, resp)
 		case stream && isEventStream(resp):
 			r.collect(lease, acct, req, resp)
 		default:

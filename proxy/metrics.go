@@ -49,16 +49,16 @@ type metrics struct {
 	mu        sync.RWMutex
 	reqs      map[reqLabels]*reqCounters
 	models    map[string]bool
-	failovers [ServerErrorKinds]atomic.Uint64
+	failovers [numKinds]atomic.Uint64
 	refusals  atomic.Uint64
 	upstream  histogram // time to upstream response headers
 	ttft      histogram // time to first streamed byte
 }
 
-// ServerErrorKinds sizes per-kind counters: one per sched.Kind.
-const ServerErrorKinds = int(sched.ServerError) + 1
+// numKinds sizes per-kind counters: one per sched.Kind.
+const numKinds = int(sched.ServerError) + 1
 
-var kindNames = [ServerErrorKinds]string{"success", "canceled", "request_error", "rate_limited", "overloaded", "auth_failed", "forbidden", "server_error"}
+var kindNames = [numKinds]string{"success", "canceled", "request_error", "rate_limited", "overloaded", "auth_failed", "forbidden", "server_error"}
 
 func newMetrics() *metrics {
 	return &metrics{reqs: make(map[reqLabels]*reqCounters), models: make(map[string]bool)}

@@ -15,7 +15,7 @@ import (
 // stream commits to a 200 SSE reply and hands the rest of the request to a
 // stream writer, which owns the lease, the upstream exchange and the run
 // from here on.
-func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response, headerWait time.Duration) {
+func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
 	windows := r.call.Proto.Windows(&resp.Header)
 	if r.w != nil { // already committed to SSE: relay on this goroutine
 		r.relayAndSettle(r.w, lease, acct, req, resp, windows)
