@@ -33,7 +33,6 @@ type clientError struct {
 	msg    string
 }
 
-
 // failureError maps why the pool could not serve a request to the client
 // error, following the table in scheduling.md. last is the outcome of the
 // last upstream attempt (zero when there was none).
