@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -114,11 +112,11 @@ func sessionOf(userID, header string, system, first gjson.Result) string {
 	if header != "" {
 		return "cc:" + header
 	}
-	h := uint64(fnvOffset)
+	h := uint64(hashSeed)
 	n := 0
 	system.ForEach(func(_, b gjson.Result) bool {
 		if b.Get("cache_control").Exists() {
-			h = fnvAdd(h, b.Get("text").String())
+			h = hashAdd(h, b.Get("text").String())
 			n++
 		}
 		return true
@@ -127,18 +125,16 @@ func sessionOf(userID, header string, system, first gjson.Result) string {
 		// Fallback: the system text and the first user message are stable
 		// for a conversation's whole life.
 		if system.Type == gjson.String {
-			h = fnvAdd(h, system.Str)
+			h = hashAdd(h, system.Str)
 		} else {
-			system.ForEach(func(_, b gjson.Result) bool { h = fnvAdd(h, b.Get("text").String()); return true })
+			system.ForEach(func(_, b gjson.Result) bool { h = hashAdd(h, b.Get("text").String()); return true })
 		}
 		if !first.Exists() && system.Raw == "" {
 			return ""
 		}
-		h = fnvAdd(h, first.Raw)
+		h = hashAdd(h, first.Raw)
 	}
-	var sum [8]byte
-	binary.BigEndian.PutUint64(sum[:], h)
-	return "h:" + hex.EncodeToString(sum[:])
+	return hashString("h:", h)
 }
 
 // Prepare implements Protocol.
@@ -257,10 +253,33 @@ var unifiedWindows = [...]struct{ name, util, reset, status string }{
 }
 
 // Windows implements Protocol: the subscription windows of OAuth accounts.
+// It runs on every reply, so it reads the headers in one pass instead of
+// looking up each of the six names.
 func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
+	const prefix = "anthropic-ratelimit-unified-"
+	var vals [len(unifiedWindows)][3][]byte // utilization, reset, status
+	for k, v := range h.All() {
+		if len(k) < len(prefix)+4 || !bytes.EqualFold(k[:len(prefix)], []byte(prefix)) {
+			continue
+		}
+		rest := k[len(prefix):]
+		for i, w := range unifiedWindows {
+			if !bytes.EqualFold(rest[:2], []byte(w.name)) || rest[2] != '-' {
+				continue
+			}
+			switch field := rest[3:]; {
+			case bytes.EqualFold(field, []byte("utilization")):
+				vals[i][0] = v
+			case bytes.EqualFold(field, []byte("reset")):
+				vals[i][1] = v
+			case bytes.EqualFold(field, []byte("status")):
+				vals[i][2] = v
+			}
+		}
+	}
 	var out []sched.Window
-	for _, w := range unifiedWindows {
-		util, reset, st := h.Peek(w.util), h.Peek(w.reset), h.Peek(w.status)
+	for i, w := range unifiedWindows {
+		util, reset, st := vals[i][0], vals[i][1], vals[i][2]
 		if len(util) == 0 && len(reset) == 0 && len(st) == 0 {
 			continue
 		}
@@ -283,21 +302,39 @@ func (p *Anthropic) Response(body []byte, c *Call, u *ledger.Usage) []byte {
 
 // anthropicUsage reads a usage object. In message_delta the numbers are
 // cumulative and the input fields optional: only non-zero values replace.
+// One pass over the object: it runs on every reply.
 func anthropicUsage(v gjson.Result, u *ledger.Usage, delta bool) {
-	if !v.Exists() {
+	if !v.IsObject() {
 		return
 	}
-	set := func(dst *int64, path string) {
-		if r := v.Get(path); r.Exists() && (!delta || r.Int() != 0) {
-			*dst = r.Int()
+	set := func(dst *int64, r gjson.Result) {
+		if n := r.Int(); !delta || n != 0 {
+			*dst = n
 		}
 	}
-	set(&u.InputTokens, "input_tokens")
-	set(&u.OutputTokens, "output_tokens")
-	set(&u.CacheCreationTokens, "cache_creation_input_tokens")
-	set(&u.CacheReadTokens, "cache_read_input_tokens")
-	set(&u.CacheCreation5m, "cache_creation.ephemeral_5m_input_tokens")
-	set(&u.CacheCreation1h, "cache_creation.ephemeral_1h_input_tokens")
+	v.ForEach(func(k, r gjson.Result) bool {
+		switch k.Str {
+		case "input_tokens":
+			set(&u.InputTokens, r)
+		case "output_tokens":
+			set(&u.OutputTokens, r)
+		case "cache_creation_input_tokens":
+			set(&u.CacheCreationTokens, r)
+		case "cache_read_input_tokens":
+			set(&u.CacheReadTokens, r)
+		case "cache_creation":
+			r.ForEach(func(k, r gjson.Result) bool {
+				switch k.Str {
+				case "ephemeral_5m_input_tokens":
+					set(&u.CacheCreation5m, r)
+				case "ephemeral_1h_input_tokens":
+					set(&u.CacheCreation1h, r)
+				}
+				return true
+			})
+		}
+		return true
+	})
 }
 
 // Event implements Protocol.

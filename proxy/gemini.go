@@ -3,8 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -59,19 +57,17 @@ func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	}
 	body := gjson.Parse(view(c.Body))
 	c.MaxTokens = body.Get("generationConfig.maxOutputTokens").Int()
-	h := uint64(fnvOffset)
+	h := uint64(hashSeed)
 	if uid := ctx.Request.Header.Peek("x-gemini-api-privileged-user-id"); len(uid) > 0 {
-		h = fnvAdd(h, view(uid))
+		h = hashAdd(h, view(uid))
 	} else {
 		first := body.Get("contents.0")
 		if !first.Exists() {
 			return nil
 		}
-		h = fnvAdd(fnvAdd(h, body.Get("systemInstruction").Raw), first.Raw)
+		h = hashAdd(hashAdd(h, body.Get("systemInstruction").Raw), first.Raw)
 	}
-	var sum [8]byte
-	binary.BigEndian.PutUint64(sum[:], h)
-	c.Session = "g:" + hex.EncodeToString(sum[:])
+	c.Session = hashString("g:", h)
 	return nil
 }
 

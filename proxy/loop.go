@@ -19,8 +19,9 @@ type run struct {
 	ctx    *fasthttp.RequestCtx
 	rctx   context.Context // canceled when the client hangs up or at shutdown
 	cancel context.CancelFunc
-	wt     *watch
+	wt     watch
 	call   *Call
+	callv  Call // what call points to
 	pool   *pool
 	start  time.Time
 
@@ -39,6 +40,8 @@ type run struct {
 	// upstreamWait is the time spent waiting for upstreams, which the
 	// x-subgate-overhead-ms header leaves out.
 	upstreamWait time.Duration
+	// usage is a buffered reply's usage, kept here to spare an allocation.
+	usage ledger.Usage
 	// conn is the client connection of a stream, for write deadlines.
 	conn net.Conn
 	// w is the client stream once the request committed to a 200 SSE
@@ -63,13 +66,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
 		return
 	}
-	c := &Call{
+	// The run and its call are one allocation.
+	r := &run{s: s, ctx: ctx, pool: p, start: start}
+	r.callv = Call{
 		Proto:    proto,
 		Endpoint: ep,
 		Key:      key,
-		Path:     string(ctx.Path()),
-		Query:    string(ctx.QueryArgs().QueryString()),
+		Path:     internPath(ctx.Path()),
 		Body:     append([]byte(nil), body...),
+	}
+	c := &r.callv
+	r.call = c
+	if q := ctx.QueryArgs().QueryString(); len(q) > 0 {
+		c.Query = string(q)
 	}
 	if err := proto.Parse(ctx, c); err != nil {
 		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
@@ -77,7 +86,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		return
 	}
 	rctx, cancel := context.WithCancel(s.ctx)
-	r := &run{s: s, ctx: ctx, rctx: rctx, cancel: cancel, call: c, pool: p, start: start}
+	r.rctx, r.cancel = rctx, cancel
 	if !r.admitCall() {
 		cancel()
 		return
@@ -86,7 +95,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		cancel()
 		return
 	}
-	r.wt = s.watch.add(ctx.Conn(), cancel)
+	s.watch.add(&r.wt, ctx.Conn(), cancel)
 	defer func() {
 		if !r.streaming {
 			r.setOverhead()
@@ -100,13 +109,29 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	}
 }
 
+// internPath returns the path as a string, without an allocation for the
+// routes every client calls.
+func internPath(p []byte) string {
+	switch string(p) {
+	case "/v1/messages":
+		return "/v1/messages"
+	case "/v1/responses":
+		return "/v1/responses"
+	case "/v1/chat/completions":
+		return "/v1/chat/completions"
+	case "/v1/messages/count_tokens":
+		return "/v1/messages/count_tokens"
+	}
+	return string(p)
+}
+
 // finish releases what the request held besides its lease: the watch,
 // the context, a reservation no record settled, and a write deadline.
 func (r *run) finish() {
 	if r.conn != nil {
 		_ = r.conn.SetWriteDeadline(time.Time{})
 	}
-	r.s.watch.remove(r.wt)
+	r.s.watch.remove(&r.wt)
 	r.cancel()
 	if !r.settled && r.s.ledger != nil {
 		r.s.ledger.Release(r.reservation)

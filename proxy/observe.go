@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -19,12 +21,17 @@ func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg strin
 	if ttft > 0 {
 		s.metrics.ttft.observe(ttft)
 	}
-	dur := time.Since(r.start)
-	s.log.Info("request",
-		"route", c.Path, "key", c.Key.Name, "acct", acct, "model", c.Model, "status", status,
-		"stream", c.Stream, "in", u.InputTokens, "out", u.OutputTokens, "cache_read", u.CacheReadTokens,
-		"cache_write", u.CacheCreationTokens, "ms", dur.Milliseconds(), "ttft_ms", ttft.Milliseconds(),
-		"failovers", max(r.attempts-1, 0), "err", errMsg)
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	// Typed attributes: no boxing of the values into interfaces.
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("route", c.Path), slog.String("key", c.Key.Name), slog.String("acct", acct),
+		slog.String("model", c.Model), slog.Int("status", status), slog.Bool("stream", c.Stream),
+		slog.Int64("in", u.InputTokens), slog.Int64("out", u.OutputTokens),
+		slog.Int64("cache_read", u.CacheReadTokens), slog.Int64("cache_write", u.CacheCreationTokens),
+		slog.Int64("ms", time.Since(r.start).Milliseconds()), slog.Int64("ttft_ms", ttft.Milliseconds()),
+		slog.Int("failovers", max(r.attempts-1, 0)), slog.String("err", errMsg))
 }
 
 // setOverhead stamps the time subgate itself spent on the request so far,

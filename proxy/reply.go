@@ -64,12 +64,12 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	defer releaseExchange(req, resp)
 	c := r.call
 	body := resp.Body()
-	var u ledger.Usage
-	out := c.Proto.Response(body, c, &u)
+	u := &r.usage // a field, not a local the interface call would move to the heap
+	out := c.Proto.Response(body, c, u)
 	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header)})
 	if r.w != nil { // a stream was promised while waiting; the upstream sent JSON
 		r.writeEvent(out)
-		r.record(resp.StatusCode(), u, acct.Name, "", time.Since(r.start))
+		r.record(resp.StatusCode(), *u, acct.Name, "", time.Since(r.start))
 		return
 	}
 	ctx := r.ctx
@@ -83,7 +83,7 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	ctx.SetBody(out)
 	r.bindResponse(acct, c.ResponseID)
 	if c.Endpoint == EndpointGenerate {
-		r.record(resp.StatusCode(), u, acct.Name, "", time.Since(r.start))
+		r.record(resp.StatusCode(), *u, acct.Name, "", time.Since(r.start))
 	}
 }
 

@@ -67,36 +67,58 @@ func (u *upstreams) client(proxyURL string) (*clientPair, error) {
 
 // flight tracks one upstream call running on its own goroutine so the
 // caller can stop waiting (client gone, header timeout) without waiting for
-// fasthttp. Whoever loses the race owns the cleanup.
+// fasthttp. Whoever loses the race owns the cleanup and puts the flight
+// back in flights: its channel and timer are reused, not reallocated, on
+// every request.
 type flight struct {
 	state atomic.Int32 // 0 running, 1 finished first, 2 abandoned first
 	done  chan error
+	timer *time.Timer
+	c     *fasthttp.Client
 	req   *fasthttp.Request
 	resp  *fasthttp.Response
+}
+
+var flights = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &flight{done: make(chan error, 1), timer: t}
+}}
+
+// run is the flight's goroutine.
+func (f *flight) run() {
+	err := f.c.Do(f.req, f.resp)
+	if f.state.CompareAndSwap(0, 1) {
+		f.done <- err
+		return
+	}
+	// The caller gave up: close a stream at once so the upstream stops
+	// generating, then free the buffers.
+	_ = f.resp.CloseBodyStream()
+	fasthttp.ReleaseRequest(f.req)
+	fasthttp.ReleaseResponse(f.resp)
+	f.recycle()
+}
+
+func (f *flight) recycle() {
+	f.c, f.req, f.resp = nil, nil, nil
+	f.state.Store(0)
+	flights.Put(f)
 }
 
 // do sends req and waits for the response headers (stream) or the whole
 // response (buffered), the context, or the header timeout. On success the
 // caller owns req and resp; on failure do releases them.
 func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-	f := &flight{done: make(chan error, 1), req: req, resp: resp}
-	go func() {
-		err := c.Do(req, resp)
-		if f.state.CompareAndSwap(0, 1) {
-			f.done <- err
-			return
-		}
-		// The caller gave up: close a stream at once so the upstream stops
-		// generating, then free the buffers.
-		_ = resp.CloseBodyStream()
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
-	}()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	f := flights.Get().(*flight)
+	f.c, f.req, f.resp = c, req, resp
+	go f.run()
+	f.timer.Reset(timeout)
 	var cause error
 	select {
 	case err := <-f.done:
+		f.timer.Stop()
+		f.recycle()
 		if err != nil {
 			fasthttp.ReleaseRequest(req)
 			fasthttp.ReleaseResponse(resp)
@@ -105,16 +127,18 @@ func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Re
 		return nil
 	case <-ctx.Done():
 		cause = ctx.Err()
-	case <-timer.C:
+	case <-f.timer.C:
 		cause = errHeaderTimeout
 	}
+	f.timer.Stop()
 	if f.state.CompareAndSwap(0, 2) {
-		return cause // the goroutine cleans up
+		return cause // the goroutine cleans up and recycles f
 	}
 	// The call finished just as we gave up: clean up here.
 	<-f.done
 	_ = resp.CloseBodyStream()
 	fasthttp.ReleaseRequest(req)
 	fasthttp.ReleaseResponse(resp)
+	f.recycle()
 	return cause
 }

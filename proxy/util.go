@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"net"
 	"net/netip"
 	"strconv"
@@ -22,19 +23,46 @@ var (
 )
 
 // copyHeaders appends the allow-listed request headers (exact names, or a
-// name prefix) to dst as lowercase (name, value) copies.
+// name prefix) to dst as lowercase (name, value) copies. All the kept
+// bytes share one allocation: this runs on every request.
 func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, prefix string) [][2]string {
+	var kept [24][2][]byte
+	n, size := 0, 0
 	for k, v := range ctx.Request.Header.All() {
+		if n == len(kept) {
+			break // more allow-listed headers than any real client sends
+		}
 		keep := prefix != "" && len(k) >= len(prefix) && bytes.EqualFold(k[:len(prefix)], []byte(prefix))
-		for _, n := range names {
-			if keep || (len(k) == len(n) && bytes.EqualFold(k, []byte(n))) {
+		for _, name := range names {
+			if keep || (len(k) == len(name) && bytes.EqualFold(k, []byte(name))) {
 				keep = true
 				break
 			}
 		}
-		if keep { // only kept headers cost an allocation
-			dst = append(dst, [2]string{strings.ToLower(string(k)), string(v)})
+		if keep {
+			kept[n] = [2][]byte{k, v}
+			n++
+			size += len(k) + len(v)
 		}
+	}
+	if n == 0 {
+		return dst
+	}
+	// The arena is filled once and never grows, so the strings that
+	// point into it stay valid and immutable.
+	arena := make([]byte, 0, size)
+	for _, kv := range kept[:n] {
+		at := len(arena)
+		for _, b := range kv[0] {
+			if 'A' <= b && b <= 'Z' {
+				b += 'a' - 'A'
+			}
+			arena = append(arena, b)
+		}
+		name := unsafe.String(unsafe.SliceData(arena[at:]), len(kv[0]))
+		at = len(arena)
+		arena = append(arena, kv[1]...)
+		dst = append(dst, [2]string{name, unsafe.String(unsafe.SliceData(arena[at:]), len(kv[1]))})
 	}
 	return dst
 }
@@ -125,17 +153,39 @@ func netipAddr(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// FNV-1a, 64 bit, inlined: stable across restarts (session bindings are
-// persisted) and free of the allocation hash/fnv's interface costs.
+// sessionHash is a 64-bit hash of conversation content for sticky
+// sessions: stable across restarts (bindings are persisted), eight bytes
+// per step because it runs over the first message of every request that
+// names no session, and free of allocations. Collisions only make two
+// conversations share an account.
 const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
+	hashSeed  = 0x243f6a8885a308d3
+	hashPrime = 0x9e3779b185ebca87
 )
 
-func fnvAdd(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
+func hashAdd(h uint64, s string) uint64 {
+	for ; len(s) >= 8; s = s[8:] {
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		h = bits.RotateLeft64((h^w)*hashPrime, 31)
 	}
+	var w uint64
+	for i := 0; i < len(s); i++ {
+		w |= uint64(s[i]) << (8 * i)
+	}
+	// The length keeps "ab"+"c" apart from "a"+"bc".
+	h = bits.RotateLeft64((h^w^uint64(len(s))<<56)*hashPrime, 31)
 	return h
+}
+
+// hashString renders a session hash with its prefix in one allocation.
+func hashString(prefix string, h uint64) string {
+	const digits = "0123456789abcdef"
+	var b [32]byte
+	n := copy(b[:], prefix)
+	for i := 60; i >= 0; i -= 4 {
+		b[n] = digits[(h>>uint(i))&15]
+		n++
+	}
+	return string(b[:n])
 }

@@ -13,46 +13,54 @@ import (
 // not read a connection while its handler runs, so nobody else would see
 // the FIN: one goroutine peeks at every watched socket each interval and
 // cancels the request's context when the peer has closed.
+//
+// Watches are nodes of an intrusive list embedded in each request, so
+// adding and removing one costs a short lock and no allocation; the raw
+// socket is looked up by the watcher goroutine, only for requests that
+// last long enough to be peeked at.
 type watcher struct {
 	interval time.Duration
 	mu       sync.Mutex
-	set      map[*watch]struct{}
+	head     watch // sentinel of a circular list
 }
 
 type watch struct {
-	raw    syscall.RawConn
-	cancel context.CancelFunc
+	conn       net.Conn
+	cancel     context.CancelFunc
+	prev, next *watch // guarded by watcher.mu; nil when not listed
+	raw        syscall.RawConn
+	rawTried   bool // raw and rawTried belong to the watcher goroutine
 }
 
 func newWatcher(interval time.Duration) *watcher {
-	return &watcher{interval: interval, set: make(map[*watch]struct{})}
+	w := &watcher{interval: interval}
+	w.head.prev, w.head.next = &w.head, &w.head
+	return w
 }
 
-// add starts watching conn; it returns nil when conn is not a plain socket
-// (TLS, in-memory), in which case failed writes are the only signal.
-func (w *watcher) add(conn net.Conn, cancel context.CancelFunc) *watch {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	wt := &watch{raw: raw, cancel: cancel}
-	w.mu.Lock()
-	w.set[wt] = struct{}{}
-	w.mu.Unlock()
-	return wt
-}
-
-// remove stops watching; nil is allowed.
-func (w *watcher) remove(wt *watch) {
-	if wt == nil {
+// add starts watching conn with wt, which must not be listed already.
+// Connections that are not plain sockets (TLS, in-memory) are not
+// watched; failed writes are their only signal.
+func (w *watcher) add(wt *watch, conn net.Conn, cancel context.CancelFunc) {
+	if _, ok := conn.(syscall.Conn); !ok {
 		return
 	}
+	wt.conn, wt.cancel = conn, cancel
 	w.mu.Lock()
-	delete(w.set, wt)
+	wt.prev, wt.next = w.head.prev, &w.head
+	w.head.prev.next = wt
+	w.head.prev = wt
+	w.mu.Unlock()
+}
+
+// remove stops watching; a watch not listed (never added, or removed) is
+// left alone.
+func (w *watcher) remove(wt *watch) {
+	w.mu.Lock()
+	if wt.next != nil {
+		wt.prev.next, wt.next.prev = wt.next, wt.prev
+		wt.prev, wt.next = nil, nil
+	}
 	w.mu.Unlock()
 }
 
@@ -69,15 +77,22 @@ func (w *watcher) run(ctx context.Context) {
 		}
 		batch = batch[:0]
 		w.mu.Lock()
-		for wt := range w.set {
+		for wt := w.head.next; wt != &w.head; wt = wt.next {
 			batch = append(batch, wt)
 		}
 		w.mu.Unlock()
-		for _, wt := range batch {
-			if peerClosed(wt.raw) {
+		for i, wt := range batch {
+			if !wt.rawTried {
+				wt.rawTried = true
+				if sc, ok := wt.conn.(syscall.Conn); ok {
+					wt.raw, _ = sc.SyscallConn()
+				}
+			}
+			if wt.raw != nil && peerClosed(wt.raw) {
 				wt.cancel()
 				w.remove(wt)
 			}
+			batch[i] = nil // do not keep finished requests alive
 		}
 	}
 }
