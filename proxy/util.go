@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, pref
 	// The arena is filled once and never grows, so the strings that
 	// point into it stay valid and immutable.
 	arena := make([]byte, 0, size)
+	dst = slices.Grow(dst, n)
 	for _, kv := range kept[:n] {
 		at := len(arena)
 		for _, b := range kv[0] {
@@ -69,7 +71,8 @@ func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, pref
 
 // setURL sets base+path(+?query) as the request URI.
 func setURL(req *fasthttp.Request, base, path, query string) {
-	u := make([]byte, 0, len(base)+len(path)+len(query)+1)
+	var buf [256]byte // SetRequestURIBytes copies: most URLs need no allocation
+	u := buf[:0]
 	u = append(u, strings.TrimSuffix(base, "/")...)
 	u = append(u, path...)
 	if query != "" {
