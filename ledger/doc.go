@@ -3,10 +3,11 @@
 //
 // The proxy calls Ledger.Record once per request with the token usage it
 // scanned from the upstream reply. Record fills in the cost from the
-// embedded price table (spec/pricing.md, plus config overrides) and puts
-// the record on a buffered channel; one writer goroutine, Ledger.Run,
-// drains the channel and commits records in groups through the Store that
-// kv implements. Each commit also carries the batch's rollup deltas
+// embedded price table (spec/pricing.md, plus config overrides) and
+// appends the record to a pending slice under a mutex; one writer
+// goroutine, Ledger.Run, swaps that slice for an empty one every flush
+// interval and commits the records in groups through the Store that kv
+// implements. Each commit also carries the batch's rollup deltas
 // (Aggregate: per UTC hour × key × account × model), which the store
 // merges in the same transaction. The ledger imports neither kv nor
 // fasthttp.
@@ -51,14 +52,22 @@
 //   - Exactly one goroutine calls Store.Append at a time: Run while it
 //     runs, Close after Run has returned.
 //   - A record handed to Record before Close is never dropped silently:
-//     a full queue makes Record block, and a batch Store.Append keeps
+//     a full queue makes Record block (Close lets blocked Records finish
+//     and commits their records), and a batch Store.Append keeps
 //     rejecting is dropped only after retries, logged with its size and
 //     counted by Dropped.
+//   - Queuing a record allocates nothing once the two queue slices hold
+//     a flush interval's records: the writer hands its emptied slice
+//     back for the next interval, so records are copied into memory that
+//     is still in cache. Store.Append therefore must not keep a batch.
 //
 // # Caveats
 //
 //   - Record blocks while the queue is full. This is deliberate
 //     backpressure; a Warn is logged at most once a minute.
+//   - The queue slices grow on demand and keep their capacity: after a
+//     burst that filled the queue, up to twice QueueSize records' worth
+//     of memory (about 300 bytes each) stays allocated.
 //   - Record after Close logs an error, releases the reservation and drops
 //     the record. Shutdown stops the proxy before closing the ledger.
 //   - Recent reads committed records only; the last few milliseconds of

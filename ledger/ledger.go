@@ -52,17 +52,23 @@ type Ledger struct {
 
 	quota quota
 
-	queue chan Record
+	// The queue is a double buffer: Record appends to pending under mu,
+	// and the writer swaps pending with its own spare slice, emptied by
+	// the previous commit. Both slices are reused, so the memory a record
+	// is copied into is the memory the writer just read back, still in
+	// cache, and Record allocates nothing.
+	mu        sync.Mutex
+	pending   []Record  // guarded by mu
+	closed    bool      // guarded by mu: intake stopped
+	blocked   int       // guarded by mu: Records waiting for room
+	taken     sync.Cond // on mu: pending was taken, or intake stopped
+	queueSize int       // len(pending) at which Record blocks
+	spare     []Record  // owned by the writer (Run, then Close)
 
-	// gate is read-held by Record while it enqueues and write-held by Close
-	// to stop intake, so no record can slip in after the final drain.
-	gate    sync.RWMutex
-	closed  bool          // guarded by gate
-	closing chan struct{} // closed first by Close: frees Records blocked on a full queue
-	stop    chan struct{} // closed once intake stopped: Run drains and returns
-
-	lateMu sync.Mutex
-	late   []Record // records that met a full queue while Close ran
+	// Signals to the writer, sent under mu, capacity 1, emptied by take.
+	wake chan struct{} // pending became non-empty
+	full chan struct{} // pending reached queueSize
+	stop chan struct{} // closed once intake stopped: Run drains and returns
 
 	runMu       sync.Mutex
 	started     bool // Run has begun; guarded by runMu
@@ -94,7 +100,8 @@ func New(cfg Config) *Ledger {
 		now:       cfg.Now,
 		backoff:   firstBackoff,
 		loc:       cfg.Location,
-		closing:   make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		full:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		runDone:   make(chan struct{}),
 	}
@@ -124,11 +131,11 @@ func New(cfg Config) *Ledger {
 	case days > 0:
 		l.retention = time.Duration(days) * 24 * time.Hour
 	}
-	size := cfg.QueueSize
-	if size <= 0 {
-		size = defaultQueueSize
+	l.queueSize = cfg.QueueSize
+	if l.queueSize <= 0 {
+		l.queueSize = defaultQueueSize
 	}
-	l.queue = make(chan Record, size)
+	l.taken.L = &l.mu
 	return l
 }
 
@@ -158,29 +165,65 @@ func (l *Ledger) Record(r Record) (listMicros int64) {
 		r.Time = l.now()
 	}
 	l.price(&r)
-	l.gate.RLock()
-	defer l.gate.RUnlock()
-	if l.closed {
+	if !l.enqueue(&r) {
 		l.Release(r.Reservation)
 		l.log.Error("ledger closed, record dropped", "key", r.Key, "model", r.Model)
-		return r.ListMicros
-	}
-	l.settle(&r)
-	r.Reservation = Reservation{} // the store never needs it
-	select {
-	case l.queue <- r:
-		return r.ListMicros
-	default:
-	}
-	l.warnFull()
-	select {
-	case l.queue <- r:
-	case <-l.closing:
-		l.lateMu.Lock()
-		l.late = append(l.late, r)
-		l.lateMu.Unlock()
 	}
 	return r.ListMicros
+}
+
+// enqueue settles r and appends it to pending, waiting while pending
+// holds queueSize records. It reports false, having done nothing, when
+// intake has stopped. Settling under mu means a record is either settled
+// and queued or neither: Close cannot slip in between.
+func (l *Ledger) enqueue(r *Record) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.settle(r)
+	r.Reservation = Reservation{} // the store never needs it
+	if len(l.pending) >= l.queueSize {
+		l.waitForRoom()
+	}
+	l.pending = append(l.pending, *r)
+	// Sent under mu, so the writer, which receives before it takes
+	// pending, never misses a record, and take can drop stale signals.
+	if len(l.pending) == 1 {
+		signal(l.wake)
+	}
+	if len(l.pending) == l.queueSize {
+		signal(l.full)
+	}
+	return true
+}
+
+// signal sends on a channel of capacity 1 without blocking: one pending
+// signal stands for any number sent.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// waitForRoom blocks, with mu held on entry and on return, until the
+// writer takes pending or intake stops. A record already settled must not
+// be lost, so once intake stops it is appended past queueSize: Close
+// waits for blocked to reach 0 before its final drain.
+func (l *Ledger) waitForRoom() {
+	l.blocked++
+	l.mu.Unlock() // never log under mu: the writer needs it to make room
+	l.warnFull()
+	l.mu.Lock()
+	for len(l.pending) >= l.queueSize && !l.closed {
+		l.taken.Wait()
+	}
+	l.blocked--
+	if l.closed && l.blocked == 0 {
+		l.taken.Broadcast() // Close waits for this
+	}
 }
 
 // price fills CostMicros and ListMicros; see Record.
@@ -233,7 +276,7 @@ func (l *Ledger) warnFull() {
 	}
 	if l.lastFullWarn.CompareAndSwap(last, now) {
 		l.log.Warn("ledger queue full, recording blocks until the writer catches up",
-			"queue", cap(l.queue))
+			"queue", l.queueSize)
 	}
 }
 
@@ -258,7 +301,10 @@ func (l *Ledger) Recent(n int) ([]Record, error) {
 // Stats reports the queue length, the number of successful commits and
 // how long the latest commit took, for metrics.
 func (l *Ledger) Stats() (queued int, commits uint64, lastCommit time.Duration) {
-	return len(l.queue), l.commits.Load(), time.Duration(l.lastCommit.Load())
+	l.mu.Lock()
+	queued = len(l.pending)
+	l.mu.Unlock()
+	return queued, l.commits.Load(), time.Duration(l.lastCommit.Load())
 }
 
 // Dropped reports how many records were lost because Store.Append kept

@@ -397,30 +397,3 @@ func TestRecent(t *testing.T) {
 		t.Fatalf("Recent(2) = %+v, want statuses 4, 3", recs)
 	}
 }
-
-func BenchmarkRecord(b *testing.B) {
-	store := &nopStore{}
-	l := New(Config{Store: store})
-	runDone := startRun(context.Background(), l)
-	r := Record{Model: "claude-sonnet-4-5", UpstreamModel: "claude-sonnet-4-5",
-		Key: "k1", Account: "a1", Usage: Usage{InputTokens: 1000, OutputTokens: 500}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			l.Record(r)
-		}
-	})
-	b.StopTimer()
-	l.Close()
-	<-runDone
-}
-
-// nopStore is a Store that discards everything.
-type nopStore struct{}
-
-func (nopStore) Append([]Record, []Rollup) error                       { return nil }
-func (nopStore) Scan(time.Time, time.Time, func(Record) bool) error    { return nil }
-func (nopStore) Last(int) ([]Record, error)                            { return nil, nil }
-func (nopStore) Rollups(time.Time, time.Time, func(Rollup) bool) error { return nil }
-func (nopStore) DeleteBefore(time.Time, int) (int, error)              { return 0, nil }

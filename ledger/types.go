@@ -52,7 +52,9 @@ type Record struct {
 type Store interface {
 	// Append writes a batch of records and adds the rollup deltas to the
 	// stored rollups (same hour, key, account and model are summed), all
-	// in one transaction.
+	// in one transaction. It must not keep records once it returns: the
+	// ledger reuses the slice for a later batch. A failed Append may be
+	// called again with the same batch.
 	Append(records []Record, rollups []Rollup) error
 	// Scan calls fn for records with from <= Time < to in time order until fn
 	// returns false.

@@ -2,12 +2,14 @@ package ledger
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
-// Run is the single writer. FlushInterval after a record arrives it
-// commits every record queued by then, in batches of at most BatchSize,
-// each with one Store.Append.
+// Run is the single writer. FlushInterval after a record arrives, or as
+// soon as the queue is full, it takes every record queued by then and
+// commits them in batches of at most BatchSize, each with one
+// Store.Append.
 // It returns when ctx is done or Close is called, after committing
 // everything queued at that moment. Call it once, in its own goroutine;
 // a second call, or a call after Close, returns at once.
@@ -39,85 +41,71 @@ func (l *Ledger) Run(ctx context.Context) {
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		var first Record
 		select {
-		case first = <-l.queue:
+		case <-l.wake:
 		case <-ctx.Done():
-			l.drain(nil)
+			l.commitPending()
 			return
 		case <-l.stop:
-			l.drain(nil)
+			l.commitPending()
 			return
 		}
 		// Sleep out the flush interval instead of waking for every record
-		// (a wake-up per record costs more than the record itself), then
-		// commit everything queued meanwhile in BatchSize chunks.
-		batch := append(make([]Record, 0, l.batchSize), first)
+		// (a wake-up per record costs more than the record itself), unless
+		// the queue fills first: Records wait for room then.
 		timer.Reset(l.interval)
 		select {
 		case <-timer.C:
+		case <-l.full:
+			timer.Stop()
 		case <-ctx.Done():
 			timer.Stop()
-			l.drain(batch)
+			l.commitPending()
 			return
 		case <-l.stop:
 			timer.Stop()
-			l.drain(batch)
+			l.commitPending()
 			return
 		}
-		l.commitQueued(batch)
+		l.commitPending()
 	}
 }
 
-// commitQueued commits batch and everything queued now, up to BatchSize
-// records per transaction: one fsync covers a whole interval's records.
-func (l *Ledger) commitQueued(batch []Record) {
-	maxGroup := l.batchSize
-	for {
-		for len(batch) < maxGroup {
-			select {
-			case r := <-l.queue:
-				batch = append(batch, r)
-				continue
-			default:
-			}
-			break
-		}
-		l.flush(batch)
-		if len(batch) < maxGroup {
-			return
-		}
-		batch = make([]Record, 0, l.batchSize)
+// commitPending takes every pending record and commits them in chunks of
+// at most BatchSize, one Store.Append each: one fsync covers a whole
+// interval's records.
+func (l *Ledger) commitPending() {
+	batch := l.take()
+	for chunk := range slices.Chunk(batch, l.batchSize) {
+		l.flush(chunk)
 	}
+	// Keep the slice for the next swap, without the records' strings.
+	clear(batch)
+	l.spare = batch[:0]
 }
 
-// take moves queued records into batch without blocking, up to BatchSize.
-func (l *Ledger) take(batch []Record) []Record {
-	for len(batch) < l.batchSize {
-		select {
-		case r := <-l.queue:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
+// take swaps pending with the writer's empty spare slice and frees the
+// Records blocked on a full queue.
+func (l *Ledger) take() []Record {
+	l.mu.Lock()
+	batch := l.pending
+	l.pending, l.spare = l.spare, nil
+	// Signals sent for the records just taken are stale: drop them, so
+	// a signal always means records pending now.
+	select {
+	case <-l.wake:
+	default:
+	}
+	select {
+	case <-l.full:
+	default:
+	}
+	blocked := l.blocked > 0
+	l.mu.Unlock()
+	if blocked {
+		l.taken.Broadcast()
 	}
 	return batch
-}
-
-// drain commits batch and everything queued now, in BatchSize chunks.
-func (l *Ledger) drain(batch []Record) {
-	for len(batch) >= l.batchSize {
-		l.flush(batch[:l.batchSize:l.batchSize])
-		batch = batch[l.batchSize:]
-	}
-	for {
-		batch = l.take(batch)
-		if len(batch) == 0 {
-			return
-		}
-		l.flush(batch)
-		batch = make([]Record, 0, l.batchSize)
-	}
 }
 
 // Close stops intake, commits everything queued and waits for Run to
@@ -129,12 +117,16 @@ func (l *Ledger) Close() {
 }
 
 func (l *Ledger) close() {
-	// Free Records blocked on a full queue first: they park their record
-	// in late and release the gate, which Close needs next.
-	close(l.closing)
-	l.gate.Lock()
+	// Stop intake. Records blocked on a full queue were settled already:
+	// they append past QueueSize, and intake has stopped only once they
+	// all have.
+	l.mu.Lock()
 	l.closed = true
-	l.gate.Unlock()
+	l.taken.Broadcast()
+	for l.blocked > 0 {
+		l.taken.Wait()
+	}
+	l.mu.Unlock()
 
 	l.runMu.Lock()
 	l.closeCalled = true
@@ -146,17 +138,13 @@ func (l *Ledger) close() {
 	}
 
 	// No writer runs any more: commit what Run did not take.
-	l.lateMu.Lock()
-	late := l.late
-	l.late = nil
-	l.lateMu.Unlock()
-	l.drain(late)
+	l.commitPending()
 }
 
 // flush commits batch and its rollup deltas, retrying with backoff. A batch that still fails
 // after appendAttempts is dropped, counted and logged with its size: the
 // writer cannot hold records forever without blocking every request.
-// A batch is never reused after Append, so a Store may keep it.
+// The batch's memory is reused once flush returns; see Store.Append.
 func (l *Ledger) flush(batch []Record) {
 	if len(batch) == 0 {
 		return
