@@ -19,7 +19,7 @@
 //   - Memory per stream is bounded: one read buffer handed between two
 //     goroutines, plus at most one held-back SSE line (maxLine).
 //   - Nothing on the request path unmarshals a body, commits to bbolt or
-//     holds a lock across I/O. Ledger records go to a channel.
+//     holds a lock across I/O. Ledger records go to the ledger's in-memory queue.
 //   - Every request ends in exactly one ledger record (or none for
 //     count_tokens and model lists), which settles its budget reservation.
 //
