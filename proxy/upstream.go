@@ -22,6 +22,8 @@ type upstreams struct {
 	clients map[string]*clientPair
 	// maxResponse caps a buffered upstream body.
 	maxResponse int
+	// tr carries every buffered client's calls.
+	tr *interruptible
 }
 
 type clientPair struct {
@@ -30,7 +32,7 @@ type clientPair struct {
 }
 
 func newUpstreams(maxResponse int) *upstreams {
-	return &upstreams{clients: make(map[string]*clientPair), maxResponse: maxResponse}
+	return &upstreams{clients: make(map[string]*clientPair), maxResponse: maxResponse, tr: newInterruptible()}
 }
 
 // client returns the clients for an egress proxy ("" is direct).
@@ -61,6 +63,7 @@ func (u *upstreams) client(proxyURL string) (*clientPair, error) {
 		}
 	}
 	c := &clientPair{buffered: mk(false), streaming: mk(true)}
+	c.buffered.Transport = u.tr
 	u.clients[proxyURL] = c
 	return c, nil
 }
@@ -109,7 +112,14 @@ func (f *flight) recycle() {
 // do sends req and waits for the response headers (stream) or the whole
 // response (buffered), the context, or the header timeout. On success the
 // caller owns req and resp; on failure do releases them.
+//
+// A buffered call runs on the caller's goroutine: the interruptible
+// transport lets a canceled context cut it. A streaming call runs on a
+// goroutine of its own, because its transport is fasthttp's.
 func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	if c.Transport == u.tr {
+		return u.doBuffered(ctx, c, req, resp, timeout)
+	}
 	f := flights.Get().(*flight)
 	f.c, f.req, f.resp = c, req, resp
 	go f.run()
@@ -141,4 +151,30 @@ func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Re
 	fasthttp.ReleaseResponse(resp)
 	f.recycle()
 	return cause
+}
+
+// doBuffered is do for the buffered clients.
+func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		return err
+	}
+	uc := u.tr.begin(req, time.Now().Add(timeout))
+	stop := context.AfterFunc(ctx, uc.interrupt)
+	err := c.Do(req, resp)
+	stop()
+	u.tr.end(req)
+	if err == nil {
+		return nil
+	}
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+	switch {
+	case uc.wasInterrupted() && ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return errHeaderTimeout
+	}
+	return fmt.Errorf("upstream: %w", err)
 }

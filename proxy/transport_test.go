@@ -1,0 +1,172 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// rawUpstream is a loopback TCP server that reads one request per
+// connection turn and answers with reply, or never when reply is "".
+// It counts accepted connections and reports each one's end on closed.
+type rawUpstream struct {
+	ln       net.Listener
+	accepted atomic.Int32
+	closed   chan struct{}
+}
+
+func newRawUpstream(t *testing.T, reply string) *rawUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{ln: ln, closed: make(chan struct{}, 16)}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u.accepted.Add(1)
+			go func() {
+				defer func() { c.Close(); u.closed <- struct{}{} }()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if reply == "" {
+						_, _ = io.Copy(io.Discard, br) // hang until the peer closes
+						return
+					}
+					if _, err := io.WriteString(c, reply); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return u
+}
+
+func okReply(body string) string {
+	return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func newTestExchange(url string) (*fasthttp.Request, *fasthttp.Response) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI(url + "/v1/messages")
+	req.Header.SetMethod("POST")
+	req.SetBodyString(`{"model":"m"}`)
+	return req, resp
+}
+
+// TestBufferedCallReusesConnection: buffered calls run through the
+// interruptible transport and keep the connection pooled.
+func TestBufferedCallReusesConnection(t *testing.T) {
+	up := newRawUpstream(t, okReply(`{"ok":true}`))
+	u := newUpstreams(1 << 20)
+	cp, err := u.client("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		req, resp := newTestExchange("http://" + up.ln.Addr().String())
+		if err := u.do(context.Background(), cp.buffered, req, resp, 5*time.Second); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if got := string(resp.Body()); got != `{"ok":true}` {
+			t.Errorf("call %d: body %q", i, got)
+		}
+		releaseExchange(req, resp)
+	}
+	if got := up.accepted.Load(); got != 1 {
+		t.Errorf("connections = %d, want 1 (pooled)", got)
+	}
+	if n := len(u.tr.calls); n != 0 {
+		t.Errorf("%d calls left registered", n)
+	}
+}
+
+// TestBufferedCallInterrupted: canceling the context cuts a buffered call
+// that waits for its reply, and closes the upstream connection so the
+// upstream stops working for nobody.
+func TestBufferedCallInterrupted(t *testing.T) {
+	up := newRawUpstream(t, "")
+	u := newUpstreams(1 << 20)
+	cp, _ := u.client("")
+	ctx, cancel := context.WithCancel(context.Background())
+	req, resp := newTestExchange("http://" + up.ln.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- u.do(ctx, cp.buffered, req, resp, time.Minute) }()
+	waitUntil(t, "request at the upstream", func() bool { return up.accepted.Load() == 1 })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("canceled call did not return")
+	}
+	select {
+	case <-up.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream connection left open")
+	}
+	if n := len(u.tr.calls); n != 0 {
+		t.Errorf("%d calls left registered", n)
+	}
+	// An already canceled context does not call at all.
+	req, resp = newTestExchange("http://" + up.ln.Addr().String())
+	if err := u.do(ctx, cp.buffered, req, resp, time.Minute); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled before the call: err = %v", err)
+	}
+	if got := up.accepted.Load(); got != 1 {
+		t.Errorf("connections = %d, want 1", got)
+	}
+}
+
+// TestBufferedCallTimeout: the header timeout ends a buffered call as
+// errHeaderTimeout, which the loop fails over on.
+func TestBufferedCallTimeout(t *testing.T) {
+	up := newRawUpstream(t, "")
+	u := newUpstreams(1 << 20)
+	cp, _ := u.client("")
+	req, resp := newTestExchange("http://" + up.ln.Addr().String())
+	if err := u.do(context.Background(), cp.buffered, req, resp, 50*time.Millisecond); !errors.Is(err, errHeaderTimeout) {
+		t.Errorf("err = %v, want errHeaderTimeout", err)
+	}
+	select {
+	case <-up.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed-out connection left open")
+	}
+}
+
+// TestUnregisteredCallUsesDefaultTransport: a buffered client used
+// directly (token refresh) keeps fasthttp's own timeout handling.
+func TestUnregisteredCallUsesDefaultTransport(t *testing.T) {
+	up := newRawUpstream(t, "")
+	u := newUpstreams(1 << 20)
+	cp, _ := u.client("")
+	req, resp := newTestExchange("http://" + up.ln.Addr().String())
+	defer releaseExchange(req, resp)
+	if err := cp.buffered.DoTimeout(req, resp, 50*time.Millisecond); !errors.Is(err, fasthttp.ErrTimeout) {
+		t.Errorf("err = %v, want fasthttp.ErrTimeout", err)
+	}
+}
