@@ -34,43 +34,87 @@ type Anthropic struct {
 // Platform implements Protocol.
 func (p *Anthropic) Platform() string { return "anthropic" }
 
-// Parse implements Protocol: one pass over the top-level keys.
+// Parse implements Protocol: one pass over the top-level keys, with the
+// fast scanner when the body lets it (nearly always) and gjson otherwise.
 func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
-	var userID, system, messages gjson.Result
-	dupModel := false
-	gjson.Parse(view(c.Body)).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "model":
-			if c.Model != "" {
-				dupModel = true // model_map and allow-lists must see the model that is served
-			}
-			c.Model = strings.Clone(v.String()) // outlives the body in the ledger queue
-		case "stream":
-			c.Stream = v.Bool()
-		case "max_tokens":
-			c.MaxTokens = v.Int()
-		case "metadata":
-			userID = v.Get("user_id")
-		case "messages":
-			messages = v
-		case "system":
-			system = v
-		}
-		return true
-	})
-	if c.Endpoint == EndpointCountTokens {
-		c.Stream = false
+	var f anthropicFields
+	body := view(c.Body)
+	if !eachKey(body, f.take) {
+		f = anthropicFields{}
+		gjson.Parse(body).ForEach(func(k, v gjson.Result) bool { return f.take(k.Str, v.Raw) })
 	}
+	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
+	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
+	c.MaxTokens = f.maxTokens
 	if c.Model == "" {
 		return errMissingModel
 	}
-	if dupModel {
+	if f.dupModel {
 		return errDuplicateModel
 	}
-	c.ClaudeCode = hasIdentity(system, p.Identity)
-	c.Session = sessionOf(userID.String(), c.header("x-claude-code-session-id"), system, messages.Get("0.content"))
+	c.ClaudeCode = hasIdentity(f.system, p.Identity)
+	c.Session = sessionOf(f.userID, c.header("x-claude-code-session-id"), f.system, firstContent(f.messages))
 	return nil
+}
+
+// anthropicFields are the top-level fields of a Messages body that the
+// gateway reads; raw values point into the body.
+type anthropicFields struct {
+	model     string
+	dupModel  bool
+	stream    bool
+	maxTokens int64
+	userID    string
+	system    gjson.Result
+	messages  string // raw
+}
+
+// take records one top-level key; it always asks for the next.
+func (f *anthropicFields) take(key, raw string) bool {
+	switch key {
+	case "model":
+		if f.model != "" {
+			f.dupModel = true // model_map and allow-lists must see the model that is served
+		}
+		f.model = gjson.Parse(raw).String()
+	case "stream":
+		f.stream = gjson.Parse(raw).Bool()
+	case "max_tokens":
+		f.maxTokens = gjson.Parse(raw).Int()
+	case "metadata":
+		f.userID = gjson.Get(raw, "user_id").String()
+	case "messages":
+		f.messages = raw
+	case "system":
+		f.system = gjson.Parse(raw)
+	}
+	return true
+}
+
+// firstContent is the raw content of the first message ("" when absent).
+func firstContent(messages string) string {
+	if messages == "" {
+		return ""
+	}
+	first, ok := firstElement(messages)
+	if !ok {
+		return gjson.Get(messages, "0.content").Raw
+	}
+	if first == "" || first[0] != '{' {
+		return ""
+	}
+	var content string
+	if eachKey(first, func(k, raw string) bool {
+		if k == "content" {
+			content = raw
+			return false
+		}
+		return true
+	}) {
+		return content
+	}
+	return gjson.Get(messages, "0.content").Raw
 }
 
 // hasIdentity reports whether the system prompt already carries the Claude
@@ -94,12 +138,12 @@ func hasIdentity(system gjson.Result, identity string) bool {
 // anthropicSession derives the sticky session identity (scheduling.md)
 // of a body.
 func anthropicSession(userID, header string, system gjson.Result, body []byte) string {
-	return sessionOf(userID, header, system, gjson.Get(view(body), "messages.0.content"))
+	return sessionOf(userID, header, system, gjson.Get(view(body), "messages.0.content").Raw)
 }
 
 // sessionOf derives the session from what Parse already found, first
 // being the first message's content.
-func sessionOf(userID, header string, system, first gjson.Result) string {
+func sessionOf(userID, header string, system gjson.Result, first string) string {
 	if userID != "" {
 		if strings.HasPrefix(userID, "{") {
 			if s := gjson.Get(userID, "session_id").String(); s != "" {
@@ -129,10 +173,10 @@ func sessionOf(userID, header string, system, first gjson.Result) string {
 		} else {
 			system.ForEach(func(_, b gjson.Result) bool { h = hashAdd(h, b.Get("text").String()); return true })
 		}
-		if !first.Exists() && system.Raw == "" {
+		if first == "" && system.Raw == "" {
 			return ""
 		}
-		h = hashAdd(h, first.Raw)
+		h = hashAdd(h, first)
 	}
 	return hashString("h:", h)
 }
