@@ -85,7 +85,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	rctx, cancel := context.WithCancel(s.ctx)
+	// Not a child of s.ctx: registering thousands of children under the
+	// server context's one lock costs every request a contended lock. The
+	// watcher list, which every run joins, carries shutdown instead.
+	rctx, cancel := context.WithCancel(context.Background())
 	r.rctx, r.cancel = rctx, cancel
 	if !r.admitCall() {
 		cancel()
@@ -96,6 +99,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		return
 	}
 	s.watch.add(&r.wt, ctx.Conn(), cancel)
+	if s.ctx.Err() != nil { // shut down before the watch was listed
+		cancel()
+	}
 	defer func() {
 		if !r.streaming {
 			r.setOverhead()

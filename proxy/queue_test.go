@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -223,5 +224,35 @@ func TestShutdownFailsWaiters(t *testing.T) {
 	wg.Wait()
 	if recs := h.records(2); recs[0].Status != 503 && recs[1].Status != 503 {
 		t.Errorf("no 503 record: %+v", recs)
+	}
+}
+
+// TestShutdownCutsRunningRequests: when graceful shutdown runs out of
+// time, requests still waiting for their upstream are canceled (every run
+// is reached through the watcher list, not a context tree), so Shutdown
+// returns instead of waiting for the upstream.
+func TestShutdownCutsRunningRequests(t *testing.T) {
+	for _, body := range []string{simpleBody, streamBody} {
+		h := newHarness(t, []Account{apiAccount("a1", "k1")})
+		h.up.Script("k1", upstreamtest.Hang(30*time.Second))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.post("/v1/messages", body)
+		}()
+		waitUntil(t, "request in flight", func() bool { return h.status("a1").InFlight == 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		start := time.Now()
+		h.srv.Shutdown(ctx)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("request still running after shutdown")
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("shutdown took %v", d)
+		}
+		waitUntil(t, "slot freed", func() bool { return h.status("a1").InFlight == 0 })
 	}
 }

@@ -197,6 +197,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
 	s.cancel()
+	s.watch.cancelAll()
 	if err != nil {
 		// Streams were canceled above; give them a moment to write their
 		// error events and close.
@@ -225,6 +226,10 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	path := ctx.Path()
+	if zzVariant == 1 {
+		zzBare(s, ctx)
+		return
+	}
 	switch string(path) {
 	case "/v1/messages":
 		s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)

@@ -38,13 +38,11 @@ func newWatcher(interval time.Duration) *watcher {
 	return w
 }
 
-// add starts watching conn with wt, which must not be listed already.
-// Connections that are not plain sockets (TLS, in-memory) are not
-// watched; failed writes are their only signal.
+// add lists wt, which must not be listed already, for conn. Every
+// request is listed, so that cancelAll reaches it at shutdown; only plain
+// sockets are peeked at (for TLS or in-memory connections failed writes
+// are the only signal of a hang-up).
 func (w *watcher) add(wt *watch, conn net.Conn, cancel context.CancelFunc) {
-	if _, ok := conn.(syscall.Conn); !ok {
-		return
-	}
 	wt.conn, wt.cancel = conn, cancel
 	w.mu.Lock()
 	wt.prev, wt.next = w.head.prev, &w.head
@@ -62,6 +60,15 @@ func (w *watcher) remove(wt *watch) {
 		wt.prev, wt.next = nil, nil
 	}
 	w.mu.Unlock()
+}
+
+// cancelAll cancels every listed request: the server is shutting down.
+func (w *watcher) cancelAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for wt := w.head.next; wt != &w.head; wt = wt.next {
+		wt.cancel()
+	}
 }
 
 // run peeks at every watched socket each interval until ctx ends.
