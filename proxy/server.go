@@ -226,10 +226,6 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	path := ctx.Path()
-	if zzVariant == 1 {
-		zzBare(s, ctx)
-		return
-	}
 	switch string(path) {
 	case "/v1/messages":
 		s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)
