@@ -17,8 +17,8 @@ import (
 type run struct {
 	s      *Server
 	ctx    *fasthttp.RequestCtx
-	rctx   context.Context // canceled when the client hangs up or at shutdown
-	cancel context.CancelFunc
+	rctx   context.Context // &rc
+	rc     runCtx          // canceled when the client hangs up or at shutdown
 	wt     watch
 	call   *Call
 	callv  Call // what call points to
@@ -88,19 +88,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	// Not a child of s.ctx: registering thousands of children under the
 	// server context's one lock costs every request a contended lock. The
 	// watcher list, which every run joins, carries shutdown instead.
-	rctx, cancel := context.WithCancel(context.Background())
-	r.rctx, r.cancel = rctx, cancel
+	r.rctx = &r.rc
 	if !r.admitCall() {
-		cancel()
 		return
 	}
 	if key.InterceptWarmup && r.intercept() {
-		cancel()
 		return
 	}
-	s.watch.add(&r.wt, ctx.Conn(), cancel)
+	s.watch.add(&r.wt, ctx.Conn(), &r.rc)
 	if s.ctx.Err() != nil { // shut down before the watch was listed
-		cancel()
+		r.rc.cancel()
 	}
 	defer func() {
 		if !r.streaming {
@@ -138,7 +135,7 @@ func (r *run) finish() {
 		_ = r.conn.SetWriteDeadline(time.Time{})
 	}
 	r.s.watch.remove(&r.wt)
-	r.cancel()
+	r.rc.cancel()
 	if !r.settled && r.s.ledger != nil {
 		r.s.ledger.Release(r.reservation)
 	}

@@ -161,9 +161,16 @@ func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fas
 		return err
 	}
 	uc := u.tr.begin(req, time.Now().Add(timeout))
-	stop := context.AfterFunc(ctx, uc.interrupt)
-	err := c.Do(req, resp)
-	stop()
+	var err error
+	if rc, ok := ctx.(*runCtx); ok { // a request's own context: no callback to register
+		rc.setCall(uc)
+		err = c.Do(req, resp)
+		rc.setCall(nil)
+	} else {
+		stop := context.AfterFunc(ctx, uc.interrupt)
+		err = c.Do(req, resp)
+		stop()
+	}
 	u.tr.end(req)
 	if err == nil {
 		return nil

@@ -95,5 +95,5 @@ func (r *run) writeEvent(b []byte) {
 			return
 		}
 	}
-	r.cancel()
+	r.rc.cancel()
 }

@@ -24,9 +24,12 @@ type watcher struct {
 	head     watch // sentinel of a circular list
 }
 
+// canceler is what a watch cancels: a request's context.
+type canceler interface{ cancel() }
+
 type watch struct {
 	conn       net.Conn
-	cancel     context.CancelFunc
+	ctx        canceler
 	prev, next *watch // guarded by watcher.mu; nil when not listed
 	raw        syscall.RawConn
 	rawTried   bool // raw and rawTried belong to the watcher goroutine
@@ -42,8 +45,8 @@ func newWatcher(interval time.Duration) *watcher {
 // request is listed, so that cancelAll reaches it at shutdown; only plain
 // sockets are peeked at (for TLS or in-memory connections failed writes
 // are the only signal of a hang-up).
-func (w *watcher) add(wt *watch, conn net.Conn, cancel context.CancelFunc) {
-	wt.conn, wt.cancel = conn, cancel
+func (w *watcher) add(wt *watch, conn net.Conn, ctx canceler) {
+	wt.conn, wt.ctx = conn, ctx
 	w.mu.Lock()
 	wt.prev, wt.next = w.head.prev, &w.head
 	w.head.prev.next = wt
@@ -67,7 +70,7 @@ func (w *watcher) cancelAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for wt := w.head.next; wt != &w.head; wt = wt.next {
-		wt.cancel()
+		wt.ctx.cancel()
 	}
 }
 
@@ -96,7 +99,7 @@ func (w *watcher) run(ctx context.Context) {
 				}
 			}
 			if wt.raw != nil && peerClosed(wt.raw) {
-				wt.cancel()
+				wt.ctx.cancel()
 				w.remove(wt)
 			}
 			batch[i] = nil // do not keep finished requests alive
