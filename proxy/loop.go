@@ -15,15 +15,16 @@ import (
 
 // run is one client request on its way through the failover loop.
 type run struct {
-	s      *Server
-	ctx    *fasthttp.RequestCtx
-	rctx   context.Context // &rc
-	rc     runCtx          // canceled when the client hangs up or at shutdown
-	wt     watch
-	call   *Call
-	callv  Call // what call points to
-	pool   *pool
-	start  time.Time
+	s     *Server
+	ctx   *fasthttp.RequestCtx
+	rctx  context.Context // &rc
+	rc    runCtx          // canceled when the client hangs up or at shutdown
+	wt    watch
+	call  *Call
+	callv Call         // what call points to
+	hdr   [8][2]string // backs callv.Header for the usual few headers
+	pool  *pool
+	start time.Time
 
 	exclude  []string
 	attempts int
@@ -77,6 +78,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	}
 	c := &r.callv
 	r.call = c
+	c.Header = r.hdr[:0]
 	if q := ctx.QueryArgs().QueryString(); len(q) > 0 {
 		c.Query = string(q)
 	}
