@@ -17,6 +17,12 @@ type Limits struct {
 	RateMultiplier float64 // what the key pays per list-price dollar; 0 means 1
 }
 
+// unlimited reports whether lim sets no RPM and no budget.
+func (lim Limits) unlimited() bool {
+	return lim.RPM <= 0 && lim.Limit5h <= 0 && lim.LimitDay <= 0 && lim.LimitWeek <= 0 &&
+		lim.LimitMonth <= 0 && lim.Quota <= 0
+}
+
 // limit returns the limit of window w.
 func (lim Limits) limit(w Window) int64 {
 	switch w {
@@ -198,10 +204,13 @@ func (q *quota) release(res Reservation) {
 // reservations + estimate would exceed a window's limit (naming the
 // window that stays closed longest). Otherwise it counts the request
 // against RPM and holds the estimate until the request's Record or
-// Release. An empty key is not limited and gets a no-op reservation.
+// Release. An empty key, or a key with no RPM and no budget, is not
+// limited and gets a no-op reservation without taking the quota lock: the
+// hot path of unlimited keys stays lock-free here (their spend is still
+// counted when Record settles).
 // lim.RateMultiplier is not used here: estimate already includes it.
 func (l *Ledger) Reserve(key string, lim Limits, estimate int64) (Reservation, error) {
-	if key == "" {
+	if key == "" || lim.unlimited() {
 		return Reservation{}, nil
 	}
 	estimate = max(estimate, 0)

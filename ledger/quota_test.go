@@ -314,3 +314,33 @@ func TestRecordAfterCloseReleases(t *testing.T) {
 		t.Fatalf("reserved = %d, want 0", got)
 	}
 }
+
+// TestUnlimitedKeyReservesNothing: a key without RPM or budgets gets a
+// no-op reservation (no lock, nothing held), and its spend is still
+// counted when its record settles.
+func TestUnlimitedKeyReservesNothing(t *testing.T) {
+	clk := newClock(time.Date(2026, 4, 7, 12, 0, 0, 0, time.UTC))
+	l, _, _ := newTestLedger(t, Config{Now: clk.Now})
+	res, err := l.Reserve("free", Limits{RateMultiplier: 2}, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (Reservation{}) {
+		t.Errorf("reservation = %+v, want none", res)
+	}
+	if got := reservedOf(l, "free"); got != 0 {
+		t.Errorf("reserved = %d, want 0", got)
+	}
+	l.Record(Record{Key: "free", Model: "claude-sonnet-4-5", CostMicros: 700, Reservation: res})
+	if got := l.KeyUsage("free", Limits{})[0].Used; got != 700 {
+		t.Errorf("used = %d, want 700", got)
+	}
+	// A limit of any kind reserves.
+	for _, lim := range []Limits{{RPM: 1}, {Limit5h: 1000}, {LimitDay: 1000}, {LimitWeek: 1000}, {LimitMonth: 1000}, {Quota: 1000}} {
+		res, err := l.Reserve("limited", lim, 1)
+		if err != nil || res == (Reservation{}) {
+			t.Errorf("limits %+v: reservation %+v, err %v", lim, res, err)
+		}
+		l.Release(res)
+	}
+}
