@@ -28,7 +28,12 @@
 //     hang-ups are found by a watcher that peeks at waiting sockets (Linux
 //     and other unix systems; TLS connections are noticed on the next
 //     failed write instead).
-//   - fasthttp's client cannot be cancelled mid-call; an abandoned call runs
-//     on in its goroutine until the upstream answers or the header timeout,
-//     and a stream is closed as soon as its headers arrive.
+//   - fasthttp's client cannot be cancelled mid-call. Buffered calls run on
+//     the handler's goroutine through the interruptible transport, which
+//     cuts the read with a past deadline when the request's context is
+//     canceled. Streaming calls run on a goroutine of their own; an
+//     abandoned one runs on until the upstream sends headers or the header
+//     timeout strikes, and its stream is closed as soon as they arrive.
+//   - A request's context (runCtx) is not a child of the server's: every
+//     request joins the watcher's list, and shutdown cancels the list.
 package proxy
