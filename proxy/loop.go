@@ -43,6 +43,8 @@ type run struct {
 	upstreamWait time.Duration
 	// usage is a buffered reply's usage, kept here to spare an allocation.
 	usage ledger.Usage
+	// recorded is when record ran, which the overhead header reuses.
+	recorded time.Time
 	// conn is the client connection of a stream, for write deadlines.
 	conn net.Conn
 	// w is the client stream once the request committed to a 200 SSE
@@ -52,7 +54,10 @@ type run struct {
 
 // handle authenticates, parses and runs a request through the loop.
 func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
-	start := time.Now()
+	start := ctx.Time() // stamped by fasthttp just before the handler
+	if start.IsZero() {
+		start = time.Now()
+	}
 	p := s.pool.load()
 	key := s.authenticate(ctx, p)
 	if key == nil {

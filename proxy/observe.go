@@ -15,7 +15,7 @@ import (
 // observe counts a finished request (cost at list price, micro-USD) in the
 // metrics and writes its one log line. No secret and no body ever reaches
 // the log.
-func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg string, ttft time.Duration) {
+func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg string, dur, ttft time.Duration) {
 	s, c := r.s, r.call
 	s.metrics.request(reqLabels{proto: c.Proto.Platform(), key: c.Key.Name, account: acct, model: c.Model, status: status}, u, cost)
 	if ttft > 0 {
@@ -30,14 +30,18 @@ func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg strin
 		slog.String("model", c.Model), slog.Int("status", status), slog.Bool("stream", c.Stream),
 		slog.Int64("in", u.InputTokens), slog.Int64("out", u.OutputTokens),
 		slog.Int64("cache_read", u.CacheReadTokens), slog.Int64("cache_write", u.CacheCreationTokens),
-		slog.Int64("ms", time.Since(r.start).Milliseconds()), slog.Int64("ttft_ms", ttft.Milliseconds()),
+		slog.Int64("ms", dur.Milliseconds()), slog.Int64("ttft_ms", ttft.Milliseconds()),
 		slog.Int("failovers", max(r.attempts-1, 0)), slog.String("err", errMsg))
 }
 
 // setOverhead stamps the time subgate itself spent on the request so far,
 // upstream waits excluded, on the response headers.
 func (r *run) setOverhead() {
-	setOverheadHeader(r.ctx, time.Since(r.start)-r.upstreamWait)
+	end := r.recorded // the reply is complete once recorded
+	if end.IsZero() {
+		end = time.Now()
+	}
+	setOverheadHeader(r.ctx, end.Sub(r.start)-r.upstreamWait)
 }
 
 func setOverheadHeader(ctx *fasthttp.RequestCtx, d time.Duration) {

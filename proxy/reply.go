@@ -144,6 +144,8 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 		return
 	}
 	r.settled = true
+	r.recorded = time.Now()
+	dur := r.recorded.Sub(r.start)
 	var cost int64
 	if r.s.ledger != nil {
 		cost = r.s.ledger.Record(ledger.Record{
@@ -158,13 +160,13 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 			Usage:         u,
 			Stream:        c.Stream,
 			Status:        status,
-			Duration:      time.Since(r.start),
+			Duration:      dur,
 			TTFT:          ttft,
 			RequestID:     c.RequestID,
 			Error:         errMsg,
 		})
 	}
-	r.observe(status, u, cost, acct, errMsg, ttft)
+	r.observe(status, u, cost, acct, errMsg, dur, ttft)
 }
 
 func releaseExchange(req *fasthttp.Request, resp *fasthttp.Response) {

@@ -210,7 +210,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) handler(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := ctx.Time() // stamped by fasthttp just before the handler
+	if start.IsZero() {
+		start = time.Now()
+	}
 	var id [48]byte
 	b := append(append(id[:0], s.idBase...), '-')
 	ctx.Response.Header.SetBytesV("x-subgate-request-id", strconv.AppendUint(b, s.reqID.Add(1), 36))
