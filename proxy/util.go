@@ -27,24 +27,29 @@ var (
 // name prefix) to dst as lowercase (name, value) copies. All the kept
 // bytes share one allocation: this runs on every request.
 func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, prefix string) [][2]string {
+	keeps := func(k []byte) bool {
+		if prefix != "" && len(k) >= len(prefix) && bytes.EqualFold(k[:len(prefix)], []byte(prefix)) {
+			return true
+		}
+		for _, name := range names {
+			if len(k) == len(name) && bytes.EqualFold(k, []byte(name)) {
+				return true
+			}
+		}
+		return false
+	}
 	var kept [24][2][]byte
 	n, size := 0, 0
 	for k, v := range ctx.Request.Header.All() {
-		if n == len(kept) {
-			break // more allow-listed headers than any real client sends
+		if !keeps(k) {
+			continue
 		}
-		keep := prefix != "" && len(k) >= len(prefix) && bytes.EqualFold(k[:len(prefix)], []byte(prefix))
-		for _, name := range names {
-			if keep || (len(k) == len(name) && bytes.EqualFold(k, []byte(name))) {
-				keep = true
-				break
-			}
+		if n == len(kept) { // more than real clients send: copy them one by one
+			return copyHeadersSlow(ctx, dst, keeps)
 		}
-		if keep {
-			kept[n] = [2][]byte{k, v}
-			n++
-			size += len(k) + len(v)
-		}
+		kept[n] = [2][]byte{k, v}
+		n++
+		size += len(k) + len(v)
 	}
 	if n == 0 {
 		return dst
@@ -65,6 +70,17 @@ func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, pref
 		at = len(arena)
 		arena = append(arena, kv[1]...)
 		dst = append(dst, [2]string{name, unsafe.String(unsafe.SliceData(arena[at:]), len(kv[1]))})
+	}
+	return dst
+}
+
+// copyHeadersSlow is copyHeaders for a request with very many allow-listed
+// headers: two allocations per header, none dropped.
+func copyHeadersSlow(ctx *fasthttp.RequestCtx, dst [][2]string, keeps func([]byte) bool) [][2]string {
+	for k, v := range ctx.Request.Header.All() {
+		if keeps(k) {
+			dst = append(dst, [2]string{strings.ToLower(string(k)), string(v)})
+		}
 	}
 	return dst
 }

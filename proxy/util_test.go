@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,23 @@ func TestAnthropicWindows(t *testing.T) {
 	none.Set("content-type", "application/json")
 	if got := (&Anthropic{}).Windows(&none); got != nil {
 		t.Errorf("no unified headers: %+v", got)
+	}
+}
+
+// TestCopyHeadersMany: a request with more allow-listed headers than the
+// fast path holds keeps every one of them.
+func TestCopyHeadersMany(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	for i := range 40 {
+		ctx.Request.Header.Set("X-Stainless-H"+strconv.Itoa(i), strconv.Itoa(i))
+	}
+	ctx.Request.Header.Set("Anthropic-Beta", "late-flag")
+	got := copyHeaders(&ctx, nil, []string{"anthropic-beta"}, "x-stainless-")
+	if len(got) != 41 {
+		t.Fatalf("kept %d headers, want 41", len(got))
+	}
+	c := Call{Header: got}
+	if c.header("anthropic-beta") != "late-flag" || c.header("x-stainless-h39") != "39" {
+		t.Errorf("headers = %v", got)
 	}
 }
