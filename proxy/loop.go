@@ -79,7 +79,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		Endpoint: ep,
 		Key:      key,
 		Path:     internPath(ctx.Path()),
-		Body:     append([]byte(nil), body...),
+		Body:     body, // fasthttp's buffer: see the copy after Parse
 	}
 	c := &r.callv
 	r.call = c
@@ -91,6 +91,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
 		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
 		return
+	}
+	// fasthttp reuses the request's buffer once the handler returns, even
+	// for another client. A buffered exchange runs entirely on this
+	// goroutine (the interruptible transport), so it may send the buffer
+	// as it is; a streaming call runs on a goroutine that can outlive the
+	// handler, so it sends a copy. Protocols that may stream upstream for
+	// a buffered client (Codex) always copy.
+	if _, streamsUp := proto.(upstreamStreamer); c.Stream || streamsUp {
+		c.Body = append([]byte(nil), body...)
 	}
 	// Not a child of s.ctx: registering thousands of children under the
 	// server context's one lock costs every request a contended lock. The

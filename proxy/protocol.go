@@ -79,7 +79,8 @@ const (
 )
 
 // Call is one client request as the loop sees it. Everything in it is a
-// copy: nothing points into fasthttp's request buffers.
+// copy, except Body of a buffered request, which is fasthttp's request
+// buffer and valid only while the handler runs (see Server.handle).
 type Call struct {
 	Proto    Protocol
 	Endpoint Endpoint
