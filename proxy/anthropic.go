@@ -39,11 +39,7 @@ func (p *Anthropic) Platform() string { return "anthropic" }
 func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
 	var f anthropicFields
-	body := view(c.Body)
-	if !eachKey(body, f.take) {
-		f = anthropicFields{}
-		gjson.Parse(body).ForEach(func(k, v gjson.Result) bool { return f.take(k.Str, v.Raw) })
-	}
+	eachTopKey(view(c.Body), f.take, func() { f = anthropicFields{} })
 	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
 	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
 	c.MaxTokens = f.maxTokens

@@ -38,50 +38,67 @@ type OpenAI struct {
 // Platform implements Protocol.
 func (p *OpenAI) Platform() string { return "openai" }
 
-// Parse implements Protocol.
+// Parse implements Protocol: one pass over the top-level keys (see
+// eachTopKey).
 func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], openaiHeaders, "x-codex-")
-	var prev, cacheKey string
-	dupModel := false
-	gjson.Parse(view(c.Body)).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "model":
-			if c.Model != "" {
-				dupModel = true // model_map and allow-lists must see the model that is served
-			}
-			c.Model = strings.Clone(v.String())
-		case "stream":
-			c.Stream = v.Bool()
-		case "max_output_tokens", "max_tokens", "max_completion_tokens":
-			c.MaxTokens = v.Int()
-		case "previous_response_id":
-			prev = v.String()
-		case "prompt_cache_key":
-			cacheKey = v.String()
-		case "stream_options":
-			c.ClientUsage = v.Get("include_usage").Bool()
-		}
-		return true
-	})
+	var f openaiFields
+	eachTopKey(view(c.Body), f.take, func() { f = openaiFields{} })
+	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
 	if c.Model == "" {
 		return errMissingModel
 	}
-	if dupModel {
+	if f.dupModel {
 		return errDuplicateModel
 	}
+	c.Stream, c.MaxTokens, c.ClientUsage = f.stream, f.maxTokens, f.clientUsage
 	switch {
-	case prev != "":
-		c.Session = "resp:" + prev
+	case f.prev != "":
+		c.Session = "resp:" + f.prev
 	case c.header("session_id") != "":
 		c.Session = "oa:" + c.header("session_id")
 	case c.header("session-id") != "":
 		c.Session = "oa:" + c.header("session-id")
 	case c.header("conversation_id") != "":
 		c.Session = "oa:" + c.header("conversation_id")
-	case cacheKey != "":
-		c.Session = "oa:" + cacheKey
+	case f.cacheKey != "":
+		c.Session = "oa:" + f.cacheKey
 	}
 	return nil
+}
+
+// openaiFields are the top-level fields of a Responses or Chat body that
+// the gateway reads; strings point into the body.
+type openaiFields struct {
+	model       string
+	dupModel    bool
+	stream      bool
+	maxTokens   int64
+	prev        string
+	cacheKey    string
+	clientUsage bool
+}
+
+// take records one top-level key; it always asks for the next.
+func (f *openaiFields) take(key, raw string) bool {
+	switch key {
+	case "model":
+		if f.model != "" {
+			f.dupModel = true // model_map and allow-lists must see the model that is served
+		}
+		f.model = gjson.Parse(raw).String()
+	case "stream":
+		f.stream = gjson.Parse(raw).Bool()
+	case "max_output_tokens", "max_tokens", "max_completion_tokens":
+		f.maxTokens = gjson.Parse(raw).Int()
+	case "previous_response_id":
+		f.prev = gjson.Parse(raw).String()
+	case "prompt_cache_key":
+		f.cacheKey = gjson.Parse(raw).String()
+	case "stream_options":
+		f.clientUsage = gjson.Get(raw, "include_usage").Bool()
+	}
+	return true
 }
 
 // UpstreamStream implements upstreamStreamer: the Codex backend only

@@ -1,6 +1,10 @@
 package proxy
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
 
 // A minimal JSON scanner for the request bodies the hot path reads: it
 // finds an object's keys and the extent of their values without decoding
@@ -63,6 +67,17 @@ func eachKey(s string, fn func(key, raw string) bool) bool {
 		}
 	}
 	return false
+}
+
+// eachTopKey calls take with every top-level key of the object in body
+// and its raw value: through the scanner when it reads the body, else
+// through gjson, after reset has cleared what a partial scan took.
+func eachTopKey(body string, take func(key, raw string) bool, reset func()) {
+	if eachKey(body, take) {
+		return
+	}
+	reset()
+	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool { return take(k.Str, v.Raw) })
 }
 
 // firstElement returns the raw first element of the array in s.
