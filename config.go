@@ -236,7 +236,7 @@ func DefaultConfig() Config {
 		StreamIdleTimeout:     Duration{5 * time.Minute},
 		RefreshAhead:          Duration{5 * time.Minute},
 	}
-	c.Ledger.FlushInterval = Duration{5 * time.Millisecond}
+	c.Ledger.FlushInterval = Duration{25 * time.Millisecond}
 	c.Ledger.Timezone = "UTC"
 	c.Ledger.RetentionDays = 90
 	return c

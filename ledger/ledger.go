@@ -14,7 +14,7 @@ type Config struct {
 	Pricing       *Pricing         // nil means NewPricing(nil)
 	Logger        *slog.Logger     // nil discards
 	BatchSize     int              // records per commit at most; default 2048
-	FlushInterval time.Duration    // group commit interval; default 5ms
+	FlushInterval time.Duration    // group commit interval; default 25ms
 	QueueSize     int              // records buffered before Record blocks; default 65536
 	Now           func() time.Time // stamps records and reads the quota clock; default time.Now
 	// Location is the time zone of the day, week and month windows and of
@@ -27,7 +27,7 @@ type Config struct {
 
 const (
 	defaultBatchSize     = 2048
-	defaultFlushInterval = 5 * time.Millisecond
+	defaultFlushInterval = 25 * time.Millisecond
 	defaultQueueSize     = 65536
 	defaultRetentionDays = 90
 
