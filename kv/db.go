@@ -57,6 +57,9 @@ type DB struct {
 	sec *sealer
 	// now is the clock for Created and Updated stamps; tests replace it.
 	now func() time.Time
+	// recBuf is the ledger records' encoding arena, used only inside
+	// write transactions (see appendRecords).
+	recBuf []byte
 }
 
 // Open opens the database at path, creating it with mode 0600 if needed and

@@ -39,31 +39,47 @@ func (db *DB) Append(recs []ledger.Record, rollups []ledger.Rollup) error {
 		return nil
 	}
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
-		if err := appendRecords(tx, recs); err != nil {
+		if err := db.appendRecords(tx, recs); err != nil {
 			return err
 		}
 		return mergeRollups(tx, rollups)
 	})
 }
 
-func appendRecords(tx *bbolt.Tx, recs []ledger.Record) error {
+// appendRecords puts recs into the ledger bucket. It runs inside a write
+// transaction, and bbolt runs one at a time: that is what lets every
+// commit reuse db.recBuf, whose bytes Put references until the commit.
+func (db *DB) appendRecords(tx *bbolt.Tx, recs []ledger.Record) error {
 	b := tx.Bucket(bucketLedger)
 	b.FillPercent = ledgerFillPercent
-	buf := make([]byte, 0, 160*len(recs)) // one arena; about 130 B a record
+	if need := 160 * len(recs); cap(db.recBuf) < need { // about 130 B a record
+		db.recBuf = make([]byte, 0, need)
+	}
+	buf := db.recBuf[:0]
+	var key [ledgerKeyLen]byte // Put copies keys, not values
 	for i := range recs {
 		seq, err := b.NextSequence()
 		if err != nil {
 			return fmt.Errorf("kv: ledger sequence: %w", err)
 		}
-		// Put keeps a reference to the value until the commit, so each
-		// record gets its own slice of buf's backing arrays.
-		buf = appendRecord(buf[len(buf):], &recs[i])
-		if err := b.Put(ledgerKey(recs[i].Time, seq), buf); err != nil {
+		// Each record gets its own bytes of the arena; one that outgrows
+		// it moves to a fresh array and leaves the earlier ones intact.
+		start := len(buf)
+		buf = appendRecord(buf, &recs[i])
+		putLedgerKey(key[:], recs[i].Time, seq)
+		if err := b.Put(key[:], buf[start:len(buf):len(buf)]); err != nil {
 			return fmt.Errorf("kv: put ledger record: %w", err)
 		}
 	}
+	if cap(buf) <= maxRecBuf {
+		db.recBuf = buf[:0]
+	}
 	return nil
 }
+
+// maxRecBuf bounds the arena kept between commits (a burst's batch of
+// BatchSize records fits well within it).
+const maxRecBuf = 1 << 20
 
 // Scan calls fn for the records with from <= Time < to, in time order
 // (records with the same Time in append order), until fn returns false.
@@ -140,9 +156,13 @@ func (db *DB) Last(n int) ([]ledger.Record, error) {
 // wrapping around.
 func ledgerKey(t time.Time, seq uint64) []byte {
 	k := make([]byte, ledgerKeyLen)
+	putLedgerKey(k, t, seq)
+	return k
+}
+
+func putLedgerKey(k []byte, t time.Time, seq uint64) {
 	binary.BigEndian.PutUint64(k[:8], unixNano(t))
 	binary.BigEndian.PutUint64(k[8:], seq)
-	return k
 }
 
 // maxUnix is the last second whose unix-nano value fits in an int64.
