@@ -331,7 +331,7 @@ func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
 
 // Response implements Protocol.
 func (p *Anthropic) Response(body []byte, c *Call, u *ledger.Usage) []byte {
-	anthropicUsage(gjson.Get(view(body), "usage"), u, false)
+	anthropicUsage(topValue(view(body), "usage"), u, false)
 	if c.UpstreamModel != c.Model && c.Endpoint == EndpointGenerate {
 		if b, err := sjson.SetBytes(body, "model", c.Model); err == nil {
 			return b
@@ -340,10 +340,24 @@ func (p *Anthropic) Response(body []byte, c *Call, u *ledger.Usage) []byte {
 	return body
 }
 
-// anthropicUsage reads a usage object. In message_delta the numbers are
-// cumulative and the input fields optional: only non-zero values replace.
-// One pass over the object: it runs on every reply.
-func anthropicUsage(v gjson.Result, u *ledger.Usage, delta bool) {
+// anthropicUsage reads a raw usage object. In message_delta the numbers
+// are cumulative and the input fields optional: only non-zero values
+// replace. It runs on every reply, so it reads the object with the
+// scanner, and with gjson only when the scanner balks.
+func anthropicUsage(raw string, u *ledger.Usage, delta bool) {
+	if raw == "" {
+		return
+	}
+	tmp := *u
+	if scanUsage(raw, &tmp, delta) {
+		*u = tmp
+		return
+	}
+	gjsonUsage(gjson.Parse(raw), u, delta)
+}
+
+// gjsonUsage is anthropicUsage through gjson.
+func gjsonUsage(v gjson.Result, u *ledger.Usage, delta bool) {
 	if !v.IsObject() {
 		return
 	}
@@ -377,6 +391,45 @@ func anthropicUsage(v gjson.Result, u *ledger.Usage, delta bool) {
 	})
 }
 
+// scanUsage is anthropicUsage's fast path; it reports false, having
+// possibly written to u, when the object needs gjson.
+func scanUsage(raw string, u *ledger.Usage, delta bool) bool {
+	set := func(dst *int64, r string) {
+		if n := rawInt(r); !delta || n != 0 {
+			*dst = n
+		}
+	}
+	nested := true
+	ok := eachKey(raw, func(k, r string) bool {
+		switch k {
+		case "input_tokens":
+			set(&u.InputTokens, r)
+		case "output_tokens":
+			set(&u.OutputTokens, r)
+		case "cache_creation_input_tokens":
+			set(&u.CacheCreationTokens, r)
+		case "cache_read_input_tokens":
+			set(&u.CacheReadTokens, r)
+		case "cache_creation":
+			if r[0] != '{' {
+				return true // gjson's ForEach visits nothing in a scalar
+			}
+			nested = eachKey(r, func(k, r string) bool {
+				switch k {
+				case "ephemeral_5m_input_tokens":
+					set(&u.CacheCreation5m, r)
+				case "ephemeral_1h_input_tokens":
+					set(&u.CacheCreation1h, r)
+				}
+				return true
+			})
+			return nested
+		}
+		return true
+	})
+	return ok && nested
+}
+
 // Event implements Protocol.
 func (p *Anthropic) Event(event, data []byte, c *Call, st *StreamState) []byte {
 	if len(event) == 0 {
@@ -384,14 +437,14 @@ func (p *Anthropic) Event(event, data []byte, c *Call, st *StreamState) []byte {
 	}
 	switch string(event) {
 	case "message_start":
-		anthropicUsage(gjson.Get(view(data), "message.usage"), &st.Usage, false)
+		anthropicUsage(gjson.Get(view(data), "message.usage").Raw, &st.Usage, false)
 		if c.UpstreamModel != c.Model {
 			if b, err := sjson.SetBytes(data, "message.model", c.Model); err == nil {
 				return b
 			}
 		}
 	case "message_delta":
-		anthropicUsage(gjson.Get(view(data), "usage"), &st.Usage, true)
+		anthropicUsage(gjson.Get(view(data), "usage").Raw, &st.Usage, true)
 	case "message_stop":
 		st.Done = true
 	case "error":

@@ -80,6 +80,46 @@ func eachTopKey(body string, take func(key, raw string) bool, reset func()) {
 	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool { return take(k.Str, v.Raw) })
 }
 
+// topValue returns the raw value of the first top-level key named key (a
+// plain name, no gjson path syntax) in the object body, "" when absent.
+func topValue(body, key string) string {
+	var v string
+	if eachKey(body, func(k, raw string) bool {
+		if k == key {
+			v = raw
+			return false
+		}
+		return true
+	}) {
+		return v
+	}
+	return gjson.Get(body, key).Raw
+}
+
+// rawInt is gjson's Result.Int of a raw JSON value, without gjson for the
+// plain integers that token counts are.
+func rawInt(raw string) int64 {
+	if len(raw) > 0 && len(raw) <= 15 {
+		var n int64
+		i := 0
+		if raw[0] == '-' {
+			i = 1
+		}
+		if i < len(raw) {
+			for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+				n = n*10 + int64(raw[i]-'0')
+			}
+			if i == len(raw) {
+				if raw[0] == '-' {
+					return -n
+				}
+				return n
+			}
+		}
+	}
+	return gjson.Parse(raw).Int()
+}
+
 // firstElement returns the raw first element of the array in s.
 func firstElement(s string) (string, bool) {
 	i := skipSpace(s, 0)

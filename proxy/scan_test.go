@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/tidwall/gjson"
+
+	"subgate/ledger"
 )
 
 type kv2 struct{ k, raw string }
@@ -170,6 +172,31 @@ func BenchmarkTopLevelScan(b *testing.B) {
 			var f anthropicFields
 			gjson.Parse(body).ForEach(func(k, v gjson.Result) bool { return f.take(k.Str, v.Raw) })
 			gjson.Get(f.messages, "0.content")
+		}
+	})
+}
+
+// FuzzUsage checks the scanner's reading of a reply's usage against
+// gjson's, for whole replies and for stream deltas.
+func FuzzUsage(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"msg_1","type":"message","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":12,"output_tokens":34,"cache_creation_input_tokens":5,"cache_read_input_tokens":6,"cache_creation":{"ephemeral_5m_input_tokens":2,"ephemeral_1h_input_tokens":3}}}`,
+		`{"usage":{"input_tokens":"7","output_tokens":1.9e2,"cache_read_input_tokens":-4},"usage":{"input_tokens":1}}`,
+		`{"usage":{"output_tokens":0,"input_tokens":null,"cache_creation":[1,2]}}`,
+		`{"usage":{"cache_creation":{"ephemeral_5m_input_tokens":true}},"x":[}`,
+		`{"a":"\"usage\"","usage":{"output_tokens":123456789012345678}}`,
+		`["usage"]`,
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, delta bool) {
+		start := ledger.Usage{InputTokens: 9, OutputTokens: 8, CacheCreationTokens: 7, CacheReadTokens: 6, CacheCreation5m: 5, CacheCreation1h: 4}
+		got, want := start, start
+		anthropicUsage(topValue(s, "usage"), &got, delta)
+		gjsonUsage(gjson.Get(s, "usage"), &want, delta)
+		if got != want {
+			t.Fatalf("usage of %q (delta %v) = %+v, gjson %+v", s, delta, got, want)
 		}
 	})
 }
