@@ -45,6 +45,9 @@ type run struct {
 	usage ledger.Usage
 	// recorded is when record ran, which the overhead header reuses.
 	recorded time.Time
+	// answered is when the last upstream call returned: a buffered
+	// reply's time to first token.
+	answered time.Time
 	// conn is the client connection of a stream, for write deadlines.
 	conn net.Conn
 	// w is the client stream once the request committed to a 200 SSE
@@ -64,7 +67,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
 		return
 	}
-	if !s.admitKey(ctx, proto, key) {
+	if !s.admitKey(ctx, proto, key, start) {
 		return
 	}
 	body := ctx.PostBody()
@@ -292,8 +295,9 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 			return true
 		}
 		sent := time.Now()
-		err := s.up.do(r.rctx, client, req, resp, s.cfg.HeaderTimeout)
-		wait := time.Since(sent)
+		err := s.up.doSent(r.rctx, client, req, resp, sent, s.cfg.HeaderTimeout)
+		r.answered = time.Now()
+		wait := r.answered.Sub(sent)
 		r.upstreamWait += wait
 		if err != nil {
 			if r.clientGone() {

@@ -25,10 +25,10 @@ func keyUsable(k *Key, now time.Time) string {
 	return ""
 }
 
-// admitKey checks the key's state and the client address before the body
-// is read.
-func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key) bool {
-	if why := keyUsable(k, time.Now()); why != "" {
+// admitKey checks the key's state at now (the request's start) and the
+// client address before the body is read.
+func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now time.Time) bool {
+	if why := keyUsable(k, now); why != "" {
 		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, why)
 		s.refuse(k, "", proto, fasthttp.StatusUnauthorized, why)
 		return false

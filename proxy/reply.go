@@ -69,7 +69,7 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header)})
 	if r.w != nil { // a stream was promised while waiting; the upstream sent JSON
 		r.writeEvent(out)
-		r.record(resp.StatusCode(), *u, acct.Name, "", time.Since(r.start))
+		r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
 		return
 	}
 	ctx := r.ctx
@@ -83,7 +83,7 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	ctx.SetBody(out)
 	r.bindResponse(acct, c.ResponseID)
 	if c.Endpoint == EndpointGenerate {
-		r.record(resp.StatusCode(), *u, acct.Name, "", time.Since(r.start))
+		r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
 	}
 }
 

@@ -117,8 +117,17 @@ func (f *flight) recycle() {
 // transport lets a canceled context cut it. A streaming call runs on a
 // goroutine of its own, because its transport is fasthttp's.
 func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	return u.doSent(ctx, c, req, resp, time.Time{}, timeout)
+}
+
+// doSent is do for a caller that read the clock just before (sent), which
+// spares reading it again for a buffered call's deadline.
+func (u *upstreams) doSent(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, sent time.Time, timeout time.Duration) error {
 	if c.Transport == u.tr {
-		return u.doBuffered(ctx, c, req, resp, timeout)
+		if sent.IsZero() {
+			sent = time.Now()
+		}
+		return u.doBuffered(ctx, c, req, resp, sent.Add(timeout))
 	}
 	f := flights.Get().(*flight)
 	f.c, f.req, f.resp = c, req, resp
@@ -154,13 +163,13 @@ func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Re
 }
 
 // doBuffered is do for the buffered clients.
-func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
 	if err := ctx.Err(); err != nil {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		return err
 	}
-	uc := u.tr.begin(req, time.Now().Add(timeout))
+	uc := u.tr.begin(req, deadline)
 	var err error
 	if rc, ok := ctx.(*runCtx); ok { // a request's own context: no callback to register
 		rc.setCall(uc)
