@@ -22,6 +22,10 @@ type runCtx struct {
 	done   chan struct{} // made on the first Done
 	afters []*afterEntry // functions of derived contexts (token refresh)
 	call   *upCall       // the buffered upstream call in flight
+	uc     upCall        // what call points to: a run's calls take turns
+	// shared is set once Done or AfterFunc hands the context to someone
+	// who may keep it past the request: its run is then never reused.
+	shared bool
 }
 
 type afterEntry struct{ f func() }
@@ -41,6 +45,7 @@ func (c *runCtx) Err() error {
 func (c *runCtx) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.shared = true
 	if c.done == nil {
 		c.done = make(chan struct{})
 		if c.canceled.Load() {
@@ -88,6 +93,7 @@ func (c *runCtx) setCall(uc *upCall) {
 // register with it instead of starting a goroutine to watch Done.
 func (c *runCtx) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
+	c.shared = true
 	if c.canceled.Load() {
 		c.mu.Unlock()
 		go f()
@@ -105,4 +111,11 @@ func (c *runCtx) AfterFunc(f func()) (stop func() bool) {
 		}
 		return false
 	}
+}
+
+// private reports whether the context never left its run (see shared).
+func (c *runCtx) private() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.shared
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -18,13 +19,23 @@ import (
 // timer of its own; calls nobody registered (token refreshes) go through
 // fasthttp's default transport unchanged.
 type interruptible struct {
+	// shards register the calls in flight by their request; one lock
+	// for all of them was contended by every buffered request.
+	shards [callShards]callShard
+}
+
+const callShards = 32
+
+type callShard struct {
 	mu    sync.Mutex
 	calls map[*fasthttp.Request]*upCall
+	_     [40]byte // one shard per cache line
 }
 
 // upCall is one registered buffered call.
 type upCall struct {
 	deadline time.Time
+	timeout  time.Duration // for a dial: deadline less the send time
 
 	mu          sync.Mutex
 	conn        net.Conn // set while the reply is read
@@ -32,23 +43,48 @@ type upCall struct {
 }
 
 func newInterruptible() *interruptible {
-	return &interruptible{calls: make(map[*fasthttp.Request]*upCall)}
+	t := &interruptible{}
+	for i := range t.shards {
+		t.shards[i].calls = make(map[*fasthttp.Request]*upCall)
+	}
+	return t
 }
 
-// begin registers req's call, which ends at deadline.
-func (t *interruptible) begin(req *fasthttp.Request, deadline time.Time) *upCall {
-	uc := &upCall{deadline: deadline}
-	t.mu.Lock()
-	t.calls[req] = uc
-	t.mu.Unlock()
-	return uc
+func (t *interruptible) shard(req *fasthttp.Request) *callShard {
+	h := uint64(uintptr(unsafe.Pointer(req))) * 0x9e3779b97f4a7c15
+	return &t.shards[h>>59] // the top 5 bits: callShards
+}
+
+// reset readies uc for a new call sent at sent that ends by sent+timeout.
+func (uc *upCall) reset(sent time.Time, timeout time.Duration) {
+	uc.mu.Lock()
+	uc.deadline, uc.timeout = sent.Add(timeout), timeout
+	uc.conn, uc.interrupted = nil, false
+	uc.mu.Unlock()
+}
+
+// begin registers uc as req's call.
+func (t *interruptible) begin(req *fasthttp.Request, uc *upCall) {
+	sh := t.shard(req)
+	sh.mu.Lock()
+	sh.calls[req] = uc
+	sh.mu.Unlock()
 }
 
 // end unregisters req's call.
 func (t *interruptible) end(req *fasthttp.Request) {
-	t.mu.Lock()
-	delete(t.calls, req)
-	t.mu.Unlock()
+	sh := t.shard(req)
+	sh.mu.Lock()
+	delete(sh.calls, req)
+	sh.mu.Unlock()
+}
+
+func (t *interruptible) lookup(req *fasthttp.Request) *upCall {
+	sh := t.shard(req)
+	sh.mu.Lock()
+	uc := sh.calls[req]
+	sh.mu.Unlock()
+	return uc
 }
 
 // interrupt makes the call fail at once: a read in progress returns a
@@ -100,13 +136,11 @@ var (
 // fasthttp's default transport: the HostClient retries only idempotent
 // requests, so never a POST.
 func (t *interruptible) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	t.mu.Lock()
-	uc := t.calls[req]
-	t.mu.Unlock()
+	uc := t.lookup(req)
 	if uc == nil {
 		return defaultTransport.RoundTrip(hc, req, resp)
 	}
-	cc, err := hc.AcquireConn(time.Until(uc.deadline), req.ConnectionClose())
+	cc, err := hc.AcquireConn(uc.timeout, req.ConnectionClose())
 	if err != nil {
 		return false, err
 	}

@@ -127,7 +127,7 @@ func (u *upstreams) doSent(ctx context.Context, c *fasthttp.Client, req *fasthtt
 		if sent.IsZero() {
 			sent = time.Now()
 		}
-		return u.doBuffered(ctx, c, req, resp, sent.Add(timeout))
+		return u.doBuffered(ctx, c, req, resp, sent, timeout)
 	}
 	f := flights.Get().(*flight)
 	f.c, f.req, f.resp = c, req, resp
@@ -163,19 +163,25 @@ func (u *upstreams) doSent(ctx context.Context, c *fasthttp.Client, req *fasthtt
 }
 
 // doBuffered is do for the buffered clients.
-func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, sent time.Time, timeout time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		return err
 	}
-	uc := u.tr.begin(req, deadline)
 	var err error
+	var uc *upCall
 	if rc, ok := ctx.(*runCtx); ok { // a request's own context: no callback to register
+		uc = &rc.uc // a run makes one call at a time
+		uc.reset(sent, timeout)
+		u.tr.begin(req, uc)
 		rc.setCall(uc)
 		err = c.Do(req, resp)
 		rc.setCall(nil)
 	} else {
+		uc = new(upCall)
+		uc.reset(sent, timeout)
+		u.tr.begin(req, uc)
 		stop := context.AfterFunc(ctx, uc.interrupt)
 		err = c.Do(req, resp)
 		stop()
