@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -75,8 +76,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
 		return
 	}
-	// The run and its call are one allocation.
-	r := &run{s: s, ctx: ctx, pool: p, start: start}
+	// The run and its call are one object, reused (see recycle).
+	r := runs.Get().(*run)
+	r.s, r.ctx, r.pool, r.start = s, ctx, p, start
 	r.callv = Call{
 		Proto:    proto,
 		Endpoint: ep,
@@ -122,6 +124,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 		if !r.streaming {
 			r.setOverhead()
 			r.finish()
+			r.recycle()
 		}
 	}()
 	for {
@@ -145,6 +148,24 @@ func internPath(p []byte) string {
 		return "/v1/messages/count_tokens"
 	}
 	return string(p)
+}
+
+// runs holds finished runs for reuse: at about a kilobyte each, a run
+// per request was half of the gateway's garbage, and on a small live
+// heap garbage is what sets the rate of GC cycles.
+var runs = sync.Pool{New: func() any { return new(run) }}
+
+// recycle returns a finished run to runs, unless something may still
+// hold a part of it: a stream writer (which finishes the run itself and
+// never recycles it) or whoever took its context's Done channel or
+// registered on it (a queue wait, a token refresh). The watch no longer
+// refers to it: finish removed it, which waits out the watcher.
+func (r *run) recycle() {
+	if r.streaming || !r.rc.private() {
+		return
+	}
+	*r = run{}
+	runs.Put(r)
 }
 
 // finish releases what the request held besides its lease: the watch,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -31,8 +32,15 @@ type watch struct {
 	conn       net.Conn
 	ctx        canceler
 	prev, next *watch // guarded by watcher.mu; nil when not listed
-	raw        syscall.RawConn
-	rawTried   bool // raw and rawTried belong to the watcher goroutine
+	// gen changes, under watcher.mu, whenever the watch is listed or
+	// unlisted: the goroutine acts only on the listing it collected.
+	gen atomic.Uint64
+	// mu is held by the goroutine while it peeks and cancels; remove
+	// waits for it, so once remove returns the goroutine is done with
+	// the watch and its request may be reused.
+	mu       sync.Mutex
+	raw      syscall.RawConn
+	rawTried bool // raw and rawTried belong to the watcher goroutine, under mu
 }
 
 func newWatcher(interval time.Duration) *watcher {
@@ -47,20 +55,29 @@ func newWatcher(interval time.Duration) *watcher {
 // are the only signal of a hang-up).
 func (w *watcher) add(wt *watch, conn net.Conn, ctx canceler) {
 	wt.conn, wt.ctx = conn, ctx
+	wt.raw, wt.rawTried = nil, false
 	w.mu.Lock()
 	wt.prev, wt.next = w.head.prev, &w.head
 	w.head.prev.next = wt
 	w.head.prev = wt
+	wt.gen.Add(1)
 	w.mu.Unlock()
 }
 
 // remove stops watching; a watch not listed (never added, or removed) is
-// left alone.
+// left alone. When it returns, the watcher goroutine no longer uses wt.
 func (w *watcher) remove(wt *watch) {
+	w.unlink(wt)
+	wt.mu.Lock() // wait out a peek in progress
+	wt.mu.Unlock()
+}
+
+func (w *watcher) unlink(wt *watch) {
 	w.mu.Lock()
 	if wt.next != nil {
 		wt.prev.next, wt.next.prev = wt.next, wt.prev
 		wt.prev, wt.next = nil, nil
+		wt.gen.Add(1)
 	}
 	w.mu.Unlock()
 }
@@ -78,7 +95,11 @@ func (w *watcher) cancelAll() {
 func (w *watcher) run(ctx context.Context) {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
-	var batch []*watch
+	type listing struct {
+		wt  *watch
+		gen uint64
+	}
+	var batch []listing
 	for {
 		select {
 		case <-ctx.Done():
@@ -88,21 +109,32 @@ func (w *watcher) run(ctx context.Context) {
 		batch = batch[:0]
 		w.mu.Lock()
 		for wt := w.head.next; wt != &w.head; wt = wt.next {
-			batch = append(batch, wt)
+			batch = append(batch, listing{wt, wt.gen.Load()})
 		}
 		w.mu.Unlock()
-		for i, wt := range batch {
-			if !wt.rawTried {
-				wt.rawTried = true
-				if sc, ok := wt.conn.(syscall.Conn); ok {
-					wt.raw, _ = sc.SyscallConn()
-				}
-			}
-			if wt.raw != nil && peerClosed(wt.raw) {
-				wt.ctx.cancel()
-				w.remove(wt)
-			}
-			batch[i] = nil // do not keep finished requests alive
+		for i, l := range batch {
+			w.peek(l.wt, l.gen)
+			batch[i] = listing{} // do not keep finished requests alive
 		}
+	}
+}
+
+// peek cancels wt's request when its client has hung up, unless wt was
+// unlisted since the goroutine collected it at gen.
+func (w *watcher) peek(wt *watch, gen uint64) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if wt.gen.Load() != gen {
+		return
+	}
+	if !wt.rawTried {
+		wt.rawTried = true
+		if sc, ok := wt.conn.(syscall.Conn); ok {
+			wt.raw, _ = sc.SyscallConn()
+		}
+	}
+	if wt.raw != nil && peerClosed(wt.raw) {
+		wt.ctx.cancel()
+		w.unlink(wt) // not remove: this goroutine holds wt.mu
 	}
 }
