@@ -180,7 +180,7 @@ func (s *Server) SetPool(accounts []Account, keys []Key) {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(lazyListener{ln, lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"time"
+)
+
+// fasthttp moves a keep-alive connection's read deadline twice per
+// request: to the idle timeout before it waits for the next request, and
+// to the read timeout once its first byte arrives. Each move reads the
+// clock three times and re-arms a runtime timer, and under load almost
+// none of them matters: the next request is already in the buffer. So
+// the server's plain TCP connections keep the read deadline fasthttp asks
+// for in the connection and apply it to the socket only when a read is
+// about to happen and the deadline in force differs from it by more than
+// a slack. A timeout therefore fires at most slack early or late.
+//
+// Only fasthttp's connection goroutine sets read deadlines and reads, so
+// the fields need no lock; write deadlines (stream writes) pass through.
+
+// lazyListener wraps the plain TCP connections ln accepts in lazyConns.
+type lazyListener struct {
+	net.Listener
+	slack time.Duration
+}
+
+func (l lazyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+		return &lazyConn{TCPConn: tc, slack: l.slack}, nil
+	}
+	return c, err
+}
+
+// lazySlack is how far a server connection's read deadline may be off:
+// a sixteenth of the shorter timeout, and at most a second.
+func lazySlack(timeouts ...time.Duration) time.Duration {
+	s := time.Second
+	for _, d := range timeouts {
+		if d > 0 {
+			s = min(s, d/16)
+		}
+	}
+	return s
+}
+
+type lazyConn struct {
+	*net.TCPConn
+	slack   time.Duration
+	want    time.Time // the read deadline asked for
+	applied time.Time // the read deadline in force on the socket
+	pending bool      // want differs from applied
+}
+
+// SetReadDeadline records t; the next read applies it if it must.
+func (c *lazyConn) SetReadDeadline(t time.Time) error {
+	c.want, c.pending = t, true
+	return nil
+}
+
+// SetDeadline applies both deadlines at once.
+func (c *lazyConn) SetDeadline(t time.Time) error {
+	c.want, c.applied, c.pending = t, t, false
+	return c.TCPConn.SetDeadline(t)
+}
+
+func (c *lazyConn) Read(p []byte) (int, error) {
+	if c.pending {
+		if err := c.applyRead(); err != nil {
+			return 0, err
+		}
+	}
+	return c.TCPConn.Read(p)
+}
+
+// WriteTo keeps io.Copy from the connection under the read deadline.
+func (c *lazyConn) WriteTo(w io.Writer) (int64, error) {
+	if c.pending {
+		if err := c.applyRead(); err != nil {
+			return 0, err
+		}
+	}
+	return c.TCPConn.WriteTo(w)
+}
+
+// applyRead puts want in force unless the deadline in force is within
+// slack of it. No deadline and some deadline are never close.
+func (c *lazyConn) applyRead() error {
+	c.pending = false
+	w, a := c.want, c.applied
+	if w.IsZero() == a.IsZero() {
+		if d := w.Sub(a); w.IsZero() || (d < c.slack && d > -c.slack) {
+			return nil
+		}
+	}
+	c.applied = w
+	return c.TCPConn.SetReadDeadline(w)
+}
