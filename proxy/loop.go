@@ -203,7 +203,18 @@ func (r *run) schedRequest() sched.Request {
 		Key:            c.Key.Name,
 		KeyConcurrency: c.Key.Concurrency,
 		Exclude:        r.exclude,
+		Now:            r.schedNow(),
 	}
+}
+
+// schedNow spares the scheduler a clock read on the first attempt, which
+// follows the request's start by microseconds; later attempts may follow
+// it by minutes.
+func (r *run) schedNow() time.Time {
+	if r.attempts == 0 && len(r.exclude) == 0 {
+		return r.start
+	}
+	return time.Time{}
 }
 
 // use continues an attempt once Acquire has answered.

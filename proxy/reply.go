@@ -66,7 +66,7 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	body := resp.Body()
 	u := &r.usage // a field, not a local the interface call would move to the heap
 	out := c.Proto.Response(body, c, u)
-	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header)})
+	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header), At: r.answered})
 	if r.w != nil { // a stream was promised while waiting; the upstream sent JSON
 		r.writeEvent(out)
 		r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))

@@ -229,3 +229,21 @@ func TestWaiterReselectsWhenAccountCools(t *testing.T) {
 	got.l.Release(Outcome{})
 	la.Release(Outcome{})
 }
+
+// TestCallerTime: a time the caller passes stands for the scheduler's
+// clock, for the pick (last use) and for the outcome (cooldown start).
+func TestCallerTime(t *testing.T) {
+	s, clk := mustNew(t, Config{Accounts: []Account{acct("a")}})
+	at := clk.Now().Add(time.Hour)
+	r := req()
+	r.Now = at
+	l := mustAcquire(t, s, r)
+	if got := status(t, s, "a").LastUsed; !got.Equal(at) {
+		t.Errorf("LastUsed = %v, want the caller's %v", got, at)
+	}
+	ended := at.Add(time.Minute)
+	l.Release(Outcome{Kind: RateLimited, Status: 429, At: ended})
+	if got, want := status(t, s, "a").Until, ended.Add(time.Minute); !got.Equal(want) {
+		t.Errorf("Until = %v, want %v (a minute after the caller's time)", got, want)
+	}
+}

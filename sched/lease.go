@@ -46,7 +46,10 @@ func (l *Lease) Release(o Outcome) {
 
 func (s *Scheduler) release(l *Lease, o Outcome) {
 	s.mu.Lock()
-	now := s.now()
+	now := o.At
+	if now.IsZero() {
+		now = s.now()
+	}
 	a := l.acct
 	ch := s.applyOutcome(a, o, now)
 	s.freeSlot(a, now)
@@ -152,7 +155,11 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan)
 		if s.closed {
 			return nil, ErrClosed
 		}
-		now := s.now()
+		now := r.Now
+		r.Now = time.Time{} // stale after a wait: later passes read the clock
+		if now.IsZero() || !p.start.IsZero() {
+			now = s.now()
+		}
 		cands := s.candidates(buf[:0], r, now)
 		if len(cands) == 0 {
 			return nil, ErrNoAccount

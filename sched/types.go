@@ -63,6 +63,10 @@ type Request struct {
 	KeyConcurrency int
 	// Exclude lists accounts already tried by this request.
 	Exclude []string
+	// Now, when set, is the current time as the caller just read it: the
+	// scheduler uses it instead of reading its clock again until it has
+	// to wait. Zero means the scheduler's own clock (Config.Now).
+	Now time.Time
 }
 
 // Kind classifies how an attempt on an account ended; it drives health.
@@ -107,6 +111,9 @@ type Outcome struct {
 	Reason  string    // safe, human-readable cause (no secrets)
 	// Windows, when non-nil, replaces the account's recorded windows.
 	Windows []Window
+	// At, when set, is when the attempt ended as the caller read the
+	// clock; zero means the scheduler's own clock.
+	At time.Time
 }
 
 // AccountStatus is a snapshot of one account for the admin API and UI.
