@@ -189,10 +189,10 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *Account, token st
 		if kv[0] == "anthropic-beta" && a.OAuth() {
 			continue
 		}
-		req.Header.Set(kv[0], kv[1])
+		setHeader(&req.Header, kv[0], kv[1])
 	}
 	if c.header("anthropic-version") == "" {
-		req.Header.Set("anthropic-version", "2023-06-01")
+		setHeader(&req.Header, "anthropic-version", "2023-06-01")
 	}
 	if c.header("content-type") == "" {
 		req.Header.SetContentType("application/json")
@@ -205,15 +205,15 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *Account, token st
 		}
 	}
 	if a.OAuth() {
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("anthropic-beta", mergeBeta(c.header("anthropic-beta"), oauthBeta))
+		setHeader(&req.Header, "authorization", "Bearer "+token)
+		setHeader(&req.Header, "anthropic-beta", mergeBeta(c.header("anthropic-beta"), oauthBeta))
 		if !c.ClaudeCode && c.Endpoint == EndpointGenerate {
 			if body, err = prependIdentity(body, p.Identity); err != nil {
 				return err
 			}
 		}
 	} else {
-		req.Header.Set("x-api-key", token)
+		setHeader(&req.Header, "x-api-key", token)
 	}
 	req.SetBodyRaw(body)
 	return nil

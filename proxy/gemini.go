@@ -100,7 +100,7 @@ func (p *Gemini) codeAssistBase(a *Account) string {
 // Prepare implements Protocol.
 func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error {
 	for _, kv := range c.Header {
-		req.Header.Set(kv[0], kv[1])
+		setHeader(&req.Header, kv[0], kv[1])
 	}
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/json")

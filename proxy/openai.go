@@ -111,7 +111,7 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 		return errNotSupported
 	}
 	for _, kv := range c.Header {
-		req.Header.Set(kv[0], kv[1])
+		setHeader(&req.Header, kv[0], kv[1])
 	}
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/json")

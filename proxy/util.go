@@ -208,3 +208,43 @@ func hashString(prefix string, h uint64) string {
 	}
 	return string(b[:n])
 }
+
+// setHeader sets a header by its lowercase name. The names forwarded on
+// most requests go in as fasthttp's canonical form directly, which
+// spares normalizing them on every request; others go through Set. The
+// value is copied either way, and cleared of line breaks.
+func setHeader(h *fasthttp.RequestHeader, name, value string) {
+	if k := canonicalName(name); k != "" {
+		h.SetCanonical(unsafe.Slice(unsafe.StringData(k), len(k)), unsafe.Slice(unsafe.StringData(value), len(value)))
+		return
+	}
+	h.Set(name, value)
+}
+
+// canonicalName is fasthttp's canonical form of the common lowercase
+// header names, "" for the rest.
+func canonicalName(name string) string {
+	switch name {
+	case "content-type":
+		return "Content-Type"
+	case "user-agent":
+		return "User-Agent"
+	case "accept":
+		return "Accept"
+	case "authorization":
+		return "Authorization"
+	case "x-api-key":
+		return "X-Api-Key"
+	case "anthropic-version":
+		return "Anthropic-Version"
+	case "anthropic-beta":
+		return "Anthropic-Beta"
+	case "x-app":
+		return "X-App"
+	case "x-claude-code-session-id":
+		return "X-Claude-Code-Session-Id"
+	case "anthropic-dangerous-direct-browser-access":
+		return "Anthropic-Dangerous-Direct-Browser-Access"
+	}
+	return ""
+}

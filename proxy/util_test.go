@@ -129,3 +129,20 @@ func TestCopyHeadersMany(t *testing.T) {
 		t.Errorf("headers = %v", got)
 	}
 }
+
+// TestSetHeader: the canonical names setHeader uses are the ones fasthttp
+// would make, and values lose their line breaks either way.
+func TestSetHeader(t *testing.T) {
+	names := append(append(append([]string{"authorization", "x-api-key", "x-stainless-os"}, anthropicHeaders...), openaiHeaders...), geminiHeaders...)
+	for _, name := range names {
+		var fast, slow fasthttp.RequestHeader
+		setHeader(&fast, name, "v\r\nInjected: 1")
+		slow.Set(name, "v\r\nInjected: 1")
+		if got, want := fast.String(), slow.String(); got != want {
+			t.Errorf("%s: setHeader wrote\n%q\nSet writes\n%q", name, got, want)
+		}
+		if strings.Contains(fast.String(), "\r\nInjected") {
+			t.Errorf("%s: a line break survived: %q", name, fast.String())
+		}
+	}
+}
