@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // watcher notices clients that hang up while their request waits (in a
@@ -21,8 +22,23 @@ import (
 // last long enough to be peeked at.
 type watcher struct {
 	interval time.Duration
-	mu       sync.Mutex
-	head     watch // sentinel of a circular list
+	// lists are shards of the watch list, picked by the watch's address:
+	// every request joins and leaves one, on both cores at once.
+	lists [watchShards]watchList
+}
+
+const watchShards = 8
+
+type watchList struct {
+	mu   sync.Mutex
+	head watch // sentinel of a circular list
+	_    [64]byte
+}
+
+// list is the shard wt joins.
+func (w *watcher) list(wt *watch) *watchList {
+	h := uint64(uintptr(unsafe.Pointer(wt))) * 0x9e3779b97f4a7c15
+	return &w.lists[h>>61] // the top 3 bits: watchShards
 }
 
 // canceler is what a watch cancels: a request's context.
@@ -31,8 +47,8 @@ type canceler interface{ cancel() }
 type watch struct {
 	conn       net.Conn
 	ctx        canceler
-	prev, next *watch // guarded by watcher.mu; nil when not listed
-	// gen changes, under watcher.mu, whenever the watch is listed or
+	prev, next *watch // guarded by its list's mu; nil when not listed
+	// gen changes, under the list's mu, whenever the watch is listed or
 	// unlisted: the goroutine acts only on the listing it collected.
 	gen atomic.Uint64
 	// mu is held by the goroutine while it peeks and cancels; remove
@@ -45,7 +61,10 @@ type watch struct {
 
 func newWatcher(interval time.Duration) *watcher {
 	w := &watcher{interval: interval}
-	w.head.prev, w.head.next = &w.head, &w.head
+	for i := range w.lists {
+		l := &w.lists[i]
+		l.head.prev, l.head.next = &l.head, &l.head
+	}
 	return w
 }
 
@@ -56,12 +75,13 @@ func newWatcher(interval time.Duration) *watcher {
 func (w *watcher) add(wt *watch, conn net.Conn, ctx canceler) {
 	wt.conn, wt.ctx = conn, ctx
 	wt.raw, wt.rawTried = nil, false
-	w.mu.Lock()
-	wt.prev, wt.next = w.head.prev, &w.head
-	w.head.prev.next = wt
-	w.head.prev = wt
+	l := w.list(wt)
+	l.mu.Lock()
+	wt.prev, wt.next = l.head.prev, &l.head
+	l.head.prev.next = wt
+	l.head.prev = wt
 	wt.gen.Add(1)
-	w.mu.Unlock()
+	l.mu.Unlock()
 }
 
 // remove stops watching; a watch not listed (never added, or removed) is
@@ -73,21 +93,25 @@ func (w *watcher) remove(wt *watch) {
 }
 
 func (w *watcher) unlink(wt *watch) {
-	w.mu.Lock()
+	l := w.list(wt)
+	l.mu.Lock()
 	if wt.next != nil {
 		wt.prev.next, wt.next.prev = wt.next, wt.prev
 		wt.prev, wt.next = nil, nil
 		wt.gen.Add(1)
 	}
-	w.mu.Unlock()
+	l.mu.Unlock()
 }
 
 // cancelAll cancels every listed request: the server is shutting down.
 func (w *watcher) cancelAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for wt := w.head.next; wt != &w.head; wt = wt.next {
-		wt.ctx.cancel()
+	for i := range w.lists {
+		l := &w.lists[i]
+		l.mu.Lock()
+		for wt := l.head.next; wt != &l.head; wt = wt.next {
+			wt.ctx.cancel()
+		}
+		l.mu.Unlock()
 	}
 }
 
@@ -107,11 +131,14 @@ func (w *watcher) run(ctx context.Context) {
 		case <-t.C:
 		}
 		batch = batch[:0]
-		w.mu.Lock()
-		for wt := w.head.next; wt != &w.head; wt = wt.next {
-			batch = append(batch, listing{wt, wt.gen.Load()})
+		for i := range w.lists {
+			l := &w.lists[i]
+			l.mu.Lock()
+			for wt := l.head.next; wt != &l.head; wt = wt.next {
+				batch = append(batch, listing{wt, wt.gen.Load()})
+			}
+			l.mu.Unlock()
 		}
-		w.mu.Unlock()
 		for i, l := range batch {
 			w.peek(l.wt, l.gen)
 			batch[i] = listing{} // do not keep finished requests alive
