@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"crypto/subtle"
+	"maps"
 	"sort"
 	"strconv"
 	"sync"
@@ -46,9 +47,12 @@ func (h *histogram) observe(d time.Duration) {
 // metrics counts what the gateway does; /metrics renders it together with
 // the scheduler's and the ledger's state read at scrape time.
 type metrics struct {
-	mu        sync.RWMutex
-	reqs      map[reqLabels]*reqCounters
-	models    map[string]bool
+	// reqs is read on every request with one atomic load and no lock,
+	// whose shared counter both cores would write; a new label set
+	// (rare) copies the map under mu.
+	reqs      atomic.Pointer[map[reqLabels]*reqCounters]
+	mu        sync.Mutex
+	models    map[string]bool // under mu
 	failovers [numKinds]atomic.Uint64
 	refusals  atomic.Uint64
 	upstream  histogram // time to upstream response headers
@@ -61,14 +65,13 @@ const numKinds = int(sched.ServerError) + 1
 var kindNames = [numKinds]string{"success", "canceled", "request_error", "rate_limited", "overloaded", "auth_failed", "forbidden", "server_error"}
 
 func newMetrics() *metrics {
-	return &metrics{reqs: make(map[reqLabels]*reqCounters), models: make(map[string]bool)}
+	m := &metrics{models: make(map[string]bool)}
+	m.reqs.Store(&map[reqLabels]*reqCounters{})
+	return m
 }
 
 func (m *metrics) counters(l reqLabels) *reqCounters {
-	m.mu.RLock()
-	c := m.reqs[l]
-	m.mu.RUnlock()
-	if c != nil {
+	if c := (*m.reqs.Load())[l]; c != nil {
 		return c
 	}
 	m.mu.Lock()
@@ -80,10 +83,15 @@ func (m *metrics) counters(l reqLabels) *reqCounters {
 			m.models[l.model] = true
 		}
 	}
-	if c = m.reqs[l]; c == nil {
-		c = &reqCounters{}
-		m.reqs[l] = c
+	old := *m.reqs.Load()
+	if c := old[l]; c != nil {
+		return c
 	}
+	next := make(map[reqLabels]*reqCounters, len(old)+1)
+	maps.Copy(next, old)
+	c := &reqCounters{}
+	next[l] = c
+	m.reqs.Store(&next)
 	return c
 }
 
@@ -113,12 +121,11 @@ func (s *Server) metricsHandler(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) writeMetrics(w *bufio.Writer) {
 	m := s.metrics
-	m.mu.RLock()
-	labels := make([]reqLabels, 0, len(m.reqs))
-	for l := range m.reqs {
+	reqs := *m.reqs.Load()
+	labels := make([]reqLabels, 0, len(reqs))
+	for l := range reqs {
 		labels = append(labels, l)
 	}
-	m.mu.RUnlock()
 	sort.Slice(labels, func(i, j int) bool { return lessLabels(labels[i], labels[j]) })
 
 	series := func(name, help, typ string, each func()) {
@@ -127,9 +134,7 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 	}
 	req := func(name string, get func(*reqCounters) int64, extra string) {
 		for _, l := range labels {
-			m.mu.RLock()
-			c := m.reqs[l]
-			m.mu.RUnlock()
+			c := reqs[l]
 			w.WriteString(name + "{protocol=" + q(l.proto) + ",status=\"" + strconv.Itoa(l.status) + "\",key=" + q(l.key) +
 				",account=" + q(l.account) + ",model=" + q(l.model) + extra + "} " + strconv.FormatInt(get(c), 10) + "\n")
 		}
@@ -145,9 +150,7 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 	})
 	series("subgate_cost_usd_total", "Cost at list price in USD.", "counter", func() {
 		for _, l := range labels {
-			m.mu.RLock()
-			c := m.reqs[l]
-			m.mu.RUnlock()
+			c := reqs[l]
 			w.WriteString("subgate_cost_usd_total{key=" + q(l.key) + ",account=" + q(l.account) + ",model=" + q(l.model) +
 				",status=\"" + strconv.Itoa(l.status) + "\",protocol=" + q(l.proto) + "} " + strconv.FormatFloat(float64(c.cost.Load())/1e6, 'f', 6, 64) + "\n")
 		}
