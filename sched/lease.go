@@ -70,6 +70,7 @@ func (s *Scheduler) Acquire(ctx context.Context, r Request) (*Lease, error) {
 		return nil, err
 	}
 	p := waitPlan{pool: &s.wpool}
+	l := new(Lease) // allocated before the lock, which every request takes
 	s.mu.Lock()
 	defer p.done() // runs last, after the unlock
 	defer s.mu.Unlock()
@@ -80,7 +81,7 @@ func (s *Scheduler) Acquire(ctx context.Context, r Request) (*Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := s.acquireAccount(ctx, &r, &p)
+	l, err = s.acquireAccount(ctx, &r, &p, l)
 	if err != nil {
 		if k != nil {
 			s.freeKey(k)
@@ -146,7 +147,7 @@ func (s *Scheduler) acquireKey(ctx context.Context, r *Request, p *waitPlan) (*k
 
 // acquireAccount takes an account slot for r, waiting when every candidate
 // is busy. It selects again whenever the account it waits on stops serving.
-func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan) (*Lease, error) {
+func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan, l *Lease) (*Lease, error) {
 	var (
 		start time.Time // first wait for an account, real clock
 		buf   [16]candidate
@@ -172,7 +173,7 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan)
 		if c := s.boundCandidate(r, cands, now); c != nil {
 			if c.Free {
 				s.take(c.acct)
-				return s.newLease(r, c.acct, c.upstream, true, now), nil
+				return s.newLease(l, r, c.acct, c.upstream, true, now), nil
 			}
 			if c.acct.queue.n < s.cfg.StickyMaxWaiting {
 				q, sticky, timeout = c.acct, true, s.cfg.StickyWaitTimeout
@@ -183,7 +184,7 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan)
 			if free >= 0 {
 				c := &cands[free]
 				s.take(c.acct)
-				return s.newLease(r, c.acct, c.upstream, false, now), nil
+				return s.newLease(l, r, c.acct, c.upstream, false, now), nil
 			}
 			q, timeout = cands[best].acct, s.cfg.FallbackWaitTimeout
 			if q.queue.n >= s.cfg.FallbackMaxWaiting {
@@ -208,7 +209,7 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan)
 				return nil, err
 			}
 			up, _ := a.model(r.Model)
-			return s.newLease(r, a, up, sticky && a == q, s.now()), nil
+			return s.newLease(l, r, a, up, sticky && a == q, s.now()), nil
 		case st == stateClosed:
 			return nil, ErrClosed
 		case st == stateWoken && err == nil:
@@ -237,10 +238,12 @@ func (s *Scheduler) freeSlot(a *account, now time.Time) {
 
 // newLease builds the lease for a slot of a already counted, and binds r's
 // session to a.
-func (s *Scheduler) newLease(r *Request, a *account, upstream string, sticky bool, now time.Time) *Lease {
+// newLease fills l, a fresh Lease, for a.
+func (s *Scheduler) newLease(l *Lease, r *Request, a *account, upstream string, sticky bool, now time.Time) *Lease {
 	a.health.LastUsed = now
 	if r.Session != "" {
 		s.bind(r.Group, r.Session, a.Name, now)
 	}
-	return &Lease{s: s, acct: a, account: a.Account, upstream: upstream, sticky: sticky}
+	l.s, l.acct, l.account, l.upstream, l.sticky = s, a, a.Account, upstream, sticky
+	return l
 }
