@@ -147,7 +147,7 @@ func (t *interruptible) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request
 	conn := cc.Conn()
 	resp.ParseNetConn(conn)
 	// The deadline first: an interrupt after attach must not be undone.
-	if err := conn.SetDeadline(uc.deadline); err != nil {
+	if err := setCallDeadline(conn, uc.deadline, uc.timeout); err != nil {
 		hc.CloseConn(cc)
 		return true, err
 	}

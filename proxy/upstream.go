@@ -47,10 +47,14 @@ func (u *upstreams) client(proxyURL string) (*clientPair, error) {
 		return nil, err
 	}
 	mk := func(stream bool) *fasthttp.Client {
+		d := dial
+		if !stream {
+			d = deadlineDial(dial) // see setCallDeadline
+		}
 		return &fasthttp.Client{
 			Name:                          "subgate",
 			NoDefaultUserAgentHeader:      true,
-			Dial:                          dial,
+			Dial:                          d,
 			DialDualStack:                 false,
 			MaxConnsPerHost:               4096,
 			MaxIdleConnDuration:           90 * time.Second,
