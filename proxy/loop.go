@@ -26,6 +26,8 @@ type run struct {
 	hdr   [8][2]string // backs callv.Header for the usual few headers
 	pool  *pool
 	start time.Time
+	// leasev holds the lease of a buffered client's attempt.
+	leasev sched.Lease
 
 	exclude  []string
 	attempts int

@@ -22,7 +22,9 @@ type acquired struct {
 func (r *run) acquire() (lease *sched.Lease, err error, handedOff bool) {
 	req := r.schedRequest()
 	if !r.call.Stream {
-		lease, err = r.s.sched.Acquire(r.rctx, req)
+		// The run's own lease storage: every attempt releases its lease
+		// before the next one acquires (see next).
+		lease, err = r.s.sched.AcquireInto(r.rctx, req, &r.leasev)
 		return lease, err, false
 	}
 	ch := make(chan acquired, 1)

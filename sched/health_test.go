@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -245,5 +246,33 @@ func TestCallerTime(t *testing.T) {
 	l.Release(Outcome{Kind: RateLimited, Status: 429, At: ended})
 	if got, want := status(t, s, "a").Until, ended.Add(time.Minute); !got.Equal(want) {
 		t.Errorf("Until = %v, want %v (a minute after the caller's time)", got, want)
+	}
+}
+
+// TestAcquireInto: one lease's storage serves attempt after attempt
+// without an allocation, each lease releasing its slot.
+func TestAcquireInto(t *testing.T) {
+	s, _ := mustNew(t, Config{Accounts: []Account{acct("a")}})
+	var l Lease
+	ctx := context.Background()
+	for range 3 {
+		got, err := s.AcquireInto(ctx, req(), &l)
+		if err != nil || got != &l {
+			t.Fatalf("AcquireInto = %p, %v; want the caller's lease", got, err)
+		}
+		if st := status(t, s, "a"); st.InFlight != 1 {
+			t.Fatalf("in flight = %d, want 1", st.InFlight)
+		}
+		l.Release(Outcome{Kind: Success, Status: 200})
+		l.Release(Outcome{Kind: Success, Status: 200}) // still only once
+		if st := status(t, s, "a"); st.InFlight != 0 {
+			t.Fatalf("in flight = %d after release, want 0", st.InFlight)
+		}
+	}
+	if n := testing.AllocsPerRun(50, func() {
+		s.AcquireInto(ctx, req(), &l)
+		l.Release(Outcome{Kind: Success, Status: 200})
+	}); n != 0 {
+		t.Errorf("allocations per acquire and release = %v, want 0", n)
 	}
 }

@@ -66,11 +66,18 @@ func (s *Scheduler) release(l *Lease, o Outcome) {
 // queue. It returns ErrNoAccount, ErrQueueFull, ErrWaitTimeout, ErrClosed or
 // ctx.Err(); on error no slot is held.
 func (s *Scheduler) Acquire(ctx context.Context, r Request) (*Lease, error) {
+	return s.AcquireInto(ctx, r, new(Lease))
+}
+
+// AcquireInto is Acquire with the lease in the caller's storage, which
+// spares an allocation per request: l must be a zero Lease or one whose
+// Release was called, and must not be used again until the lease it
+// receives is released. On error l is left unused.
+func (s *Scheduler) AcquireInto(ctx context.Context, r Request, l *Lease) (*Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	p := waitPlan{pool: &s.wpool}
-	l := new(Lease) // allocated before the lock, which every request takes
 	s.mu.Lock()
 	defer p.done() // runs last, after the unlock
 	defer s.mu.Unlock()
@@ -238,12 +245,13 @@ func (s *Scheduler) freeSlot(a *account, now time.Time) {
 
 // newLease builds the lease for a slot of a already counted, and binds r's
 // session to a.
-// newLease fills l, a fresh Lease, for a.
+// newLease fills l, a fresh or released Lease, for a.
 func (s *Scheduler) newLease(l *Lease, r *Request, a *account, upstream string, sticky bool, now time.Time) *Lease {
 	a.health.LastUsed = now
 	if r.Session != "" {
 		s.bind(r.Group, r.Session, a.Name, now)
 	}
-	l.s, l.acct, l.account, l.upstream, l.sticky = s, a, a.Account, upstream, sticky
+	l.s, l.acct, l.key, l.account, l.upstream, l.sticky, l.waited = s, a, nil, a.Account, upstream, sticky, 0
+	l.released.Store(false)
 	return l
 }

@@ -166,4 +166,5 @@ type StateStore interface {
 // Compile-time reminder of the API the proxy relies on; see scheduler.go.
 var _ interface {
 	Acquire(ctx context.Context, r Request) (*Lease, error)
+	AcquireInto(ctx context.Context, r Request, l *Lease) (*Lease, error)
 } = (*Scheduler)(nil)
