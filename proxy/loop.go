@@ -58,8 +58,10 @@ type run struct {
 	w *bufio.Writer
 }
 
-// handle authenticates, parses and runs a request through the loop.
-func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
+// handle authenticates, parses and runs a request through the loop. It
+// reports whether the request's run stamped the overhead header (every
+// request that reaches the loop); the early refusals do not.
+func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) bool {
 	start := ctx.Time() // stamped by fasthttp just before the handler
 	if start.IsZero() {
 		start = time.Now()
@@ -68,15 +70,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	key := s.authenticate(ctx, p)
 	if key == nil {
 		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
-		return
+		return false
 	}
 	if !s.admitKey(ctx, proto, key, start) {
-		return
+		return false
 	}
 	body := ctx.PostBody()
 	if !isJSONObject(body) {
 		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
-		return
+		return false
 	}
 	// The run and its call are one object, reused (see recycle).
 	r := runs.Get().(*run)
@@ -97,7 +99,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	if err := proto.Parse(ctx, c); err != nil {
 		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
 		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
-		return
+		return false
 	}
 	// fasthttp reuses the request's buffer once the handler returns, even
 	// for another client. A buffered exchange runs entirely on this
@@ -113,27 +115,29 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) {
 	// watcher list, which every run joins, carries shutdown instead.
 	r.rctx = &r.rc
 	if !r.admitCall() {
-		return
+		return false
 	}
 	if key.InterceptWarmup && r.intercept() {
-		return
+		return false
 	}
 	s.watch.add(&r.wt, ctx.Conn(), &r.rc)
 	if s.ctx.Err() != nil { // shut down before the watch was listed
 		r.rc.cancel()
 	}
+	finished := false
 	defer func() {
 		if !r.streaming {
 			r.setOverhead()
 			r.finish()
-			r.recycle()
+			if finished { // not while a panic unwinds through the run
+				r.recycle()
+			}
 		}
 	}()
-	for {
-		if r.try() {
-			return
-		}
+	for !r.try() {
 	}
+	finished = true
+	return true
 }
 
 // internPath returns the path as a string, without an allocation for the

@@ -64,6 +64,38 @@ func TestOverheadHeader(t *testing.T) {
 	}
 }
 
+// TestReplyHeaders: every reply, whatever path it took, carries one
+// overhead figure and a request id of its own.
+func TestReplyHeaders(t *testing.T) {
+	h := newHarness(t, []Account{apiAccount("a1", "k1")})
+	seen := map[string]bool{}
+	for _, tt := range []struct {
+		name, path, body string
+		hdr              []string
+		status           int
+	}{
+		{"buffered", "/v1/messages", simpleBody, nil, 200},
+		{"stream", "/v1/messages", streamBody, nil, 200},
+		{"bad key", "/v1/messages", simpleBody, []string{"x-api-key", "sk-sg-wrong"}, 401},
+		{"not json", "/v1/messages", "nope", nil, 400},
+		{"no route", "/v2/nothing", simpleBody, nil, 404},
+		{"again", "/v1/messages", simpleBody, nil, 200},
+	} {
+		resp, _ := h.post(tt.path, tt.body, tt.hdr...)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.status)
+		}
+		if v := resp.Header.Values("x-subgate-overhead-ms"); len(v) != 1 {
+			t.Errorf("%s: x-subgate-overhead-ms = %q, want one value", tt.name, v)
+		}
+		id := resp.Header.Get("x-subgate-request-id")
+		if id == "" || seen[id] {
+			t.Errorf("%s: request id %q missing or seen before", tt.name, id)
+		}
+		seen[id] = true
+	}
+}
+
 // TestSlowReaderIsCut: a client that reads nothing cannot hold a slot (or
 // memory) forever.
 func TestSlowReaderIsCut(t *testing.T) {

@@ -44,9 +44,16 @@ func (r *run) setOverhead() {
 	setOverheadHeader(r.ctx, end.Sub(r.start)-r.upstreamWait)
 }
 
+// Canonical names of the headers every reply carries, set without
+// normalizing them each time.
+var (
+	hdrRequestID = []byte("X-Subgate-Request-Id")
+	hdrOverhead  = []byte("X-Subgate-Overhead-Ms")
+)
+
 func setOverheadHeader(ctx *fasthttp.RequestCtx, d time.Duration) {
 	var buf [24]byte
-	ctx.Response.Header.SetBytesV("x-subgate-overhead-ms", strconv.AppendFloat(buf[:0], float64(d.Microseconds())/1000, 'f', 3, 64))
+	ctx.Response.Header.SetCanonical(hdrOverhead, strconv.AppendFloat(buf[:0], float64(d.Microseconds())/1000, 'f', 3, 64))
 }
 
 // recoverStream keeps a panic in a stream writer (its own goroutine, which

@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -121,7 +120,6 @@ type Server struct {
 	ctx    context.Context // parent of every request; canceled when the grace period ends
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	reqID  atomic.Uint64
 	idBase string
 }
 
@@ -214,30 +212,34 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	if start.IsZero() {
 		start = time.Now()
 	}
+	// fasthttp's request ID (connection number and request number on
+	// it) is unique per server without a counter every request bumps.
 	var id [48]byte
 	b := append(append(id[:0], s.idBase...), '-')
-	ctx.Response.Header.SetBytesV("x-subgate-request-id", strconv.AppendUint(b, s.reqID.Add(1), 36))
+	ctx.Response.Header.SetCanonical(hdrRequestID, strconv.AppendUint(b, ctx.ID(), 36))
+	timed := false // the run stamped the overhead header
 	defer func() {
 		if v := recover(); v != nil {
 			// fasthttp does not recover handler panics: one bad request
 			// must not take the gateway down with every stream in flight.
 			s.log.Error("handler panic", "route", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
 			s.anthropic.WriteError(ctx, fasthttp.StatusInternalServerError, KindAPI, "internal error")
+			timed = false
 		}
-		if len(ctx.Response.Header.Peek("x-subgate-overhead-ms")) == 0 {
+		if !timed {
 			setOverheadHeader(ctx, time.Since(start))
 		}
 	}()
 	path := ctx.Path()
 	switch string(path) {
 	case "/v1/messages":
-		s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)
+		timed = s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)
 	case "/v1/messages/count_tokens":
-		s.route(ctx, s.anthropic, EndpointCountTokens, fasthttp.MethodPost)
+		timed = s.route(ctx, s.anthropic, EndpointCountTokens, fasthttp.MethodPost)
 	case "/v1/responses", "/openai/v1/responses", "/backend-api/codex/responses":
-		s.route(ctx, s.responses, EndpointGenerate, fasthttp.MethodPost)
+		timed = s.route(ctx, s.responses, EndpointGenerate, fasthttp.MethodPost)
 	case "/v1/chat/completions", "/openai/v1/chat/completions":
-		s.route(ctx, s.chat, EndpointGenerate, fasthttp.MethodPost)
+		timed = s.route(ctx, s.chat, EndpointGenerate, fasthttp.MethodPost)
 	case "/v1/models", "/openai/v1/models":
 		s.models(ctx)
 	case "/v1beta/models":
@@ -258,7 +260,7 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	default:
 		switch {
 		case bytes.HasPrefix(path, []byte("/v1beta/models/")):
-			s.route(ctx, s.gemini, EndpointGenerate, fasthttp.MethodPost)
+			timed = s.route(ctx, s.gemini, EndpointGenerate, fasthttp.MethodPost)
 		case s.cfg.Admin != nil && (bytes.HasPrefix(path, []byte("/admin/")) || string(path) == "/admin"):
 			s.cfg.Admin(ctx)
 		default:
@@ -267,10 +269,10 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-func (s *Server) route(ctx *fasthttp.RequestCtx, p Protocol, ep Endpoint, method string) {
-	if s.method(ctx, p, method) {
-		s.handle(ctx, p, ep)
-	}
+// route runs the request through handle if the method fits; it reports
+// whether handle's run stamped the overhead header.
+func (s *Server) route(ctx *fasthttp.RequestCtx, p Protocol, ep Endpoint, method string) bool {
+	return s.method(ctx, p, method) && s.handle(ctx, p, ep)
 }
 
 // codexAccountID is the chatgpt-account-id of a Codex account: configured,
