@@ -121,3 +121,14 @@ func TestSlowReaderIsCut(t *testing.T) {
 	// The socket buffers take a few megabytes before the writes block.
 	waitUntilFor(t, 60*time.Second, "slot freed while the client reads nothing", func() bool { return h.status("a1").InFlight == 0 })
 }
+
+func TestAppendMillis(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Microsecond, 999 * time.Microsecond, time.Millisecond, 1234567 * time.Microsecond,
+		12*time.Millisecond + 50*time.Microsecond, time.Hour, -1500 * time.Microsecond, 1500 * time.Nanosecond} {
+		got := string(appendMillis(nil, d))
+		want := strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+		if got != want {
+			t.Errorf("appendMillis(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -53,7 +53,20 @@ var (
 
 func setOverheadHeader(ctx *fasthttp.RequestCtx, d time.Duration) {
 	var buf [24]byte
-	ctx.Response.Header.SetCanonical(hdrOverhead, strconv.AppendFloat(buf[:0], float64(d.Microseconds())/1000, 'f', 3, 64))
+	ctx.Response.Header.SetCanonical(hdrOverhead, appendMillis(buf[:0], d))
+}
+
+// appendMillis appends d in milliseconds with three decimals, as
+// strconv.AppendFloat(float64(d.Microseconds())/1000, 'f', 3) would, with
+// integer arithmetic.
+func appendMillis(b []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	if us < 0 {
+		return strconv.AppendFloat(b, float64(us)/1000, 'f', 3, 64)
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
 // recoverStream keeps a panic in a stream writer (its own goroutine, which
