@@ -36,4 +36,13 @@
 //     timeout strikes, and its stream is closed as soon as they arrive.
 //   - A request's context (runCtx) is not a child of the server's: every
 //     request joins the watcher's list, and shutdown cancels the list.
+//   - Finished runs are reused (runs, a sync.Pool), but only when nothing
+//     can still reach one: not a stream writer's run, not one whose
+//     context's Done channel or AfterFunc was handed out, and only after
+//     the watcher let go of its watch (remove waits out a peek).
+//   - Timeouts are coarse by design: a client connection's read deadline
+//     (lazyConn) and a pooled upstream connection's header deadline
+//     (deadlineConn) are moved only when they are off by more than a
+//     slack, so a timeout may fire slightly early or late (at most a
+//     second, or a 64th of the header timeout). Interrupts are exact.
 package proxy
