@@ -362,31 +362,19 @@ func gjsonUsage(v gjson.Result, u *ledger.Usage, delta bool) {
 		return
 	}
 	set := func(dst *int64, r gjson.Result) {
-		if n := r.Int(); !delta || n != 0 {
+		if n := r.Int(); dst != nil && (!delta || n != 0) {
 			*dst = n
 		}
 	}
 	v.ForEach(func(k, r gjson.Result) bool {
-		switch k.Str {
-		case "input_tokens":
-			set(&u.InputTokens, r)
-		case "output_tokens":
-			set(&u.OutputTokens, r)
-		case "cache_creation_input_tokens":
-			set(&u.CacheCreationTokens, r)
-		case "cache_read_input_tokens":
-			set(&u.CacheReadTokens, r)
-		case "cache_creation":
-			r.ForEach(func(k, r gjson.Result) bool {
-				switch k.Str {
-				case "ephemeral_5m_input_tokens":
-					set(&u.CacheCreation5m, r)
-				case "ephemeral_1h_input_tokens":
-					set(&u.CacheCreation1h, r)
-				}
-				return true
-			})
+		if k.Str != "cache_creation" {
+			set(usageField(u, k.Str), r)
+			return true
 		}
+		r.ForEach(func(k, r gjson.Result) bool {
+			set(cacheCreationField(u, k.Str), r)
+			return true
+		})
 		return true
 	})
 }
@@ -395,39 +383,55 @@ func gjsonUsage(v gjson.Result, u *ledger.Usage, delta bool) {
 // possibly written to u, when the object needs gjson.
 func scanUsage(raw string, u *ledger.Usage, delta bool) bool {
 	set := func(dst *int64, r string) {
+		if dst == nil {
+			return
+		}
 		if n := rawInt(r); !delta || n != 0 {
 			*dst = n
 		}
 	}
 	nested := true
 	ok := eachKey(raw, func(k, r string) bool {
-		switch k {
-		case "input_tokens":
-			set(&u.InputTokens, r)
-		case "output_tokens":
-			set(&u.OutputTokens, r)
-		case "cache_creation_input_tokens":
-			set(&u.CacheCreationTokens, r)
-		case "cache_read_input_tokens":
-			set(&u.CacheReadTokens, r)
-		case "cache_creation":
-			if r[0] != '{' {
-				return true // gjson's ForEach visits nothing in a scalar
-			}
-			nested = eachKey(r, func(k, r string) bool {
-				switch k {
-				case "ephemeral_5m_input_tokens":
-					set(&u.CacheCreation5m, r)
-				case "ephemeral_1h_input_tokens":
-					set(&u.CacheCreation1h, r)
-				}
-				return true
-			})
-			return nested
+		if k != "cache_creation" {
+			set(usageField(u, k), r)
+			return true
 		}
-		return true
+		if r[0] != '{' {
+			return true // gjson's ForEach visits nothing in a scalar
+		}
+		nested = eachKey(r, func(k, r string) bool {
+			set(cacheCreationField(u, k), r)
+			return true
+		})
+		return nested
 	})
 	return ok && nested
+}
+
+// usageField is where a usage object's key goes in u, nil for others.
+func usageField(u *ledger.Usage, key string) *int64 {
+	switch key {
+	case "input_tokens":
+		return &u.InputTokens
+	case "output_tokens":
+		return &u.OutputTokens
+	case "cache_creation_input_tokens":
+		return &u.CacheCreationTokens
+	case "cache_read_input_tokens":
+		return &u.CacheReadTokens
+	}
+	return nil
+}
+
+// cacheCreationField is usageField for the cache_creation object.
+func cacheCreationField(u *ledger.Usage, key string) *int64 {
+	switch key {
+	case "ephemeral_5m_input_tokens":
+		return &u.CacheCreation5m
+	case "ephemeral_1h_input_tokens":
+		return &u.CacheCreation1h
+	}
+	return nil
 }
 
 // Event implements Protocol.
