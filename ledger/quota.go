@@ -17,8 +17,9 @@ type Limits struct {
 	RateMultiplier float64 // what the key pays per list-price dollar; 0 means 1
 }
 
-// unlimited reports whether lim sets no RPM and no budget.
-func (lim Limits) unlimited() bool {
+// Unlimited reports whether lim sets no RPM and no budget: Reserve then
+// holds nothing, and callers may skip estimating.
+func (lim Limits) Unlimited() bool {
 	return lim.RPM <= 0 && lim.Limit5h <= 0 && lim.LimitDay <= 0 && lim.LimitWeek <= 0 &&
 		lim.LimitMonth <= 0 && lim.Quota <= 0
 }
@@ -210,7 +211,7 @@ func (q *quota) release(res Reservation) {
 // counted when Record settles).
 // lim.RateMultiplier is not used here: estimate already includes it.
 func (l *Ledger) Reserve(key string, lim Limits, estimate int64) (Reservation, error) {
-	if key == "" || lim.unlimited() {
+	if key == "" || lim.Unlimited() {
 		return Reservation{}, nil
 	}
 	estimate = max(estimate, 0)

@@ -50,8 +50,8 @@ func (r *run) admitCall() bool {
 		r.refuse(fasthttp.StatusForbidden, KindPermission, "model "+strconv.Quote(c.Model)+" is not allowed for this API key")
 		return false
 	}
-	if s.ledger == nil || c.Endpoint != EndpointGenerate {
-		return true
+	if s.ledger == nil || c.Endpoint != EndpointGenerate || c.Key.Limits.Unlimited() {
+		return true // nothing to reserve against
 	}
 	maxOut := c.MaxTokens
 	if maxOut <= 0 {
