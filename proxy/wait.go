@@ -20,13 +20,14 @@ type acquired struct {
 // then returns (handedOff) and the stream writer goroutine carries the
 // request on, so no client gives up on a queued stream.
 func (r *run) acquire() (lease *sched.Lease, err error, handedOff bool) {
-	req := r.schedRequest()
 	if !r.call.Stream {
 		// The run's own lease storage: every attempt releases its lease
-		// before the next one acquires (see next).
-		lease, err = r.s.sched.AcquireInto(r.rctx, req, &r.leasev)
+		// before the next one acquires (see next). The request is built
+		// here, not above: the goroutine below would move it to the heap.
+		lease, err = r.s.sched.AcquireInto(r.rctx, r.schedRequest(), &r.leasev)
 		return lease, err, false
 	}
+	req := r.schedRequest()
 	ch := make(chan acquired, 1)
 	go func() {
 		l, err := r.s.sched.Acquire(r.rctx, req)
