@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,4 +182,40 @@ func registered(t *interruptible) int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// TestHostClients: the buffered client's pools are found per scheme and
+// host without fasthttp.Client's lock, one pool per host, and a request
+// fasthttp could not send is refused with the reason.
+func TestHostClients(t *testing.T) {
+	u := newUpstreams(1 << 20)
+	cp, err := u.client("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := u.client(""); again != cp {
+		t.Error("a second lookup made a new client pair")
+	}
+	get := func(url string) (*fasthttp.HostClient, error) {
+		req := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		req.SetRequestURI(url)
+		return u.hostClient(cp.buffered, req)
+	}
+	a, _ := get("http://up.example:8080/v1/messages")
+	b, _ := get("http://up.example:8080/v1/models")
+	s, _ := get("https://up.example:8080/v1/messages")
+	switch {
+	case a == nil || a != b:
+		t.Errorf("same host, two pools: %p %p", a, b)
+	case s == a:
+		t.Error("http and https share a pool")
+	case a.Addr != "up.example:8080" || a.IsTLS || !s.IsTLS:
+		t.Errorf("pools: %s tls=%v, %s tls=%v", a.Addr, a.IsTLS, s.Addr, s.IsTLS)
+	case a.Transport != u.tr || a.MaxResponseBodySize != 1<<20:
+		t.Error("a pool lacks the buffered client's settings")
+	}
+	if _, err := get("ftp://up.example/x"); err == nil || !strings.Contains(err.Error(), "unsupported protocol") {
+		t.Errorf("ftp: err = %v", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +19,10 @@ var errHeaderTimeout = errors.New("upstream header timeout")
 // upstreams holds one pair of fasthttp clients (buffered and streaming) per
 // egress proxy. fasthttp.Client pools connections per host itself.
 type upstreams struct {
-	mu      sync.Mutex
-	clients map[string]*clientPair
+	mu      sync.Mutex // serializes adding to clients and hosts
+	clients atomic.Pointer[map[string]*clientPair]
+	// hosts are the buffered clients' connection pools (hostclients.go).
+	hosts atomic.Pointer[map[*fasthttp.Client]*hostClients]
 	// maxResponse caps a buffered upstream body.
 	maxResponse int
 	// tr carries every buffered client's calls.
@@ -32,14 +35,20 @@ type clientPair struct {
 }
 
 func newUpstreams(maxResponse int) *upstreams {
-	return &upstreams{clients: make(map[string]*clientPair), maxResponse: maxResponse, tr: newInterruptible()}
+	u := &upstreams{maxResponse: maxResponse, tr: newInterruptible()}
+	u.clients.Store(&map[string]*clientPair{})
+	u.hosts.Store(&map[*fasthttp.Client]*hostClients{})
+	return u
 }
 
 // client returns the clients for an egress proxy ("" is direct).
 func (u *upstreams) client(proxyURL string) (*clientPair, error) {
+	if c := (*u.clients.Load())[proxyURL]; c != nil {
+		return c, nil
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if c, ok := u.clients[proxyURL]; ok {
+	if c := (*u.clients.Load())[proxyURL]; c != nil {
 		return c, nil
 	}
 	dial, err := dialerFor(proxyURL)
@@ -68,7 +77,9 @@ func (u *upstreams) client(proxyURL string) (*clientPair, error) {
 	}
 	c := &clientPair{buffered: mk(false), streaming: mk(true)}
 	c.buffered.Transport = u.tr
-	u.clients[proxyURL] = c
+	next := maps.Clone(*u.clients.Load())
+	next[proxyURL] = c
+	u.clients.Store(&next)
 	return c, nil
 }
 
@@ -173,21 +184,26 @@ func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fas
 		fasthttp.ReleaseResponse(resp)
 		return err
 	}
-	var err error
+	hc, err := u.hostClient(c, req)
+	if err != nil {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		return fmt.Errorf("upstream: %w", err)
+	}
 	var uc *upCall
 	if rc, ok := ctx.(*runCtx); ok { // a request's own context: no callback to register
 		uc = &rc.uc // a run makes one call at a time
 		uc.reset(sent, timeout)
 		u.tr.begin(req, uc)
 		rc.setCall(uc)
-		err = c.Do(req, resp)
+		err = hc.Do(req, resp)
 		rc.setCall(nil)
 	} else {
 		uc = new(upCall)
 		uc.reset(sent, timeout)
 		u.tr.begin(req, uc)
 		stop := context.AfterFunc(ctx, uc.interrupt)
-		err = c.Do(req, resp)
+		err = hc.Do(req, resp)
 		stop()
 	}
 	u.tr.end(req)
