@@ -28,7 +28,7 @@ type Scheduler struct {
 	byName   map[string]*account // pool plus removed accounts still holding slots
 	pending  map[string]Health   // loaded health of accounts not in the pool
 	keys     map[string]*keySlot
-	bindings map[bindKey]Binding
+	bindings map[bindKey]*Binding // pointers: a renewal is a field write
 	inFlight int    // account slots held, all accounts
 	waiting  int    // queued waiters, account and key queues
 	seq      uint64 // enqueue order across queues, for stealing
@@ -71,7 +71,7 @@ func New(cfg Config) (*Scheduler, error) {
 		byName:   make(map[string]*account, len(accts)),
 		pending:  make(map[string]Health),
 		keys:     make(map[string]*keySlot),
-		bindings: make(map[bindKey]Binding),
+		bindings: make(map[bindKey]*Binding),
 	}
 	if s.store != nil {
 		snap, err := s.store.LoadState()

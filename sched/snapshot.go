@@ -108,7 +108,7 @@ func (s *Scheduler) restore(snap Snapshot, now time.Time) {
 	}
 	for _, b := range snap.Bindings {
 		if b.Session != "" && now.Before(b.Expires) {
-			s.bindings[bindKey{b.Group, b.Session}] = b
+			s.bindings[bindKey{b.Group, b.Session}] = &b
 		}
 	}
 }

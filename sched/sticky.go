@@ -19,8 +19,8 @@ func (s *Scheduler) boundCandidate(r *Request, cands []candidate, now time.Time)
 		return nil
 	}
 	k := bindKey{r.Group, r.Session}
-	b, ok := s.bindings[k]
-	if !ok {
+	b := s.bindings[k]
+	if b == nil {
 		return nil
 	}
 	if !now.Before(b.Expires) {
@@ -39,13 +39,11 @@ func (s *Scheduler) boundCandidate(r *Request, cands []candidate, now time.Time)
 // live binding to the same account does not mark the snapshot dirty.
 func (s *Scheduler) bind(group, session, acct string, now time.Time) {
 	k := bindKey{group, session}
-	b, ok := s.bindings[k]
-	if ok && b.Account == acct && now.Before(b.Expires) {
+	if b := s.bindings[k]; b != nil && b.Account == acct && now.Before(b.Expires) {
 		b.Expires = now.Add(s.cfg.StickyTTL)
-		s.bindings[k] = b
 		return
 	}
-	s.bindings[k] = Binding{
+	s.bindings[k] = &Binding{
 		Group:   group,
 		Session: session,
 		Account: acct,
@@ -101,7 +99,7 @@ func (s *Scheduler) liveBindings(now time.Time) []Binding {
 	out := make([]Binding, 0, len(s.bindings))
 	for _, b := range s.bindings {
 		if now.Before(b.Expires) {
-			out = append(out, b)
+			out = append(out, *b)
 		}
 	}
 	return out
