@@ -29,9 +29,9 @@ type Scheduler struct {
 	pending  map[string]Health   // loaded health of accounts not in the pool
 	keys     map[string]*keySlot
 	bindings map[bindKey]*Binding // pointers: a renewal is a field write
-	inFlight int    // account slots held, all accounts
-	waiting  int    // queued waiters, account and key queues
-	seq      uint64 // enqueue order across queues, for stealing
+	inFlight int                  // account slots held, all accounts
+	waiting  int                  // queued waiters, account and key queues
+	seq      uint64               // enqueue order across queues, for stealing
 }
 
 // account is the scheduler's live view of one Account.
