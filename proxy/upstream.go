@@ -17,7 +17,8 @@ import (
 var errHeaderTimeout = errors.New("upstream header timeout")
 
 // upstreams holds one pair of fasthttp clients (buffered and streaming) per
-// egress proxy. fasthttp.Client pools connections per host itself.
+// egress proxy. The streaming client pools connections per host itself;
+// buffered calls go straight to per-host HostClients (hostclients.go).
 type upstreams struct {
 	mu      sync.Mutex // serializes adding to clients and hosts
 	clients atomic.Pointer[map[string]*clientPair]
@@ -190,18 +191,20 @@ func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fas
 		fasthttp.ReleaseResponse(resp)
 		return fmt.Errorf("upstream: %w", err)
 	}
+	rc, own := ctx.(*runCtx) // a request's own context: no callback to register
 	var uc *upCall
-	if rc, ok := ctx.(*runCtx); ok { // a request's own context: no callback to register
+	if own {
 		uc = &rc.uc // a run makes one call at a time
-		uc.reset(sent, timeout)
-		u.tr.begin(req, uc)
+	} else {
+		uc = new(upCall)
+	}
+	uc.reset(sent, timeout)
+	u.tr.begin(req, uc)
+	if own {
 		rc.setCall(uc)
 		err = hc.Do(req, resp)
 		rc.setCall(nil)
 	} else {
-		uc = new(upCall)
-		uc.reset(sent, timeout)
-		u.tr.begin(req, uc)
 		stop := context.AfterFunc(ctx, uc.interrupt)
 		err = hc.Do(req, resp)
 		stop()
