@@ -56,7 +56,7 @@ type watch struct {
 	// the watch and its request may be reused.
 	mu       sync.Mutex
 	raw      syscall.RawConn
-	rawTried bool // raw and rawTried belong to the watcher goroutine, under mu
+	rawTried bool // the goroutine's, under mu; add resets both while unlisted
 }
 
 func newWatcher(interval time.Duration) *watcher {
