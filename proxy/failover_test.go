@@ -283,3 +283,49 @@ func TestBodiesReachUpstreamIntact(t *testing.T) {
 		t.Errorf("upstream saw %d bodies, want at least %d", seen, clients*each)
 	}
 }
+
+// TestRunsReusedCleanly: runs are reused from request to request, so
+// many concurrent buffered requests from two keys for two models must
+// each get their own answer and leave a ledger record with their own key
+// and model, whatever run served them before.
+func TestRunsReusedCleanly(t *testing.T) {
+	const bobKey = "sk-sg-bob-test-key"
+	h := newHarness(t, twoAccounts(), func(c *Config, _ *sched.Config) {
+		c.Keys = append(c.Keys, Key{Name: "bob", Hash: HashKey(bobKey), Group: "default"})
+	})
+	const clients, each = 6, 30
+	models := [...]string{"claude-sonnet-4-5", "claude-haiku-4-5"}
+	var wg sync.WaitGroup
+	for g := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				key, model := testKey, models[(g+i)%2]
+				if g%2 == 1 {
+					key = bobKey
+				}
+				body := `{"model":"` + model + `","max_tokens":10,"messages":[{"role":"user","content":"c` + strconv.Itoa(g) + `-` + strconv.Itoa(i) + `"}]}`
+				resp, got := h.post("/v1/messages", body, "x-api-key", key)
+				if resp.StatusCode != 200 || gjson.GetBytes(got, "model").String() != model {
+					t.Errorf("client %d request %d: status %d, model %q, want %q", g, i, resp.StatusCode, gjson.GetBytes(got, "model").String(), model)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	count := map[string]int{}
+	for _, rec := range h.records(clients * each) {
+		count[rec.Key+" "+rec.Model]++
+		if rec.Status != 200 || rec.InputTokens == 0 {
+			t.Errorf("record %+v", rec)
+		}
+	}
+	for _, k := range []string{"alice", "bob"} {
+		for _, m := range models {
+			if got, want := count[k+" "+m], clients*each/4; got != want {
+				t.Errorf("%s %s: %d records, want %d (all: %v)", k, m, got, want, count)
+			}
+		}
+	}
+}
