@@ -43,11 +43,8 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
 	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
 	c.MaxTokens = f.maxTokens
-	if c.Model == "" {
-		return errMissingModel
-	}
-	if f.dupModel {
-		return errDuplicateModel
+	if err := f.modelErr(); err != nil {
+		return err
 	}
 	c.ClaudeCode = hasIdentity(f.system, p.Identity)
 	c.Session = sessionOf(f.userID, c.header("x-claude-code-session-id"), f.system, firstContent(f.messages))
@@ -57,27 +54,18 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 // anthropicFields are the top-level fields of a Messages body that the
 // gateway reads; raw values point into the body.
 type anthropicFields struct {
-	model     string
-	dupModel  bool
-	stream    bool
-	maxTokens int64
-	userID    string
-	system    gjson.Result
-	messages  string // raw
+	bodyFields
+	userID   string
+	system   gjson.Result
+	messages string // raw
 }
 
 // take records one top-level key; it always asks for the next.
 func (f *anthropicFields) take(key, raw string) bool {
+	if f.takeCommon(key, raw, key == "max_tokens") {
+		return true
+	}
 	switch key {
-	case "model":
-		if f.model != "" {
-			f.dupModel = true // model_map and allow-lists must see the model that is served
-		}
-		f.model = gjson.Parse(raw).String()
-	case "stream":
-		f.stream = gjson.Parse(raw).Bool()
-	case "max_tokens":
-		f.maxTokens = gjson.Parse(raw).Int()
 	case "metadata":
 		f.userID = gjson.Get(raw, "user_id").String()
 	case "messages":

@@ -45,11 +45,8 @@ func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	var f openaiFields
 	eachTopKey(view(c.Body), f.take, func() { f = openaiFields{} })
 	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
-	if c.Model == "" {
-		return errMissingModel
-	}
-	if f.dupModel {
-		return errDuplicateModel
+	if err := f.modelErr(); err != nil {
+		return err
 	}
 	c.Stream, c.MaxTokens, c.ClientUsage = f.stream, f.maxTokens, f.clientUsage
 	switch {
@@ -70,10 +67,7 @@ func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 // openaiFields are the top-level fields of a Responses or Chat body that
 // the gateway reads; strings point into the body.
 type openaiFields struct {
-	model       string
-	dupModel    bool
-	stream      bool
-	maxTokens   int64
+	bodyFields
 	prev        string
 	cacheKey    string
 	clientUsage bool
@@ -81,16 +75,11 @@ type openaiFields struct {
 
 // take records one top-level key; it always asks for the next.
 func (f *openaiFields) take(key, raw string) bool {
+	maxKey := key == "max_output_tokens" || key == "max_tokens" || key == "max_completion_tokens"
+	if f.takeCommon(key, raw, maxKey) {
+		return true
+	}
 	switch key {
-	case "model":
-		if f.model != "" {
-			f.dupModel = true // model_map and allow-lists must see the model that is served
-		}
-		f.model = gjson.Parse(raw).String()
-	case "stream":
-		f.stream = gjson.Parse(raw).Bool()
-	case "max_output_tokens", "max_tokens", "max_completion_tokens":
-		f.maxTokens = gjson.Parse(raw).Int()
 	case "previous_response_id":
 		f.prev = gjson.Parse(raw).String()
 	case "prompt_cache_key":

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 
+	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
@@ -119,4 +120,42 @@ func (c *Call) header(name string) string {
 		}
 	}
 	return ""
+}
+
+// bodyFields are the top-level fields every protocol's body has.
+type bodyFields struct {
+	model     string
+	dupModel  bool
+	stream    bool
+	maxTokens int64
+}
+
+// takeCommon records key when it is one of bodyFields (maxKey: the
+// protocol's name for the output limit) and reports whether it was.
+func (f *bodyFields) takeCommon(key, raw string, maxKey bool) bool {
+	switch {
+	case key == "model":
+		if f.model != "" {
+			f.dupModel = true // model_map and allow-lists must see the model that is served
+		}
+		f.model = gjson.Parse(raw).String()
+	case key == "stream":
+		f.stream = gjson.Parse(raw).Bool()
+	case maxKey:
+		f.maxTokens = gjson.Parse(raw).Int()
+	default:
+		return false
+	}
+	return true
+}
+
+// modelErr is the request error a body's model fields make, if any.
+func (f *bodyFields) modelErr() error {
+	switch {
+	case f.model == "":
+		return errMissingModel
+	case f.dupModel:
+		return errDuplicateModel
+	}
+	return nil
 }
