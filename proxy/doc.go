@@ -38,8 +38,9 @@
 //     request joins the watcher's list, and shutdown cancels the list.
 //   - Finished runs are reused (runs, a sync.Pool), but only when nothing
 //     can still reach one: not a stream writer's run, not one whose
-//     context's Done channel or AfterFunc was handed out, and only after
-//     the watcher let go of its watch (remove waits out a peek).
+//     context's Done channel or AfterFunc was handed out, and not one whose
+//     watch the watcher ever collected into a batch (it may peek at a
+//     batch after the request ended; such runs are left to the GC).
 //   - Timeouts are coarse by design: a client connection's read deadline
 //     (lazyConn) and a pooled upstream connection's header deadline
 //     (deadlineConn) are moved only when they are off by more than a

@@ -56,6 +56,9 @@ type run struct {
 	// w is the client stream once the request committed to a 200 SSE
 	// reply (while waiting for a slot); errors then become SSE events.
 	w *bufio.Writer
+	// watchFree is set by finish when the watcher never collected the
+	// run's watch, so that nothing outside the run can reach it.
+	watchFree bool
 }
 
 // handle authenticates, parses and runs a request through the loop. It
@@ -163,11 +166,12 @@ var runs = sync.Pool{New: func() any { return new(run) }}
 
 // recycle returns a finished run to runs, unless something may still
 // hold a part of it: a stream writer (which finishes the run itself and
-// never recycles it) or whoever took its context's Done channel or
-// registered on it (a queue wait, a token refresh). The watch no longer
-// refers to it: finish removed it, which waits out the watcher.
+// never recycles it), whoever took its context's Done channel or
+// registered on it (a queue wait, a token refresh), or the watcher, once
+// it collected the run's watch into a batch it may still be peeking at
+// (see watcher.remove).
 func (r *run) recycle() {
-	if r.streaming || !r.rc.private() {
+	if r.streaming || !r.watchFree || !r.rc.private() {
 		return
 	}
 	*r = run{}
@@ -180,7 +184,7 @@ func (r *run) finish() {
 	if r.conn != nil {
 		_ = r.conn.SetWriteDeadline(time.Time{})
 	}
-	r.s.watch.remove(&r.wt)
+	r.watchFree = r.s.watch.remove(&r.wt)
 	r.rc.cancel()
 	if !r.settled && r.s.ledger != nil {
 		r.s.ledger.Release(r.reservation)

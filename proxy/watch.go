@@ -25,6 +25,10 @@ type watcher struct {
 	// lists are shards of the watch list, picked by the watch's address:
 	// every request joins and leaves one, on both cores at once.
 	lists [watchShards]watchList
+	// afterCollect, when set (tests), runs between collecting a batch and
+	// peeking at it: the window in which a request may finish under the
+	// goroutine's feet.
+	afterCollect func()
 }
 
 const watchShards = 8
@@ -51,12 +55,14 @@ type watch struct {
 	// gen changes, under the list's mu, whenever the watch is listed or
 	// unlisted: the goroutine acts only on the listing it collected.
 	gen atomic.Uint64
-	// mu is held by the goroutine while it peeks and cancels; remove
-	// waits for it, so once remove returns the goroutine is done with
-	// the watch and its request may be reused.
-	mu       sync.Mutex
+	// collected is set, under the list's mu, when the goroutine takes the
+	// watch into a batch. From then on the goroutine may reach it at any
+	// time, so its request must never be reused (see remove).
+	collected bool
+	// raw and rawTried belong to the goroutine; add resets them before the
+	// watch is listed, and only a watch never collected is listed again.
 	raw      syscall.RawConn
-	rawTried bool // the goroutine's, under mu; add resets both while unlisted
+	rawTried bool
 }
 
 func newWatcher(interval time.Duration) *watcher {
@@ -68,7 +74,9 @@ func newWatcher(interval time.Duration) *watcher {
 	return w
 }
 
-// add lists wt, which must not be listed already, for conn. Every
+// add lists wt, which must not be listed already and must never have
+// been collected (a watch is listed again only after remove reported it
+// free), for conn. Every
 // request is listed, so that cancelAll reaches it at shutdown; only plain
 // sockets are peeked at (for TLS or in-memory connections failed writes
 // are the only signal of a hang-up).
@@ -85,22 +93,33 @@ func (w *watcher) add(wt *watch, conn net.Conn, ctx canceler) {
 }
 
 // remove stops watching; a watch not listed (never added, or removed) is
-// left alone. When it returns, the watcher goroutine no longer uses wt.
-func (w *watcher) remove(wt *watch) {
-	w.unlink(wt)
-	wt.mu.Lock() // wait out a peek in progress
-	wt.mu.Unlock()
+// left alone. It reports whether the watch is free: the goroutine never
+// collected it, so nothing but its owner can reach it and its request may
+// be reused. A collected watch may still sit in the goroutine's batch, to
+// be peeked at after remove returns: its request must be left to the
+// garbage collector. This is the ownership rule run reuse relies on.
+func (w *watcher) remove(wt *watch) (free bool) {
+	l := w.list(wt)
+	l.mu.Lock()
+	w.unlinkLocked(wt)
+	free = !wt.collected
+	l.mu.Unlock()
+	return free
 }
 
 func (w *watcher) unlink(wt *watch) {
 	l := w.list(wt)
 	l.mu.Lock()
+	w.unlinkLocked(wt)
+	l.mu.Unlock()
+}
+
+func (w *watcher) unlinkLocked(wt *watch) {
 	if wt.next != nil {
 		wt.prev.next, wt.next.prev = wt.next, wt.prev
 		wt.prev, wt.next = nil, nil
 		wt.gen.Add(1)
 	}
-	l.mu.Unlock()
 }
 
 // cancelAll cancels every listed request: the server is shutting down.
@@ -115,14 +134,16 @@ func (w *watcher) cancelAll() {
 	}
 }
 
+// listing is a watch as the goroutine collected it.
+type listing struct {
+	wt  *watch
+	gen uint64
+}
+
 // run peeks at every watched socket each interval until ctx ends.
 func (w *watcher) run(ctx context.Context) {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
-	type listing struct {
-		wt  *watch
-		gen uint64
-	}
 	var batch []listing
 	for {
 		select {
@@ -130,27 +151,42 @@ func (w *watcher) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		batch = batch[:0]
-		for i := range w.lists {
-			l := &w.lists[i]
-			l.mu.Lock()
-			for wt := l.head.next; wt != &l.head; wt = wt.next {
-				batch = append(batch, listing{wt, wt.gen.Load()})
-			}
-			l.mu.Unlock()
+		batch = w.collect(batch[:0])
+		if w.afterCollect != nil {
+			w.afterCollect()
 		}
-		for i, l := range batch {
-			w.peek(l.wt, l.gen)
-			batch[i] = listing{} // do not keep finished requests alive
+		w.peekAll(batch)
+	}
+}
+
+// collect appends every listed watch to batch and marks it collected.
+func (w *watcher) collect(batch []listing) []listing {
+	for i := range w.lists {
+		l := &w.lists[i]
+		l.mu.Lock()
+		for wt := l.head.next; wt != &l.head; wt = wt.next {
+			wt.collected = true
+			batch = append(batch, listing{wt, wt.gen.Load()})
 		}
+		l.mu.Unlock()
+	}
+	return batch
+}
+
+// peekAll peeks at a collected batch and then forgets it, so that
+// finished requests are not kept alive.
+func (w *watcher) peekAll(batch []listing) {
+	for i, l := range batch {
+		w.peek(l.wt, l.gen)
+		batch[i] = listing{}
 	}
 }
 
 // peek cancels wt's request when its client has hung up, unless wt was
-// unlisted since the goroutine collected it at gen.
+// unlisted since the goroutine collected it at gen. Only the goroutine
+// peeks, and a collected watch is never listed again (see remove), so
+// conn, ctx and raw stay as they were when it was collected.
 func (w *watcher) peek(wt *watch, gen uint64) {
-	wt.mu.Lock()
-	defer wt.mu.Unlock()
 	if wt.gen.Load() != gen {
 		return
 	}
@@ -162,6 +198,6 @@ func (w *watcher) peek(wt *watch, gen uint64) {
 	}
 	if wt.raw != nil && peerClosed(wt.raw) {
 		wt.ctx.cancel()
-		w.unlink(wt) // not remove: this goroutine holds wt.mu
+		w.unlink(wt)
 	}
 }

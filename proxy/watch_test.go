@@ -4,6 +4,11 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
+
+	"subgate/proxy/upstreamtest"
+	"subgate/sched"
 )
 
 type countCancel struct{ n int }
@@ -41,57 +46,92 @@ func hungUpConn(t *testing.T) (closed, open net.Conn) {
 	return closed, accept()
 }
 
-// TestWatchReuse: a watch the goroutine collected, then removed and added
-// again for another request (a reused run), is not acted on for the old
-// listing; the new listing is.
-func TestWatchReuse(t *testing.T) {
+// TestWatchStaleListing: a listing the goroutine collected is not acted
+// on once its watch was removed, even if the client is gone.
+func TestWatchStaleListing(t *testing.T) {
 	closed, open := hungUpConn(t)
 	w := newWatcher(time.Hour)
 	var wt watch
 	first := &countCancel{}
 	w.add(&wt, closed, first)
-	stale := wt.gen.Load() // what the goroutine collected
-	w.remove(&wt)
-	second := &countCancel{}
-	w.add(&wt, closed, second)
-	w.peek(&wt, stale)
-	if first.n != 0 || second.n != 0 {
-		t.Fatalf("stale listing acted on: cancels %d, %d", first.n, second.n)
+	batch := w.collect(nil)
+	if free := w.remove(&wt); free {
+		t.Fatal("remove called a collected watch free")
 	}
+	w.peekAll(batch)
+	if first.n != 0 {
+		t.Fatalf("stale listing acted on: %d cancels", first.n)
+	}
+	// A listed watch whose client hung up is canceled and unlisted; a live
+	// client is left alone.
+	var gone, alive watch
+	second, third := &countCancel{}, &countCancel{}
+	w.add(&gone, closed, second)
+	w.add(&alive, open, third)
 	waitUntil(t, "the hang-up seen", func() bool {
-		w.peek(&wt, wt.gen.Load())
+		w.peekAll(w.collect(nil))
 		return second.n == 1
 	})
-	if wt.next != nil {
+	if gone.next != nil {
 		t.Error("a canceled watch stays listed")
 	}
-	// A live client is left alone.
-	third := &countCancel{}
-	w.add(&wt, open, third)
-	w.peek(&wt, wt.gen.Load())
 	if third.n != 0 {
 		t.Error("a live client's request was canceled")
 	}
-	w.remove(&wt)
+	w.remove(&alive)
 }
 
-// TestWatchRemoveWaitsForPeek: remove returns only once a peek in
-// progress is over, so a finished run can be reused safely.
-func TestWatchRemoveWaitsForPeek(t *testing.T) {
+// TestWatchFree: only a watch the goroutine never collected is free for
+// reuse when it is removed.
+func TestWatchFree(t *testing.T) {
 	_, open := hungUpConn(t)
 	w := newWatcher(time.Hour)
-	var wt watch
-	w.add(&wt, open, &countCancel{})
-	wt.mu.Lock() // the goroutine is peeking
-	removed := make(chan struct{})
-	go func() { w.remove(&wt); close(removed) }()
-	select {
-	case <-removed:
-		t.Fatal("remove returned during a peek")
-	case <-time.After(50 * time.Millisecond):
+	var quick, slow watch
+	w.add(&quick, open, &countCancel{})
+	if !w.remove(&quick) {
+		t.Error("a watch never collected is not free")
 	}
-	wt.mu.Unlock()
-	<-removed
+	w.add(&slow, open, &countCancel{})
+	w.collect(nil)
+	if w.remove(&slow) {
+		t.Error("a collected watch is free")
+	}
+}
+
+// TestCollectedRunNotReused forces the interleaving that raced: the
+// watcher collects a request's watch, the request finishes and would go
+// back to the pool, and only then does the watcher peek at its batch.
+// The run must not have been reset under the watcher (its watch keeps
+// its connection), and the stale listing must not cancel anything.
+func TestCollectedRunNotReused(t *testing.T) {
+	h := newHarness(t, []Account{apiAccount("a1", "k1")}, func(c *Config, _ *sched.Config) {
+		c.WatchInterval = time.Hour // the test drives the watcher itself
+	})
+	h.up.Script("k1", upstreamtest.Step{Delay: 300 * time.Millisecond})
+	done := make(chan []byte, 1)
+	go func() {
+		_, b := h.post("/v1/messages", simpleBody)
+		done <- b
+	}()
+	var batch []listing
+	waitUntil(t, "the request listed", func() bool {
+		batch = h.srv.watch.collect(batch[:0])
+		return len(batch) == 1
+	})
+	wt := batch[0].wt
+	if b := <-done; gjson.GetBytes(b, "type").String() != "message" {
+		t.Fatalf("reply %s", b)
+	}
+	if wt.conn == nil || wt.ctx == nil {
+		t.Fatal("the run was reset while the watcher held its watch")
+	}
+	h.srv.watch.peekAll(batch)
+	// The next requests run normally, whatever run they get.
+	for range 3 {
+		if resp, b := h.post("/v1/messages", simpleBody); resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+	}
 }
 
 // TestRunCtxPrivate: a context whose Done channel or AfterFunc was handed
