@@ -19,15 +19,18 @@
 //     holders copy bytes and nothing else.
 //   - Lines never interleave: every write to the destination, slog's or a
 //     batch, happens under one I/O mutex and consists of whole lines.
-//   - Memory is bounded: a batch never exceeds MaxBytes; past it lines are
-//     dropped and counted (Stats.Dropped), as are the lines of a batch the
-//     destination failed to take.
+//   - Memory is bounded: a batch never exceeds MaxBytes, and there are two
+//     (one filling, one being written); past it lines are dropped and
+//     counted (Stats.Dropped), as are the lines of a batch the destination
+//     failed to take.
 //   - Order: before a slog line is written, the pending batch is written, so
 //     the output keeps the order in which lines were produced.
 //   - The flushing goroutine is started by New and ended by Close, which
 //     writes what is pending. Lines logged after Close are written at once.
 //
 // Caveats:
+//   - slog's lines are not batched: they block on a stuck destination as a
+//     direct write would, and wait for a batch being written.
 //   - A request line waits up to FlushInterval before it reaches the
 //     destination; a process that dies without Close loses that much.
 //   - Text format: a string that tint would print raw or re-insert ESC into
