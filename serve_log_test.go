@@ -1,13 +1,49 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"subgate/proxy/reqlog"
 	"subgate/proxy/upstreamtest"
 )
+
+// TestNewLoggerFormats: the request log follows log_format and log_level
+// as slog's handler does, and both write to the same destination.
+func TestNewLoggerFormats(t *testing.T) {
+	for _, tc := range []struct {
+		format, level string
+		want          []string // substrings, in order
+		none          string
+	}{
+		{"json", "info", []string{`"msg":"hello"`, `"level":"INFO","msg":"request","route":"/v1/messages"`}, "\x1b"},
+		{"text", "info", []string{"INF\x1b[0m hello", "INF\x1b[0m request \x1b[2mroute=\x1b[0m/v1/messages"}, `"msg"`},
+		{"json", "warn", []string{`"msg":"careful"`}, `"msg":"request"`},
+	} {
+		var out bytes.Buffer
+		log, rl := newLogger(ServerConfig{LogFormat: tc.format, LogLevel: tc.level}, &out)
+		log.Info("hello")
+		rl.Log(&reqlog.Entry{Route: "/v1/messages", Status: 200})
+		log.Warn("careful")
+		rl.Close()
+		got := out.String()
+		at := 0
+		for _, w := range tc.want {
+			i := strings.Index(got[at:], w)
+			if i < 0 {
+				t.Errorf("%s/%s: %q missing or out of order in:\n%s", tc.format, tc.level, w, got)
+				break
+			}
+			at += i + len(w)
+		}
+		if strings.Contains(got, tc.none) {
+			t.Errorf("%s/%s: %q in:\n%s", tc.format, tc.level, tc.none, got)
+		}
+	}
+}
 
 // TestServeRequestLogAtShutdown: the binary's log is one JSON line per
 // request and per slog record, whole and in order; the line of a stream
