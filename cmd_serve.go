@@ -21,6 +21,7 @@ import (
 	"subgate/kv"
 	"subgate/ledger"
 	"subgate/proxy"
+	"subgate/proxy/reqlog"
 	"subgate/sched"
 	"subgate/webui"
 )
@@ -28,7 +29,8 @@ import (
 // serve runs the gateway until ctx ends, then shuts down in order: stop
 // accepting and drain streams, fail waiters, flush the ledger, close kv.
 func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
-	log := newLogger(cfg.Server, stderr)
+	log, reqLog := newLogger(cfg.Server, stderr)
+	defer reqLog.Close() // last: everything below logs through it
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -125,6 +127,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	srv := proxy.New(proxy.Config{
 		Logger:             log,
+		RequestLog:         reqLog,
 		Sched:              sch,
 		Ledger:             led,
 		Tokens:             tokens,
@@ -208,7 +211,11 @@ func listen(sc ServerConfig, addr string) (net.Listener, error) {
 	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }
 
-func newLogger(sc ServerConfig, w io.Writer) *slog.Logger {
+// newLogger builds the process's log: a reqlog.Writer owns the
+// destination — per-request lines batched, slog's lines passed through
+// whole, never interleaved — and slog's handler writes through it. Close
+// the Writer after the last line.
+func newLogger(sc ServerConfig, w io.Writer) (*slog.Logger, *reqlog.Writer) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(sc.LogLevel))
 	format := sc.LogFormat
@@ -221,9 +228,11 @@ func newLogger(sc ServerConfig, w io.Writer) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly}))
+		rl := reqlog.New(reqlog.Config{Out: w, Format: reqlog.Text, Level: level})
+		return slog.New(tint.NewHandler(rl, &tint.Options{Level: level, TimeFormat: reqlog.TextTimeFormat})), rl
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	rl := reqlog.New(reqlog.Config{Out: w, Format: reqlog.JSON, Level: level})
+	return slog.New(slog.NewJSONHandler(rl, &slog.HandlerOptions{Level: level})), rl
 }
 
 // adminToken returns the hash of the admin bearer token. With none in the

@@ -3,7 +3,10 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,16 +18,20 @@ import (
 
 	"subgate/kv"
 	"subgate/ledger"
+	"subgate/proxy/reqlog"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
 
-// benchEnv is the mock upstream alone (the baseline) and the gateway in
-// front of it, both on loopback, measured by the same client in one run.
+// benchEnv is the mock upstream alone (the baseline) and two gateways in
+// front of it, all on loopback, measured by the same client in one run.
+// gateway runs in the default configuration (log level info: a JSON line
+// per request written to a real file; metrics on); quiet is the same at
+// log level warn, which writes no line per request.
 type benchEnv struct {
-	direct, gateway string
-	client          *fasthttp.Client
-	body            []byte
+	direct, gateway, quiet string
+	client                 *fasthttp.Client
+	body                   []byte
 }
 
 func newBenchEnv(b testing.TB) *benchEnv {
@@ -34,24 +41,48 @@ func newBenchEnv(b testing.TB) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { up.Close() })
-	db, err := kv.Open(b.TempDir()+"/bench.db", kv.Options{})
+	// A 1 KB request, the size of a short chat turn.
+	body := `{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 78) + `"}]}`
+	return &benchEnv{
+		direct:  up.URL(),
+		gateway: benchGateway(b, up.URL(), slog.LevelInfo),
+		quiet:   benchGateway(b, up.URL(), slog.LevelWarn),
+		client:  &fasthttp.Client{MaxConnsPerHost: 512, ReadBufferSize: 16 << 10},
+		body:    []byte(body),
+	}
+}
+
+// benchGateway starts a subgate wired as cmd_serve wires it (its own kv,
+// ledger, scheduler; slog and the request log sharing one writer on a log
+// file) at the given log level, and returns its base URL.
+func benchGateway(b testing.TB, upstream string, level slog.Level) string {
+	b.Helper()
+	dir := b.TempDir()
+	logFile, err := os.Create(filepath.Join(dir, "subgate.log"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	led := ledger.New(ledger.Config{Store: db})
+	rl := reqlog.New(reqlog.Config{Out: logFile, Level: level})
+	log := slog.New(slog.NewJSONHandler(rl, &slog.HandlerOptions{Level: level}))
+	db, err := kv.Open(filepath.Join(dir, "bench.db"), kv.Options{Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	led := ledger.New(ledger.Config{Store: db, Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { led.Run(ctx); close(done) }()
 	acct := apiAccount("a1", "k1")
 	acct.Concurrency = 1000
-	sch, err := sched.New(sched.Config{Accounts: []sched.Account{acct.Account}})
+	sch, err := sched.New(sched.Config{Accounts: []sched.Account{acct.Account}, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := New(Config{
+		Logger: log, RequestLog: rl, MetricsEnabled: true,
 		Sched: sch, Ledger: led, Accounts: []Account{acct},
 		Keys:             []Key{{Name: "bench", Hash: HashKey(testKey), Group: "default"}},
-		AnthropicBaseURL: up.URL(),
+		AnthropicBaseURL: upstream,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -67,15 +98,10 @@ func newBenchEnv(b testing.TB) *benchEnv {
 		cancel()
 		<-done
 		db.Close()
+		rl.Close()
+		logFile.Close()
 	})
-	// A 1 KB request, the size of a short chat turn.
-	body := `{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum ", 78) + `"}]}`
-	return &benchEnv{
-		direct:  up.URL(),
-		gateway: "http://" + ln.Addr().String(),
-		client:  &fasthttp.Client{MaxConnsPerHost: 512, ReadBufferSize: 16 << 10},
-		body:    []byte(body),
-	}
+	return "http://" + ln.Addr().String()
 }
 
 // call sends one non-stream request and returns its latency.
@@ -105,34 +131,44 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return d[int(float64(len(d)-1)*p)]
 }
 
-// BenchmarkLatency1Client alternates direct and gateway calls from one
-// client and reports the latency the gateway adds.
+// BenchmarkLatency1Client alternates direct and gateway calls (default and
+// quiet configuration) from one client and reports the latency each
+// gateway adds.
 func BenchmarkLatency1Client(b *testing.B) {
 	e := newBenchEnv(b)
+	targets := [...]string{e.direct, e.gateway, e.quiet}
 	for range 200 { // warm connections and pools
-		e.call(b, e.direct, e.body)
-		e.call(b, e.gateway, e.body)
+		for _, base := range targets {
+			e.call(b, base, e.body)
+		}
 	}
-	direct := make([]time.Duration, 0, b.N)
-	gw := make([]time.Duration, 0, b.N)
+	var lat [len(targets)][]time.Duration
+	for i := range lat {
+		lat[i] = make([]time.Duration, 0, b.N)
+	}
 	b.ResetTimer()
 	for range b.N {
-		direct = append(direct, e.call(b, e.direct, e.body))
-		gw = append(gw, e.call(b, e.gateway, e.body))
+		for i, base := range targets {
+			lat[i] = append(lat[i], e.call(b, base, e.body))
+		}
 	}
 	b.StopTimer()
-	dp50, dp99 := percentile(direct, 0.5), percentile(direct, 0.99)
-	gp50, gp99 := percentile(gw, 0.5), percentile(gw, 0.99)
+	dp50, dp99 := percentile(lat[0], 0.5), percentile(lat[0], 0.99)
+	gp50, gp99 := percentile(lat[1], 0.5), percentile(lat[1], 0.99)
+	qp50, qp99 := percentile(lat[2], 0.5), percentile(lat[2], 0.99)
 	b.ReportMetric(float64(dp50.Microseconds()), "direct-p50-µs")
 	b.ReportMetric(float64(gp50.Microseconds()), "gateway-p50-µs")
 	b.ReportMetric(float64((gp50 - dp50).Microseconds()), "added-p50-µs")
 	b.ReportMetric(float64((gp99 - dp99).Microseconds()), "added-p99-µs")
+	b.ReportMetric(float64((qp50 - dp50).Microseconds()), "quiet-added-p50-µs")
+	b.ReportMetric(float64((qp99 - dp99).Microseconds()), "quiet-added-p99-µs")
 }
 
 // BenchmarkThroughput32 runs 32 concurrent clients against each target and
-// reports the gateway's throughput as a fraction of direct, and the CPU
-// each target costs per request (process CPU from getrusage: client and
-// mock included, so differences between targets are what counts).
+// reports each gateway's throughput (default and quiet configuration) as a
+// fraction of direct, and the CPU each target costs per request (process
+// CPU from getrusage: client and mock included, so differences between
+// targets are what counts).
 func BenchmarkThroughput32(b *testing.B) {
 	e := newBenchEnv(b)
 	const clients = 32
@@ -154,18 +190,18 @@ func BenchmarkThroughput32(b *testing.B) {
 		c1, _ := processCPU()
 		return wall, c1 - c0
 	}
-	bare := bareForwarder(b, e.direct)
-	run(e.direct, 500)
-	run(bare, 500)
-	run(e.gateway, 500)
+	targets := [...]string{e.direct, bareForwarder(b, e.direct), e.gateway, e.quiet}
+	for _, base := range targets {
+		run(base, 500)
+	}
 	// Rounds alternate between the targets so that drift in the machine's
 	// state affects them alike; many short rounds average out its bursts.
 	const rounds = 30
 	per := max(b.N/rounds, 1000)
-	var wall, cpu [3]time.Duration
+	var wall, cpu [len(targets)]time.Duration
 	b.ResetTimer()
 	for range rounds {
-		for i, base := range [...]string{e.direct, bare, e.gateway} {
+		for i, base := range targets {
 			w, c := run(base, per)
 			wall[i] += w
 			cpu[i] += c
@@ -176,11 +212,13 @@ func BenchmarkThroughput32(b *testing.B) {
 	b.ReportMetric(n/wall[0].Seconds(), "direct-req/s")
 	b.ReportMetric(n/wall[2].Seconds(), "gateway-req/s")
 	b.ReportMetric(wall[0].Seconds()/wall[2].Seconds(), "ratio")
+	b.ReportMetric(wall[0].Seconds()/wall[3].Seconds(), "quiet-ratio")
 	b.ReportMetric(wall[0].Seconds()/wall[1].Seconds(), "bare-ratio")
 	if _, ok := processCPU(); ok {
 		b.ReportMetric(float64(cpu[0].Microseconds())/n, "direct-cpu-µs/req")
 		b.ReportMetric(float64(cpu[1].Microseconds())/n, "bare-cpu-µs/req")
 		b.ReportMetric(float64(cpu[2].Microseconds())/n, "gateway-cpu-µs/req")
+		b.ReportMetric(float64(cpu[3].Microseconds())/n, "quiet-cpu-µs/req")
 	}
 }
 
@@ -212,13 +250,13 @@ func bareForwarder(b testing.TB, upstream string) string {
 }
 
 // BenchmarkSSEFirstByte measures the time to the first SSE event through
-// the gateway against direct.
+// each gateway (default and quiet configuration) against direct.
 func BenchmarkSSEFirstByte(b *testing.B) {
 	e := newBenchEnv(b)
 	body := []byte(strings.Replace(string(e.body), `"max_tokens"`, `"stream":true,"max_tokens"`, 1))
 	first := func(base string) time.Duration {
 		key := "k1"
-		if base == e.gateway {
+		if base != e.direct {
 			key = testKey
 		}
 		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -243,19 +281,26 @@ func BenchmarkSSEFirstByte(b *testing.B) {
 			}
 		}
 	}
+	targets := [...]string{e.direct, e.gateway, e.quiet}
 	for range 50 {
-		first(e.direct)
-		first(e.gateway)
+		for _, base := range targets {
+			first(base)
+		}
 	}
-	direct := make([]time.Duration, 0, b.N)
-	gw := make([]time.Duration, 0, b.N)
+	var ttfb [len(targets)][]time.Duration
+	for i := range ttfb {
+		ttfb[i] = make([]time.Duration, 0, b.N)
+	}
 	b.ResetTimer()
 	for range b.N {
-		direct = append(direct, first(e.direct))
-		gw = append(gw, first(e.gateway))
+		for i, base := range targets {
+			ttfb[i] = append(ttfb[i], first(base))
+		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(percentile(direct, 0.5).Microseconds()), "direct-ttfb-p50-µs")
-	b.ReportMetric(float64(percentile(gw, 0.5).Microseconds()), "gateway-ttfb-p50-µs")
-	b.ReportMetric(float64((percentile(gw, 0.5) - percentile(direct, 0.5)).Microseconds()), "added-ttfb-p50-µs")
+	d, g, q := percentile(ttfb[0], 0.5), percentile(ttfb[1], 0.5), percentile(ttfb[2], 0.5)
+	b.ReportMetric(float64(d.Microseconds()), "direct-ttfb-p50-µs")
+	b.ReportMetric(float64(g.Microseconds()), "gateway-ttfb-p50-µs")
+	b.ReportMetric(float64((g - d).Microseconds()), "added-ttfb-p50-µs")
+	b.ReportMetric(float64((q - d).Microseconds()), "quiet-added-ttfb-p50-µs")
 }

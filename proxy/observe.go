@@ -10,28 +10,33 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/reqlog"
 )
 
 // observe counts a finished request (cost at list price, micro-USD) in the
-// metrics and writes its one log line. No secret and no body ever reaches
-// the log.
+// metrics and writes its one log line, through the request log when the
+// server has one. No secret and no body ever reaches the log.
 func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg string, dur, ttft time.Duration) {
 	s, c := r.s, r.call
 	s.metrics.request(reqLabels{proto: c.Proto.Platform(), key: c.Key.Name, account: acct, model: c.Model, status: status}, u, cost)
 	if ttft > 0 {
 		s.metrics.ttft.observe(ttft)
 	}
-	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+	rl := s.cfg.RequestLog
+	if rl != nil && !rl.Enabled() || rl == nil && !s.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	// Typed attributes: no boxing of the values into interfaces.
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("route", c.Path), slog.String("key", c.Key.Name), slog.String("acct", acct),
-		slog.String("model", c.Model), slog.Int("status", status), slog.Bool("stream", c.Stream),
-		slog.Int64("in", u.InputTokens), slog.Int64("out", u.OutputTokens),
-		slog.Int64("cache_read", u.CacheReadTokens), slog.Int64("cache_write", u.CacheCreationTokens),
-		slog.Int64("ms", dur.Milliseconds()), slog.Int64("ttft_ms", ttft.Milliseconds()),
-		slog.Int("failovers", max(r.attempts-1, 0)), slog.String("err", errMsg))
+	e := reqlog.Entry{
+		Time: r.recorded, Route: c.Path, Key: c.Key.Name, Acct: acct, Model: c.Model,
+		Status: status, Stream: c.Stream, In: u.InputTokens, Out: u.OutputTokens,
+		CacheRead: u.CacheReadTokens, CacheWrite: u.CacheCreationTokens,
+		Ms: dur.Milliseconds(), TTFTMs: ttft.Milliseconds(), Failovers: max(r.attempts-1, 0), Err: errMsg,
+	}
+	if rl != nil {
+		rl.Log(&e) // hand-encoded, batched: no I/O here
+		return
+	}
+	_ = s.log.Handler().Handle(context.Background(), e.Record())
 }
 
 // setOverhead stamps the time subgate itself spent on the request so far,

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/reqlog"
 	"subgate/sched"
 )
 
@@ -50,6 +51,11 @@ type Config struct {
 
 	WriteTimeout time.Duration // a client that accepts no bytes this long is cut; default 60s
 	MaxConns     int           // concurrent client connections; default 10000
+
+	// RequestLog, when set, writes the line per finished request (in
+	// batches, off the request path); Logger's handler should write
+	// through it too. Without it the line goes through Logger.
+	RequestLog *reqlog.Writer
 
 	// MetricsEnabled serves GET /metrics, behind MetricsToken when set.
 	MetricsEnabled bool
@@ -204,6 +210,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.srv.ShutdownWithContext(grace)
 	}
 	s.wg.Wait()
+	if s.cfg.RequestLog != nil {
+		s.cfg.RequestLog.Flush() // the last requests' lines; its owner closes it
+	}
 	return err
 }
 
