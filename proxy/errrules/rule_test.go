@@ -228,7 +228,7 @@ func TestStrikes(t *testing.T) {
 		{"a1", "alice", time.Minute, false}, // the same key again: no second strike
 		{"a1", "alice", 2 * time.Minute, false},
 		{"a1", "bob", 3 * time.Minute, true},
-		{"a2", "alice", 3 * time.Minute, true}, // per account
+		{"a2", "alice", 3 * time.Minute, true},  // per account
 		{"a1", "alice", 11 * time.Minute, true}, // window passed
 		{"a1", "bob", 12 * time.Minute, false},
 	}
