@@ -99,6 +99,7 @@ func otherClient(t *testing.T) client {
 	c.headers["x-stainless-arch"] = "arm64"
 	c.headers["x-stainless-runtime-version"] = "v24.3.0"
 	c.headers["x-claude-code-session-id"] = "08d25318-6006-4222-a83e-437a1b3699d6"
+	c.headers["x-stainless-helper-method"] = "stream" // the SDK's, which 2.1.332 does not send
 	return c
 }
 
@@ -182,6 +183,9 @@ func TestTwoClientsOneDevice(t *testing.T) {
 		if s1.headers[h] != s2.headers[h] {
 			t.Errorf("%s differs: %q vs %q", h, s1.headers[h], s2.headers[h])
 		}
+	}
+	if v, ok := s2.headers["x-stainless-helper-method"]; ok {
+		t.Errorf("x-stainless-helper-method %q forwarded: it tells the second client apart", v)
 	}
 	if got, want := s1.headers["user-agent"], "claude-cli/2.1.332 (external, sdk-cli)"; got != want {
 		t.Errorf("user-agent = %q, want the newest seen, %q", got, want)
