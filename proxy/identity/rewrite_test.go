@@ -120,6 +120,19 @@ func TestInsertUserID(t *testing.T) {
 	}
 }
 
+// TestNotAnObject: what is not a valid JSON object goes upstream as it
+// came (the upstream rejects it) instead of being half rewritten.
+func TestNotAnObject(t *testing.T) {
+	m := newManager(t, nil)
+	a := register(t, m, Spec{Name: "max1", Platform: "anthropic", Type: "oauth"})
+	for _, body := range []string{"", "garbage", "[1,2]", `{"metadata":`, `{"a":1`, "null", `"str"`} {
+		out, err := a.RewriteMessages([]byte(body), "s", true)
+		if err != nil || string(out) != body {
+			t.Errorf("%q -> %q, %v; want it unchanged", body, out, err)
+		}
+	}
+}
+
 func TestAmbiguousMetadata(t *testing.T) {
 	m := newManager(t, nil)
 	a := register(t, m, Spec{Name: "max1", Platform: "anthropic", Type: "oauth"})

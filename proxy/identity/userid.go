@@ -31,12 +31,20 @@ var ErrAmbiguousMetadata = errors.New("metadata or metadata.user_id is given mor
 // true for generation requests, which Claude Code always tags, and false
 // for count_tokens, which it never does. Only that one value changes;
 // every other byte of the body is kept, so prompt caching is unaffected.
-// A passthrough account's body is returned as it is.
+// A passthrough account's body, and one that is not a valid JSON object,
+// is returned as it is.
 func (a *Account) RewriteMessages(body []byte, session string, insert bool) ([]byte, error) {
-	if !a.Masked() {
+	// Only a valid JSON object is rewritten: on anything else gjson and
+	// the upstream's parser might disagree about where user_id is, and the
+	// upstream rejects it anyway.
+	if !a.Masked() || !gjson.ValidBytes(body) {
 		return body, nil
 	}
-	meta, metaN, err := member(gjson.ParseBytes(body), "metadata")
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return body, nil
+	}
+	meta, metaN, err := member(root, "metadata")
 	if err != nil || metaN > 1 {
 		return nil, ErrAmbiguousMetadata
 	}
