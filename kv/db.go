@@ -32,7 +32,7 @@ var (
 	bucketKeys     = []byte("keys")
 
 	allBuckets = [][]byte{bucketMeta, bucketAccounts, bucketTokens, bucketState, bucketLedger,
-		bucketRollups, bucketKeys}
+		bucketRollups, bucketKeys, bucketIdentity}
 )
 
 // Options configures Open.
