@@ -1,19 +1,16 @@
 package kv
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"go.etcd.io/bbolt"
-
-	"subgate/proxy/identity"
 )
 
-// DB persists the per-account client identities of proxy/identity.
-var _ identity.Store = (*DB)(nil)
-
-// bucketIdentity holds account name → JSON identity.Identity plus
-// {"v":1}. Identities are kept for config accounts too and outlive a
+// bucketIdentity holds account name → the JSON identity document of
+// proxy/identity (opaque here, so kv does not import that package) in a
+// {"v":1,"identity":…} envelope. Identities are kept for config accounts too and outlive a
 // deleted account, so an account added back under its name is the same
 // device again. The salt is stored in plaintext even with a master key:
 // it is not a credential (it only links upstream session ids to client
@@ -22,26 +19,27 @@ var bucketIdentity = []byte("identity")
 
 // identityValue is an identity as stored, JSON with a "v" field.
 type identityValue struct {
-	V int `json:"v"`
-	identity.Identity
+	V   int             `json:"v"`
+	Doc json.RawMessage `json:"identity"`
 }
 
 func (e *identityValue) version() int { return e.V }
 
-// SaveIdentity replaces the stored identity of the account called name.
-func (db *DB) SaveIdentity(name string, id identity.Identity) error {
+// SaveIdentity replaces the stored identity document of the account
+// called name; doc must be a JSON value.
+func (db *DB) SaveIdentity(name string, doc []byte) error {
 	if name == "" {
 		return errors.New("kv: identity without an account name")
 	}
 	return db.bolt.Update(func(tx *bbolt.Tx) error {
-		return putValue(tx.Bucket(bucketIdentity), name, &identityValue{V: valueVersion, Identity: id},
+		return putValue(tx.Bucket(bucketIdentity), name, &identityValue{V: valueVersion, Doc: doc},
 			fmt.Sprintf("identity %q", name))
 	})
 }
 
-// LoadIdentity returns the stored identity of the account called name; ok
-// is false when none was ever saved.
-func (db *DB) LoadIdentity(name string) (id identity.Identity, ok bool, err error) {
+// LoadIdentity returns the stored identity document of the account called
+// name; ok is false when none was ever saved.
+func (db *DB) LoadIdentity(name string) (doc []byte, ok bool, err error) {
 	err = db.bolt.View(func(tx *bbolt.Tx) error {
 		raw := tx.Bucket(bucketIdentity).Get([]byte(name))
 		if raw == nil {
@@ -51,10 +49,10 @@ func (db *DB) LoadIdentity(name string) (id identity.Identity, ok bool, err erro
 		if err := decodeValue(raw, &e, fmt.Sprintf("identity %q", name)); err != nil {
 			return err
 		}
-		id, ok = e.Identity, true
+		doc, ok = append([]byte(nil), e.Doc...), true
 		return nil
 	})
-	return id, ok, err
+	return doc, ok, err
 }
 
 // DeleteIdentity removes the stored identity of the account called name,

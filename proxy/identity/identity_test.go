@@ -3,6 +3,7 @@ package identity
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"os"
 	"strings"
 	"sync"
@@ -18,14 +19,22 @@ type memStore struct {
 	saves int
 }
 
-func (s *memStore) LoadIdentity(name string) (Identity, bool, error) {
+func (s *memStore) LoadIdentity(name string) ([]byte, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, ok := s.ids[name]
-	return id, ok, nil
+	if !ok {
+		return nil, false, nil
+	}
+	doc, err := json.Marshal(id)
+	return doc, true, err
 }
 
-func (s *memStore) SaveIdentity(name string, id Identity) error {
+func (s *memStore) SaveIdentity(name string, doc []byte) error {
+	var id Identity
+	if err := json.Unmarshal(doc, &id); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ids == nil {

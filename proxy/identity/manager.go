@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,13 +10,15 @@ import (
 	"time"
 )
 
-// Store persists identities; kv.DB implements it (kv/identity.go).
+// Store persists identities as opaque JSON documents; kv.DB implements
+// it (kv/identity.go). The store does not know the Identity type, so kv
+// needs no import of this package.
 type Store interface {
-	// LoadIdentity returns the stored identity of account; ok is false
-	// when none was ever saved.
-	LoadIdentity(account string) (id Identity, ok bool, err error)
-	// SaveIdentity replaces the stored identity of account.
-	SaveIdentity(account string, id Identity) error
+	// LoadIdentity returns the stored identity document of account; ok
+	// is false when none was ever saved.
+	LoadIdentity(account string) (doc []byte, ok bool, err error)
+	// SaveIdentity replaces the stored identity document of account.
+	SaveIdentity(account string, doc []byte) error
 }
 
 // DefaultDebounce is how long a learned profile waits before it is saved,
@@ -142,10 +145,19 @@ func (m *Manager) save(name string, id Identity) error {
 	if m.cfg.Store == nil {
 		return nil
 	}
-	if err := m.cfg.Store.SaveIdentity(name, id); err != nil {
+	if err := m.store(name, id); err != nil {
 		return fmt.Errorf("identity of %q: %w", name, err)
 	}
 	return nil
+}
+
+// store encodes id and writes it through the store.
+func (m *Manager) store(name string, id Identity) error {
+	doc, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	return m.cfg.Store.SaveIdentity(name, doc)
 }
 
 // load reads or creates the stored identity of s.
@@ -153,9 +165,14 @@ func (m *Manager) load(s Spec) (Identity, error) {
 	var id Identity
 	found := false
 	if m.cfg.Store != nil {
-		var err error
-		if id, found, err = m.cfg.Store.LoadIdentity(s.Name); err != nil {
+		doc, ok, err := m.cfg.Store.LoadIdentity(s.Name)
+		if err != nil {
 			return Identity{}, fmt.Errorf("identity of %q: %w", s.Name, err)
+		}
+		if found = ok; found {
+			if err := json.Unmarshal(doc, &id); err != nil {
+				return Identity{}, fmt.Errorf("identity of %q: decode: %w", s.Name, err)
+			}
 		}
 	}
 	if found {
@@ -248,7 +265,7 @@ func (m *Manager) flush() {
 		return
 	}
 	for _, a := range todo {
-		if err := m.cfg.Store.SaveIdentity(a.name, a.st.Load().identity()); err != nil {
+		if err := m.store(a.name, a.st.Load().identity()); err != nil {
 			// The next learned change retries; meanwhile the profile in
 			// memory is the one sent, so nothing is inconsistent.
 			m.log.Warn("identity save failed", "acct", a.name, "err", err)
