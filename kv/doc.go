@@ -25,6 +25,8 @@
 //	rollups   8-byte big-endian unix seconds of the UTC hour ‖ key ‖ 0x00 ‖
 //	          account ‖ 0x00 ‖ model → 0x01 ‖ ten varints (ledger.Counts).
 //	keys      key name → JSON Key plus {"v":1}; the secret's sha256 only.
+//	identity  account name → {"v":1,"identity":doc}: proxy/identity's
+//	          per-account client identity, an opaque JSON document here.
 //
 // Ledger keys sort by time, and records with the same nanosecond by append
 // order, so a time range is one Seek and a forward walk, the newest
