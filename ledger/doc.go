@@ -3,8 +3,9 @@
 //
 // The proxy calls Ledger.Record once per request with the token usage it
 // scanned from the upstream reply. Record fills in the cost from the
-// embedded price table (spec/pricing.md, plus config overrides) and
-// appends the record to a pending slice under a mutex; one writer
+// price table (LiteLLM's model_prices_and_context_window.json: the copy
+// embedded from data/, or a newer one the caller parsed with ParseTable;
+// plus config overrides) and appends the record to a pending slice under a mutex; one writer
 // goroutine, Ledger.Run, swaps that slice for an empty one every flush
 // interval and commits the records in groups through the Store that kv
 // implements. Each commit also carries the batch's rollup deltas
@@ -75,7 +76,13 @@
 //   - Unknown models are recorded at cost 0 with one warning per name.
 //     A newer version of a known family (claude-opus-4-9) is billed like
 //     the newest known row of that family; older unknown versions
-//     (claude-sonnet-4, gpt-4.1) are not guessed and cost 0.
+//     (claude-3-5-sonnet, claude-opus-3) and ids without a version part
+//     (o5) are not guessed and cost 0. Callers that must not serve such
+//     a request for a key with a spend limit ask RefusesUnpriced.
+//   - A table entry counts only with an input and an output price above
+//     zero; its missing cache prices follow Anthropic's ratios for Claude
+//     and the plain input price otherwise, which never undercharges. One
+//     long-context tier per entry (the lowest "_above_<N>k_tokens").
 //   - A caller that sets CostMicros itself keeps its figures (and its
 //     ListMicros); the multiplier is not applied again.
 //   - Estimate prices the prompt as plain input. Cache writes (1.25× or 2×

@@ -11,7 +11,7 @@ import (
 // Config configures a Ledger. Zero values take the defaults noted.
 type Config struct {
 	Store         Store            // required
-	Pricing       *Pricing         // nil means NewPricing(nil)
+	Pricing       *Pricing         // nil means NewPricing(nil, nil)
 	Logger        *slog.Logger     // nil discards
 	BatchSize     int              // records per commit at most; default 2048
 	FlushInterval time.Duration    // group commit interval; default 25ms
@@ -106,7 +106,7 @@ func New(cfg Config) *Ledger {
 		runDone:   make(chan struct{}),
 	}
 	if l.pricing == nil {
-		l.pricing = NewPricing(nil)
+		l.pricing = NewPricing(nil, nil)
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
