@@ -71,6 +71,8 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		FlushInterval: cfg.Ledger.FlushInterval.Duration,
 		Location:      loc,
 		RetentionDays: cfg.Ledger.RetentionDays,
+		MaxPending:    cfg.Ledger.MaxPending,
+		AllowUnpriced: cfg.Ledger.Unpriced == unpricedAllow,
 	})
 	if err := led.Rebuild(time.Now()); err != nil {
 		return fmt.Errorf("rebuild quota counters: %w", err)
