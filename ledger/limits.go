@@ -98,4 +98,3 @@ func charge(list int64, multiplier float64) int64 {
 func USDToMicros(usd float64) int64 {
 	return usdToMicros(usd)
 }
-

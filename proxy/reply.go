@@ -82,9 +82,7 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	}
 	ctx.SetBody(out)
 	r.bindResponse(acct, c.ResponseID)
-	if c.Endpoint == EndpointGenerate {
-		r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
-	}
+	r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
 }
 
 // collect answers a non-stream client from an upstream stream (Codex
@@ -138,6 +136,9 @@ func requestID(h *fasthttp.ResponseHeader) string {
 
 // record enqueues the ledger record of this request and counts it in the
 // metrics and the log.
+//
+// A count_tokens call is free and has no usage: it is counted in its own
+// series only, never as a ledger record or a generation request.
 func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
 	c := r.call
 	if r.settled {
@@ -145,6 +146,10 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 	}
 	r.settled = true
 	r.recorded = time.Now()
+	if c.Endpoint == EndpointCountTokens {
+		r.s.metrics.countTokens(c.Proto.Platform(), c.Key.Name, status)
+		return
+	}
 	dur := r.recorded.Sub(r.start)
 	var cost int64
 	if r.s.ledger != nil {
