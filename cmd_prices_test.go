@@ -10,8 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
 
 	"subgate/ledger"
+	"subgate/proxy/upstreamtest"
 )
 
 // testTable prices claude-sonnet-4-5 at $9/$45 per Mtok, unlike the
@@ -147,6 +151,59 @@ func TestLoadPriceTableFallsBack(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), tt.wantLog) || !strings.Contains(logs.String(), "source=embedded") {
 				t.Errorf("logs lack %q and source=embedded:\n%s", tt.wantLog, logs.String())
+			}
+		})
+	}
+}
+
+// TestServeUsesDownloadedPrices drives the binary: a table fetched by
+// `prices update` prices the requests of the next start, and [ledger]
+// unpriced decides what a key with a spend limit gets for a model the
+// table lacks.
+func TestServeUsesDownloadedPrices(t *testing.T) {
+	up := upstreamtest.New(upstreamtest.Config{})
+	if _, err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	unpriced := `{"model":"claude-mystery-1","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`
+	tests := []struct {
+		name       string
+		ledger     string
+		wantStatus int
+	}{
+		{"refuse by default", "", 403},
+		{"allow", "[ledger]\nunpriced = \"allow\"", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, addr := t.TempDir(), freeAddr(t)
+			cfgPath := writeServeConfig(t, dir, addr, up.URL(), "limit_day_usd = 5.0\n"+tt.ledger)
+			if out, err := runCmd(t, "prices", "update", tableServer(t, http.StatusOK, testTable), "-c", cfgPath); err != nil {
+				t.Fatalf("prices update: %v\n%s", err, out)
+			}
+			in := startInstance(t, cfgPath, addr)
+			if resp, body := in.message(serveKey, serveBody); resp.StatusCode != 200 {
+				t.Fatalf("priced model: status %d %s", resp.StatusCode, body)
+			}
+			resp, body := in.message(serveKey, unpriced)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("unpriced model: status %d, want %d; %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			// 25 input × $9 + 10 output × $45 per Mtok (the downloaded
+			// table; the embedded one would make it $0.000225).
+			var cost float64
+			deadline := time.Now().Add(10 * time.Second)
+			for cost == 0 && time.Now().Before(deadline) {
+				_, usage := in.admin("GET", "/admin/api/usage?limit=10", "")
+				cost = gjson.GetBytes(usage, `records.#(model=="claude-sonnet-4-5").cost_usd`).Float()
+				time.Sleep(10 * time.Millisecond)
+			}
+			if cost != 0.000675 {
+				t.Errorf("cost of the priced request = %v USD, want 0.000675", cost)
+			}
+			if !strings.Contains(in.out.String(), filepath.Join(dir, "data", priceTableFile)) {
+				t.Errorf("the start did not log the table it uses:\n%s", in.out.String())
 			}
 		})
 	}

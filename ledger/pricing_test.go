@@ -114,6 +114,8 @@ func TestLookupFamilies(t *testing.T) {
 		{"gpt-4o", 2_500_000},
 		{"gpt-4.1", 2_000_000},
 		{"gpt-4-0613", 30_000_000},
+		{"gpt-4-0409", 30_000_000}, // a snapshot tag is not a version: gpt-4, not gpt-4.1
+		{"gpt-5-0807", 1_250_000},  // gpt-5, not the newer gpt-5.6
 		{"o3", 2_000_000},
 		{"o3-2025-04-16", 2_000_000},
 		{"o5", 0}, // o-series ids have no version part to match
