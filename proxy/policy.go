@@ -65,24 +65,29 @@ func (r *run) admitCall() bool {
 		}
 		return true
 	}
-	priced := r.pricedModel()
-	if priced == "" && s.ledger.RefusesUnpriced(lim) {
-		r.refuse(fasthttp.StatusForbidden, KindPermission,
-			"no price for model "+c.Model+"; the admin can add [[prices]]")
-		return false
-	}
-	if lim.HasSpendLimit() && s.ledger.StoreFailing() {
-		r.refuseLedgerDown()
-		return false
-	}
-	if lim.Unlimited() {
+	var est int64 // what the budgets hold; an RPM-only key holds nothing
+	switch {
+	case lim.HasSpendLimit():
+		priced := r.pricedModel()
+		if priced == "" && s.ledger.RefusesUnpriced(lim) {
+			r.refuse(fasthttp.StatusForbidden, KindPermission,
+				"no price for model "+c.Model+"; the admin can add [[prices]]")
+			return false
+		}
+		if s.ledger.StoreFailing() {
+			r.refuseLedgerDown()
+			return false
+		}
+		if priced != "" {
+			maxOut := c.MaxTokens
+			if maxOut <= 0 {
+				maxOut = defaultMaxTokens
+			}
+			est = s.ledger.Estimate(priced, int64(len(c.Body)/4), maxOut, lim.RateMultiplier)
+		}
+	case lim.Unlimited():
 		return true // nothing to reserve against
 	}
-	maxOut := c.MaxTokens
-	if maxOut <= 0 {
-		maxOut = defaultMaxTokens
-	}
-	est := s.ledger.Estimate(priced, int64(len(c.Body)/4), maxOut, lim.RateMultiplier)
 	res, err := s.ledger.Reserve(c.Key.Name, lim, est)
 	if err != nil {
 		r.refuseLimit(err)
