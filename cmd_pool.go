@@ -123,7 +123,10 @@ func priceOverrides(ps []PriceConfig) []ledger.PriceOverride {
 	out := make([]ledger.PriceOverride, len(ps))
 	for i, p := range ps {
 		out[i] = ledger.PriceOverride{Model: p.Model, Input: p.Input, Output: p.Output,
-			CacheWrite5m: p.CacheWrite5m, CacheWrite1h: p.CacheWrite1h, CacheRead: p.CacheRead}
+			CacheWrite5m: p.CacheWrite5m, CacheWrite1h: p.CacheWrite1h, CacheRead: p.CacheRead,
+			InputAbove200k: p.InputAbove200k, OutputAbove200k: p.OutputAbove200k,
+			CacheWrite5mAbove200k: p.CacheWrite5mAbove200k, CacheWrite1hAbove200k: p.CacheWrite1hAbove200k,
+			CacheReadAbove200k: p.CacheReadAbove200k}
 	}
 	return out
 }

@@ -68,11 +68,13 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	loc, _ := time.LoadLocation(cfg.Ledger.Timezone) // validated at load
 	led := ledger.New(ledger.Config{
 		Store:         db,
-		Pricing:       ledger.NewPricing(priceOverrides(cfg.Prices)),
+		Pricing:       ledger.NewPricing(loadPriceTable(cfg.Server.DataDir, log), priceOverrides(cfg.Prices)),
 		Logger:        log,
 		FlushInterval: cfg.Ledger.FlushInterval.Duration,
 		Location:      loc,
 		RetentionDays: cfg.Ledger.RetentionDays,
+		MaxPending:    cfg.Ledger.MaxPending,
+		AllowUnpriced: cfg.Ledger.Unpriced == unpricedAllow,
 	})
 	if err := led.Rebuild(time.Now()); err != nil {
 		return fmt.Errorf("rebuild quota counters: %w", err)

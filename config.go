@@ -127,7 +127,19 @@ type LedgerConfig struct {
 	FlushInterval Duration `toml:"flush_interval"`
 	Timezone      string   `toml:"timezone"`       // day/week/month budget windows; IANA name
 	RetentionDays int      `toml:"retention_days"` // raw records older than this are deleted; rollups stay
+	// Unpriced is what a key with a spend limit gets for a model without
+	// a price: "refuse" (403) or "allow" (served, recorded at cost 0).
+	Unpriced string `toml:"unpriced"`
+	// MaxPending bounds the records kept in memory while the database
+	// cannot be written.
+	MaxPending int `toml:"max_pending"`
 }
+
+// Values of [ledger] unpriced.
+const (
+	unpricedRefuse = "refuse"
+	unpricedAllow  = "allow"
+)
 
 // AccountConfig is one [[accounts]] entry. Defaults (platform anthropic,
 // concurrency 3, priority 10, group "default") are applied by LoadConfig.
@@ -174,7 +186,9 @@ func (k KeyConfig) Hash() string {
 }
 
 // PriceConfig is one [[prices]] entry, in USD per million tokens. It
-// overrides or adds to the embedded price table.
+// overrides or adds to the price table. The _above_200k fields, when
+// input_above_200k is set, price requests whose prompt exceeds 200k
+// tokens.
 type PriceConfig struct {
 	Model        string  `toml:"model"`
 	Input        float64 `toml:"input"`
@@ -182,6 +196,12 @@ type PriceConfig struct {
 	CacheWrite5m float64 `toml:"cache_write_5m"`
 	CacheWrite1h float64 `toml:"cache_write_1h"`
 	CacheRead    float64 `toml:"cache_read"`
+
+	InputAbove200k        float64 `toml:"input_above_200k"`
+	OutputAbove200k       float64 `toml:"output_above_200k"`
+	CacheWrite5mAbove200k float64 `toml:"cache_write_5m_above_200k"`
+	CacheWrite1hAbove200k float64 `toml:"cache_write_1h_above_200k"`
+	CacheReadAbove200k    float64 `toml:"cache_read_above_200k"`
 }
 
 // Defaults applied to [[accounts]] and [[keys]] entries.
@@ -239,6 +259,8 @@ func DefaultConfig() Config {
 	c.Ledger.FlushInterval = Duration{25 * time.Millisecond}
 	c.Ledger.Timezone = "UTC"
 	c.Ledger.RetentionDays = 90
+	c.Ledger.Unpriced = unpricedRefuse
+	c.Ledger.MaxPending = 100_000
 	return c
 }
 

@@ -21,19 +21,30 @@ func (c Config) Validate() error {
 	c.validateUpstreams(&v)
 	c.validateOtherUpstreams(&v)
 	c.validateScheduler(&v)
-	if c.Ledger.FlushInterval.Duration <= 0 {
-		v.add("ledger.flush_interval", "must be > 0")
-	}
-	if _, err := time.LoadLocation(c.Ledger.Timezone); err != nil {
-		v.add("ledger.timezone", "unknown time zone %q", c.Ledger.Timezone)
-	}
-	if c.Ledger.RetentionDays < 1 {
-		v.add("ledger.retention_days", "must be >= 1")
-	}
+	c.validateLedger(&v)
 	c.validateAccounts(&v)
 	c.validateKeys(&v)
 	c.validatePrices(&v)
 	return errors.Join(v.errs...)
+}
+
+func (c Config) validateLedger(v *validator) {
+	l := c.Ledger
+	if l.FlushInterval.Duration <= 0 {
+		v.add("ledger.flush_interval", "must be > 0")
+	}
+	if _, err := time.LoadLocation(l.Timezone); err != nil {
+		v.add("ledger.timezone", "unknown time zone %q", l.Timezone)
+	}
+	if l.RetentionDays < 1 {
+		v.add("ledger.retention_days", "must be >= 1")
+	}
+	if l.Unpriced != unpricedRefuse && l.Unpriced != unpricedAllow {
+		v.add("ledger.unpriced", "must be %q or %q, not %q", unpricedRefuse, unpricedAllow, l.Unpriced)
+	}
+	if l.MaxPending < 1 {
+		v.add("ledger.max_pending", "must be >= 1")
+	}
 }
 
 type validator struct{ errs []error }
@@ -246,10 +257,18 @@ func (c Config) validatePrices(v *validator) {
 		}{
 			{"input", pr.Input}, {"output", pr.Output}, {"cache_write_5m", pr.CacheWrite5m},
 			{"cache_write_1h", pr.CacheWrite1h}, {"cache_read", pr.CacheRead},
+			{"input_above_200k", pr.InputAbove200k}, {"output_above_200k", pr.OutputAbove200k},
+			{"cache_write_5m_above_200k", pr.CacheWrite5mAbove200k},
+			{"cache_write_1h_above_200k", pr.CacheWrite1hAbove200k},
+			{"cache_read_above_200k", pr.CacheReadAbove200k},
 		} {
 			if f.usd < 0 {
 				v.add(p+f.key, "must be >= 0")
 			}
+		}
+		above := pr.OutputAbove200k + pr.CacheWrite5mAbove200k + pr.CacheWrite1hAbove200k + pr.CacheReadAbove200k
+		if pr.InputAbove200k == 0 && above != 0 {
+			v.add(p+"input_above_200k", "must be set when another _above_200k price is")
 		}
 	}
 }

@@ -42,6 +42,8 @@ const usage = `usage:
                                      ~/.codex/auth.json, ~/.gemini/oauth_creds.json)
   subgate login claude [--setup-token] | codex [--no-browser] | gemini
   subgate admin hash-password        read a password on stdin, print [admin] password_hash
+  subgate prices update [URL]        download a newer price table (LiteLLM's format; default: the
+                                     model-price-repo mirror) into data_dir; used at the next start
   subgate usage [--days N] [--by key|account|model]
                                      print the ledger's summary (server stopped)
   subgate backup OUT                 snapshot the database to OUT (server stopped; else GET /admin/api/backup)
@@ -100,6 +102,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		return cmdUsage(ctx, cfg, args, stdout)
+	case "prices":
+		cfg, err := loadConfigOrDefault(cfgPath)
+		if err != nil {
+			return err
+		}
+		return cmdPrices(ctx, cfg, args, stdout)
 	case "backup", "restore", "compact", "secrets":
 		cfg, err := loadConfigOrDefault(cfgPath)
 		if err != nil {

@@ -3,8 +3,9 @@
 //
 // The proxy calls Ledger.Record once per request with the token usage it
 // scanned from the upstream reply. Record fills in the cost from the
-// embedded price table (spec/pricing.md, plus config overrides) and
-// appends the record to a pending slice under a mutex; one writer
+// price table (LiteLLM's model_prices_and_context_window.json: the copy
+// embedded from data/, or a newer one the caller parsed with ParseTable;
+// plus config overrides) and appends the record to a pending slice under a mutex; one writer
 // goroutine, Ledger.Run, swaps that slice for an empty one every flush
 // interval and commits the records in groups through the Store that kv
 // implements. Each commit also carries the batch's rollup deltas
@@ -39,9 +40,12 @@
 //     of raw records. A restart never resets anyone's spend.
 //   - Reserve checks and adds in one critical section under one mutex:
 //     settled spend + every reservation in flight + the new estimate must
-//     fit each limit. So concurrent requests can exceed a limit only by
-//     what their real costs exceed their estimates, and the last admitted
-//     request is the only one that can cross it.
+//     fit each limit. So spend can pass a limit only by what requests
+//     admitted together cost beyond their estimates, summed over them:
+//     with no cap on a key's requests in flight, that is a sum over all
+//     of them. Recheck lets a request that waited for a slot (a key
+//     concurrency limit) find out that others overshot meanwhile, which
+//     bounds the sum by the key's concurrency.
 //   - A record's rollup is committed in the same store transaction as the
 //     record: rollups never disagree with committed records. Pruning
 //     deletes raw records only; rollups are kept forever.
@@ -53,9 +57,16 @@
 //     runs, Close after Run has returned.
 //   - A record handed to Record before Close is never dropped silently:
 //     a full queue makes Record block (Close lets blocked Records finish
-//     and commits their records), and a batch Store.Append keeps
-//     rejecting is dropped only after retries, logged with its size and
-//     counted by Dropped.
+//     and commits their records); a batch Store.Append rejects stays in
+//     memory, in order, and is retried with backoff (50 ms doubling to
+//     5 s) while later records join it, up to MaxPending. Records past
+//     MaxPending, and those a failing store still rejects after a few
+//     tries at Close, are dropped, logged with their count and counted
+//     by Dropped. Records are committed in Record order, each once.
+//   - StoreFailing is true from the first failed Append until the
+//     backlog is committed; the failure and the recovery are each logged
+//     once at Error, not per batch. Spend is settled before a record is
+//     queued, so budgets count pending records.
 //   - Queuing a record allocates nothing once the two queue slices hold
 //     a flush interval's records: the writer hands its emptied slice
 //     back for the next interval, so records are copied into memory that
@@ -75,7 +86,13 @@
 //   - Unknown models are recorded at cost 0 with one warning per name.
 //     A newer version of a known family (claude-opus-4-9) is billed like
 //     the newest known row of that family; older unknown versions
-//     (claude-sonnet-4, gpt-4.1) are not guessed and cost 0.
+//     (claude-3-5-sonnet, claude-opus-3) and ids without a version part
+//     (o5) are not guessed and cost 0. Callers that must not serve such
+//     a request for a key with a spend limit ask RefusesUnpriced.
+//   - A table entry counts only with an input and an output price above
+//     zero; its missing cache prices follow Anthropic's ratios for Claude
+//     and the plain input price otherwise, which never undercharges. One
+//     long-context tier per entry (the lowest "_above_<N>k_tokens").
 //   - A caller that sets CostMicros itself keeps its figures (and its
 //     ListMicros); the multiplier is not applied again.
 //   - Estimate prices the prompt as plain input. Cache writes (1.25× or 2×
@@ -93,8 +110,12 @@
 //   - Rollups are per UTC hour. In zones with a :30 or :45 offset, Rebuild
 //     scans raw records for the partial hour at a period start; dashboard
 //     day steps attribute each hour to the day it starts in.
-//   - A batch that Store.Append finally drops was already counted in
-//     memory; after a restart it is gone from the counters too.
+//   - A record that is finally dropped, or still pending at a crash, was
+//     already counted in memory; after a restart it is gone from the
+//     counters too. That is why callers refuse keys with spend limits
+//     while StoreFailing.
+//   - An Append that hangs (rather than fails) holds the writer: the
+//     queue fills and Record blocks, as under any slow store.
 //   - Model names come from clients: a rollup's model is cut to 128 bytes,
 //     but many distinct names still mean many rollup rows.
 //   - Price.Long is shared between lookups; treat a Price as read-only.

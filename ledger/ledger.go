@@ -11,7 +11,7 @@ import (
 // Config configures a Ledger. Zero values take the defaults noted.
 type Config struct {
 	Store         Store            // required
-	Pricing       *Pricing         // nil means NewPricing(nil)
+	Pricing       *Pricing         // nil means NewPricing(nil, nil)
 	Logger        *slog.Logger     // nil discards
 	BatchSize     int              // records per commit at most; default 2048
 	FlushInterval time.Duration    // group commit interval; default 25ms
@@ -23,6 +23,13 @@ type Config struct {
 	// RetentionDays is how long raw records are kept; Run prunes older ones
 	// hourly (rollups are kept). 0 means 90; below 0 keeps them forever.
 	RetentionDays int
+	// MaxPending bounds the records kept in memory while Store.Append
+	// fails (they are retried with backoff); records past it are dropped,
+	// counted by Dropped and logged. 0 means 100,000.
+	MaxPending int
+	// AllowUnpriced lets keys with a spend limit use models without a
+	// price: RefusesUnpriced then always reports false.
+	AllowUnpriced bool
 }
 
 const (
@@ -30,9 +37,11 @@ const (
 	defaultFlushInterval = 25 * time.Millisecond
 	defaultQueueSize     = 65536
 	defaultRetentionDays = 90
+	defaultMaxPending    = 100_000
 
-	appendAttempts  = 4                     // tries per batch before it is dropped
+	appendAttempts  = 4                     // tries of the backlog at Close before it is dropped
 	firstBackoff    = 50 * time.Millisecond // doubles per retry
+	maxBackoff      = 5 * time.Second       // while the store fails, retried at least this often
 	maxWarnedModels = 1024                  // distinct unpriced names logged
 	fullWarnEvery   = time.Minute           // queue-full warnings at most this often
 )
@@ -46,9 +55,12 @@ type Ledger struct {
 	batchSize int
 	interval  time.Duration
 	now       func() time.Time
-	backoff   time.Duration
+	backoff   time.Duration // first retry delay of a failing store
+	maxDelay  time.Duration // longest retry delay
 	loc       *time.Location
 	retention time.Duration // 0 keeps raw records forever
+
+	allowUnpriced bool
 
 	quota quota
 
@@ -65,6 +77,9 @@ type Ledger struct {
 	queueSize int       // len(pending) at which Record blocks
 	spare     []Record  // owned by the writer (Run, then Close)
 
+	// backlog holds what the writer could not commit; see backlog.go.
+	backlog backlog
+
 	// Signals to the writer, sent under mu, capacity 1, emptied by take.
 	wake chan struct{} // pending became non-empty
 	full chan struct{} // pending reached queueSize
@@ -80,9 +95,10 @@ type Ledger struct {
 	warnedCount  atomic.Int64
 	lastFullWarn atomic.Int64 // unix nanos
 
-	commits    atomic.Uint64
-	lastCommit atomic.Int64 // duration of the latest successful Append
-	dropped    atomic.Uint64
+	commits     atomic.Uint64
+	lastCommit  atomic.Int64 // duration of the latest successful Append
+	writeErrors atomic.Uint64
+	dropped     atomic.Uint64
 }
 
 // New returns a Ledger. It panics when cfg.Store is nil, a wiring bug.
@@ -92,21 +108,23 @@ func New(cfg Config) *Ledger {
 		panic("ledger: Config.Store is required")
 	}
 	l := &Ledger{
-		store:     cfg.Store,
-		pricing:   cfg.Pricing,
-		log:       cfg.Logger,
-		batchSize: cfg.BatchSize,
-		interval:  cfg.FlushInterval,
-		now:       cfg.Now,
-		backoff:   firstBackoff,
-		loc:       cfg.Location,
-		wake:      make(chan struct{}, 1),
-		full:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		runDone:   make(chan struct{}),
+		store:         cfg.Store,
+		pricing:       cfg.Pricing,
+		log:           cfg.Logger,
+		batchSize:     cfg.BatchSize,
+		interval:      cfg.FlushInterval,
+		now:           cfg.Now,
+		backoff:       firstBackoff,
+		maxDelay:      maxBackoff,
+		loc:           cfg.Location,
+		allowUnpriced: cfg.AllowUnpriced,
+		wake:          make(chan struct{}, 1),
+		full:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		runDone:       make(chan struct{}),
 	}
 	if l.pricing == nil {
-		l.pricing = NewPricing(nil)
+		l.pricing = NewPricing(nil, nil)
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -134,6 +152,10 @@ func New(cfg Config) *Ledger {
 	l.queueSize = cfg.QueueSize
 	if l.queueSize <= 0 {
 		l.queueSize = defaultQueueSize
+	}
+	l.backlog.max = cfg.MaxPending
+	if l.backlog.max <= 0 {
+		l.backlog.max = defaultMaxPending
 	}
 	l.taken.L = &l.mu
 	return l
@@ -170,60 +192,6 @@ func (l *Ledger) Record(r Record) (listMicros int64) {
 		l.log.Error("ledger closed, record dropped", "key", r.Key, "model", r.Model)
 	}
 	return r.ListMicros
-}
-
-// enqueue settles r and appends it to pending, waiting while pending
-// holds queueSize records. It reports false, having done nothing, when
-// intake has stopped. Settling under mu means a record is either settled
-// and queued or neither: Close cannot slip in between.
-func (l *Ledger) enqueue(r *Record) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.settle(r)
-	r.Reservation = Reservation{} // the store never needs it
-	if len(l.pending) >= l.queueSize {
-		l.waitForRoom()
-	}
-	l.pending = append(l.pending, *r)
-	// Sent under mu, so the writer, which receives before it takes
-	// pending, never misses a record, and take can drop stale signals.
-	if len(l.pending) == 1 {
-		signal(l.wake)
-	}
-	if len(l.pending) == l.queueSize {
-		signal(l.full)
-	}
-	return true
-}
-
-// signal sends on a channel of capacity 1 without blocking: one pending
-// signal stands for any number sent.
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-// waitForRoom blocks, with mu held on entry and on return, until the
-// writer takes pending or intake stops. A record already settled must not
-// be lost, so once intake stops it is appended past queueSize: Close
-// waits for blocked to reach 0 before its final drain.
-func (l *Ledger) waitForRoom() {
-	l.blocked++
-	l.mu.Unlock() // never log under mu: the writer needs it to make room
-	l.warnFull()
-	l.mu.Lock()
-	for len(l.pending) >= l.queueSize && !l.closed {
-		l.taken.Wait()
-	}
-	l.blocked--
-	if l.closed && l.blocked == 0 {
-		l.taken.Broadcast() // Close waits for this
-	}
 }
 
 // price fills CostMicros and ListMicros; see Record.
@@ -268,21 +236,18 @@ func (l *Ledger) warnUnpriced(model string) {
 	l.log.Warn("no price for model, recorded at cost 0", "model", model)
 }
 
-func (l *Ledger) warnFull() {
-	now := time.Now().UnixNano()
-	last := l.lastFullWarn.Load()
-	if last != 0 && now-last < int64(fullWarnEvery) {
-		return
-	}
-	if l.lastFullWarn.CompareAndSwap(last, now) {
-		l.log.Warn("ledger queue full, recording blocks until the writer catches up",
-			"queue", l.queueSize)
-	}
-}
-
 // Price returns the list price of model; see Pricing.Lookup.
 func (l *Ledger) Price(model string) (Price, bool) {
 	return l.pricing.Lookup(model)
+}
+
+// RefusesUnpriced reports whether a key with lim must be refused a model
+// without a price: it has a spend limit, which such a model (billed 0)
+// would let it pass, and Config.AllowUnpriced is off. Keys without spend
+// limits are served; their unpriced requests are recorded at cost 0 with
+// one warning per model name.
+func (l *Ledger) RefusesUnpriced(lim Limits) bool {
+	return !l.allowUnpriced && lim.HasSpendLimit()
 }
 
 // Recent returns up to n committed records, newest first. Records still
@@ -305,10 +270,4 @@ func (l *Ledger) Stats() (queued int, commits uint64, lastCommit time.Duration) 
 	queued = len(l.pending)
 	l.mu.Unlock()
 	return queued, l.commits.Load(), time.Duration(l.lastCommit.Load())
-}
-
-// Dropped reports how many records were lost because Store.Append kept
-// failing. Each loss is also logged with its count.
-func (l *Ledger) Dropped() uint64 {
-	return l.dropped.Load()
 }

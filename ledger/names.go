@@ -6,18 +6,23 @@ import (
 )
 
 // Normalize maps the many spellings of a model name to one key: lower
-// case, no provider prefix ("anthropic/", "models/"), no Vertex "@date",
-// no "-latest" or date suffix ("-20250929", "-2025-08-07"), and dots
-// between digits turned into dashes so "claude-opus-4.5" equals
-// "claude-opus-4-5" (and "gpt-5.1" becomes "gpt-5-1").
+// case, no provider prefix ("anthropic/", "models/", Bedrock's
+// "us.anthropic."), no Vertex "@date" or Bedrock "-v1:0", no "-latest" or
+// date suffix ("-20250929", "-2025-08-07"), and dots between digits
+// turned into dashes so "claude-opus-4.5" equals "claude-opus-4-5" (and
+// "gpt-5.1" becomes "gpt-5-1").
 func Normalize(model string) string {
 	s := strings.ToLower(strings.TrimSpace(model))
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
 		s = s[i+1:]
 	}
+	if i := strings.LastIndex(s, "anthropic."); i >= 0 {
+		s = s[i+len("anthropic."):]
+	}
 	if i := strings.IndexByte(s, '@'); i >= 0 {
 		s = s[:i]
 	}
+	s = stripRevision(s)
 	s = strings.TrimSuffix(s, "-latest")
 	s = stripDate(s)
 	if strings.IndexByte(s, '.') < 0 {
@@ -44,6 +49,19 @@ func stripDate(s string) string {
 	return s
 }
 
+// stripRevision removes a Bedrock revision suffix such as "-v1:0". The
+// colon is required: "deepseek-v3" is a model, not a revision.
+func stripRevision(s string) string {
+	i := strings.LastIndex(s, "-v")
+	if i < 0 {
+		return s
+	}
+	if major, minor, ok := strings.Cut(s[i+2:], ":"); ok && allDigits(major) && allDigits(minor) {
+		return s[:i]
+	}
+	return s
+}
+
 // isQualifier reports parts dropped from family keys: "gemini-3-pro" is
 // the same family as "gemini-3-pro-preview".
 func isQualifier(part string) bool {
@@ -53,7 +71,8 @@ func isQualifier(part string) bool {
 // family splits a normalised name into a family key and a version: the
 // first run of numeric parts is the version and becomes "#" in the key;
 // later numeric parts (preview dates like "-05-20") and qualifiers are
-// dropped. "claude-opus-4-5" → ("claude-opus-#", [4 5]);
+// dropped, and so is a numeric part that cannot be a version component
+// (a leading zero or more than three digits: "gpt-4-0613" is gpt-4). "claude-opus-4-5" → ("claude-opus-#", [4 5]);
 // "gemini-2-5-flash-preview-05-20" → ("gemini-#-flash", [2 5]).
 // A name without a version has no family.
 func family(name string) (key string, version []int) {
@@ -67,7 +86,12 @@ func family(name string) (key string, version []int) {
 			n, err = strconv.Atoi(part)
 			numeric = err == nil
 		}
+		tag := numeric && (len(part) > 3 || (len(part) > 1 && part[0] == '0'))
 		switch {
+		case tag:
+			if state == 1 {
+				state = 2
+			}
 		case numeric && state < 2:
 			if state == 0 {
 				keep = append(keep, "#")

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"maps"
 	"math"
 	"sort"
 	"strings"
@@ -29,8 +30,11 @@ type Price struct {
 // million tokens as written in the config file. Zero cache fields are
 // derived from Input: for Claude models writes are 1.25× (5 min) and 2×
 // (1 h) and reads 0.1×; for other models reads are 0.1× and writes stay 0.
-// An override never carries a long-context tier. NewPricing does not
-// validate values; the config layer rejects negative prices.
+// InputAbove200k > 0 adds a long-context tier for prompts above 200k
+// tokens; its zero output is the standard output price and its zero cache
+// fields are derived from InputAbove200k the same way. An override
+// replaces a table row whole. NewPricing does not validate values; the
+// config layer rejects negative prices.
 type PriceOverride struct {
 	Model        string
 	Input        float64
@@ -38,6 +42,12 @@ type PriceOverride struct {
 	CacheWrite5m float64
 	CacheWrite1h float64
 	CacheRead    float64
+
+	InputAbove200k        float64
+	OutputAbove200k       float64
+	CacheWrite5mAbove200k float64
+	CacheWrite1hAbove200k float64
+	CacheReadAbove200k    float64
 }
 
 // maxCached bounds the lookup cache; model names come from clients, so an
@@ -50,7 +60,7 @@ type lookupResult struct {
 }
 
 // Pricing resolves model names to prices: overrides first, then the
-// embedded table, then family matching. It is safe for concurrent use and
+// price table, then family matching. It is safe for concurrent use and
 // immutable after NewPricing apart from its lookup cache.
 type Pricing struct {
 	exact    map[string]Price       // normalised name → price
@@ -66,18 +76,16 @@ type familyRow struct {
 	price   Price
 }
 
-// NewPricing returns the embedded price table with overrides applied.
-// An override replaces an embedded row of the same normalised name and
-// also takes part in family matching.
-func NewPricing(overrides []PriceOverride) *Pricing {
-	p := &Pricing{
-		exact:    make(map[string]Price),
-		families: make(map[string][]familyRow),
+// NewPricing returns table (nil means EmbeddedTable) with overrides
+// applied. An override replaces a table row of the same normalised name
+// and also takes part in family matching.
+func NewPricing(table *Table, overrides []PriceOverride) *Pricing {
+	if table == nil {
+		table = EmbeddedTable()
 	}
-	for _, r := range defaultPrices() {
-		for _, name := range r.names {
-			p.exact[Normalize(name)] = r.price
-		}
+	p := &Pricing{
+		exact:    maps.Clone(table.prices),
+		families: make(map[string][]familyRow),
 	}
 	for _, o := range overrides {
 		name := Normalize(o.Model)
@@ -94,11 +102,17 @@ func NewPricing(overrides []PriceOverride) *Pricing {
 		p.families[key] = append(p.families[key], familyRow{ver, name, price})
 	}
 	for _, rows := range p.families {
+		// Oldest first; of rows with the same version the shortest name
+		// (the plain id, not a "-preview" or tagged variant) comes last,
+		// so resolve picks it.
 		sort.Slice(rows, func(i, j int) bool {
 			if c := compareVersions(rows[i].version, rows[j].version); c != 0 {
 				return c < 0
 			}
-			return rows[i].name < rows[j].name
+			if len(rows[i].name) != len(rows[j].name) {
+				return len(rows[i].name) > len(rows[j].name)
+			}
+			return rows[i].name > rows[j].name
 		})
 	}
 	empty := make(map[string]lookupResult)
@@ -106,16 +120,35 @@ func NewPricing(overrides []PriceOverride) *Pricing {
 	return p
 }
 
-// price converts the override to micro-USD, deriving zero cache fields.
+// price converts the override to micro-USD, deriving zero fields.
 func (o PriceOverride) price(normalized string) Price {
-	p := Price{
-		Input:        usdToMicros(o.Input),
-		Output:       usdToMicros(o.Output),
-		CacheWrite5m: usdToMicros(o.CacheWrite5m),
-		CacheWrite1h: usdToMicros(o.CacheWrite1h),
-		CacheRead:    usdToMicros(o.CacheRead),
+	claude := strings.Contains(normalized, "claude")
+	p := overrideTier(o.Input, o.Output, o.CacheWrite5m, o.CacheWrite1h, o.CacheRead, claude)
+	if o.InputAbove200k > 0 {
+		output := o.OutputAbove200k
+		if output == 0 {
+			output = o.Output
+		}
+		long := overrideTier(o.InputAbove200k, output, o.CacheWrite5mAbove200k,
+			o.CacheWrite1hAbove200k, o.CacheReadAbove200k, claude)
+		p.LongThreshold, p.Long = longContext, &long
 	}
-	if strings.Contains(normalized, "claude") {
+	return p
+}
+
+// longContext is the prompt size above which an override's long-context
+// tier applies.
+const longContext = 200_000
+
+func overrideTier(input, output, write5m, write1h, read float64, claude bool) Price {
+	p := Price{
+		Input:        usdToMicros(input),
+		Output:       usdToMicros(output),
+		CacheWrite5m: usdToMicros(write5m),
+		CacheWrite1h: usdToMicros(write1h),
+		CacheRead:    usdToMicros(read),
+	}
+	if claude {
 		if p.CacheWrite5m == 0 {
 			p.CacheWrite5m = p.Input * 5 / 4
 		}

@@ -344,3 +344,81 @@ func TestUnlimitedKeyReservesNothing(t *testing.T) {
 		l.Release(res)
 	}
 }
+
+func TestCountRequest(t *testing.T) {
+	clk := newClock(time.Date(2026, 4, 7, 12, 0, 0, 0, time.UTC))
+	l, _, _ := newTestLedger(t, Config{Now: clk.Now})
+	lim := Limits{RPM: 3, LimitDay: 1} // a spent budget does not stop a free call
+	l.Record(Record{Key: "k", CostMicros: 5})
+	for i := range 3 {
+		if err := l.CountRequest("k", lim); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	var re *RateError
+	if err := l.CountRequest("k", lim); !errors.As(err, &re) || re.Limit != 3 {
+		t.Fatalf("4th call in a minute = %v, want a RateError", err)
+	}
+	// The calls count against the RPM that generation requests share.
+	if _, err := l.Reserve("k", Limits{RPM: 3}, 0); !errors.As(err, &re) {
+		t.Fatalf("Reserve after 3 counted calls = %v, want a RateError", err)
+	}
+	clk.Add(time.Minute)
+	if err := l.CountRequest("k", lim); err != nil {
+		t.Fatalf("a minute later: %v", err)
+	}
+	if got := reservedOf(l, "k"); got != 0 {
+		t.Fatalf("CountRequest reserved %d", got)
+	}
+	if err := l.CountRequest("k", Limits{LimitDay: 1}); err != nil {
+		t.Fatalf("no RPM: %v", err)
+	}
+}
+
+// TestRecheck: a reservation admitted before others settled above their
+// estimates no longer fits once they have.
+func TestRecheck(t *testing.T) {
+	l, _, _ := newTestLedger(t, Config{})
+	lim := Limits{LimitDay: 1000}
+	a, _ := l.Reserve("k", lim, 400)
+	b, _ := l.Reserve("k", lim, 400) // waits for a slot while a runs
+	if err := l.Recheck(b, lim); err != nil {
+		t.Fatalf("Recheck before a settled: %v", err)
+	}
+	l.Record(Record{Key: "k", CostMicros: 700, Reservation: a}) // 300 above its estimate
+	var be *BudgetError
+	if err := l.Recheck(b, lim); !errors.As(err, &be) || be.Window != WindowDay {
+		t.Fatalf("Recheck after a overshot = %v, want a daily BudgetError", err)
+	}
+	l.Release(b)
+	if err := l.Recheck(b, lim); err != nil {
+		t.Fatalf("Recheck of a released reservation = %v, want nil", err)
+	}
+	if err := l.Recheck(Reservation{}, lim); err != nil {
+		t.Fatalf("Recheck of the zero reservation = %v", err)
+	}
+}
+
+func TestRefusesUnpriced(t *testing.T) {
+	tests := []struct {
+		name  string
+		allow bool
+		lim   Limits
+		want  bool
+	}{
+		{"no limits", false, Limits{}, false},
+		{"rpm only", false, Limits{RPM: 10, RateMultiplier: 2}, false},
+		{"5h", false, Limits{Limit5h: 1}, true},
+		{"day", false, Limits{LimitDay: 1}, true},
+		{"week", false, Limits{LimitWeek: 1}, true},
+		{"month", false, Limits{LimitMonth: 1}, true},
+		{"quota", false, Limits{Quota: 1}, true},
+		{"allowed", true, Limits{Quota: 1}, false},
+	}
+	for _, tt := range tests {
+		l, _, _ := newTestLedger(t, Config{AllowUnpriced: tt.allow})
+		if got := l.RefusesUnpriced(tt.lim); got != tt.want {
+			t.Errorf("%s: RefusesUnpriced = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -2,17 +2,19 @@ package ledger
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
 // Run is the single writer. FlushInterval after a record arrives, or as
 // soon as the queue is full, it takes every record queued by then and
 // commits them in batches of at most BatchSize, each with one
-// Store.Append.
+// Store.Append. Records the store refuses stay in memory, in order, and
+// are retried with backoff (see StoreFailing); records that arrive
+// meanwhile join them, up to MaxPending.
 // It returns when ctx is done or Close is called, after committing
-// everything queued at that moment. Call it once, in its own goroutine;
-// a second call, or a call after Close, returns at once.
+// everything queued at that moment (retrying a failing store a few times
+// before it gives up, loudly). Call it once, in its own goroutine; a
+// second call, or a call after Close, returns at once.
 //
 // While it runs, a second goroutine it owns prunes raw records older than
 // RetentionDays, once at start and then hourly; Run waits for it before
@@ -40,14 +42,26 @@ func (l *Ledger) Run(ctx context.Context) {
 	timer := time.NewTimer(l.interval)
 	timer.Stop()
 	defer timer.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
+		var retryC <-chan time.Time
+		if len(l.backlog.recs) > 0 {
+			retry.Reset(time.Until(l.backlog.retryAt))
+			retryC = retry.C
+		}
 		select {
 		case <-l.wake:
-		case <-ctx.Done():
+			retry.Stop()
+		case <-retryC:
 			l.commitPending()
+			continue
+		case <-ctx.Done():
+			l.drain()
 			return
 		case <-l.stop:
-			l.commitPending()
+			l.drain()
 			return
 		}
 		// Sleep out the flush interval instead of waking for every record
@@ -60,11 +74,11 @@ func (l *Ledger) Run(ctx context.Context) {
 			timer.Stop()
 		case <-ctx.Done():
 			timer.Stop()
-			l.commitPending()
+			l.drain()
 			return
 		case <-l.stop:
 			timer.Stop()
-			l.commitPending()
+			l.drain()
 			return
 		}
 		l.commitPending()
@@ -73,45 +87,56 @@ func (l *Ledger) Run(ctx context.Context) {
 
 // commitPending takes every pending record and commits them in chunks of
 // at most BatchSize, one Store.Append each: one fsync covers a whole
-// interval's records.
+// interval's records. While a backlog waits for its retry, the records
+// join it instead, so that they are committed after it, in order; once
+// the retry is due the backlog is tried first.
 func (l *Ledger) commitPending() {
 	batch := l.take()
-	for chunk := range slices.Chunk(batch, l.batchSize) {
-		l.flush(chunk)
+	if len(l.backlog.recs) > 0 {
+		l.keep(batch)
+		if !time.Now().Before(l.backlog.retryAt) {
+			l.retryBacklog()
+		}
+	} else {
+		for start := 0; start < len(batch); start += l.batchSize {
+			if err := l.append(batch[start:min(start+l.batchSize, len(batch))]); err != nil {
+				l.keep(batch[start:])
+				l.failed(err)
+				break
+			}
+		}
 	}
 	// Keep the slice for the next swap, without the records' strings.
 	clear(batch)
 	l.spare = batch[:0]
 }
 
-// take swaps pending with the writer's empty spare slice and frees the
-// Records blocked on a full queue.
-func (l *Ledger) take() []Record {
-	l.mu.Lock()
-	batch := l.pending
-	l.pending, l.spare = l.spare, nil
-	// Signals sent for the records just taken are stale: drop them, so
-	// a signal always means records pending now.
-	select {
-	case <-l.wake:
-	default:
+// append commits one chunk and its rollup deltas. The chunk's memory is
+// reused once append returns; see Store.Append.
+func (l *Ledger) append(chunk []Record) error {
+	start := time.Now()
+	if err := l.store.Append(chunk, Aggregate(chunk)); err != nil {
+		l.writeErrors.Add(1)
+		return err
 	}
-	select {
-	case <-l.full:
-	default:
-	}
-	blocked := l.blocked > 0
-	l.mu.Unlock()
-	if blocked {
-		l.taken.Broadcast()
-	}
-	return batch
+	l.commits.Add(1)
+	l.lastCommit.Store(int64(time.Since(start)))
+	return nil
+}
+
+// drain commits what is queued and what the store refused so far, trying
+// a failing store a few more times; see drainBacklog.
+func (l *Ledger) drain() {
+	l.commitPending()
+	l.drainBacklog()
 }
 
 // Close stops intake, commits everything queued and waits for Run to
 // return. It is safe to call more than once and works whether or not Run
 // was started (without Run, or after Run returned on ctx, Close commits
 // the rest itself). Records arriving after Close are logged and dropped.
+// While the store fails, Close retries it for a fraction of a second
+// before it drops the records it holds, counted and logged.
 func (l *Ledger) Close() {
 	l.closeOnce.Do(l.close)
 }
@@ -138,36 +163,5 @@ func (l *Ledger) close() {
 	}
 
 	// No writer runs any more: commit what Run did not take.
-	l.commitPending()
-}
-
-// flush commits batch and its rollup deltas, retrying with backoff. A batch that still fails
-// after appendAttempts is dropped, counted and logged with its size: the
-// writer cannot hold records forever without blocking every request.
-// The batch's memory is reused once flush returns; see Store.Append.
-func (l *Ledger) flush(batch []Record) {
-	if len(batch) == 0 {
-		return
-	}
-	rollups := Aggregate(batch)
-	delay := l.backoff
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		err := l.store.Append(batch, rollups)
-		if err == nil {
-			l.commits.Add(1)
-			l.lastCommit.Store(int64(time.Since(start)))
-			return
-		}
-		if attempt == appendAttempts {
-			l.dropped.Add(uint64(len(batch)))
-			l.log.Error("ledger append failed, records dropped",
-				"records", len(batch), "attempts", attempt, "err", err)
-			return
-		}
-		l.log.Warn("ledger append failed, retrying",
-			"records", len(batch), "attempt", attempt, "err", err)
-		time.Sleep(delay)
-		delay *= 2
-	}
+	l.drain()
 }

@@ -21,7 +21,10 @@
 //   - Nothing on the request path unmarshals a body, commits to bbolt or
 //     holds a lock across I/O. Ledger records go to the ledger's in-memory queue.
 //   - Every request ends in exactly one ledger record (or none for
-//     count_tokens and model lists), which settles its budget reservation.
+//     count_tokens calls that were not refused, model lists, and the 503s
+//     of a failing ledger), which settles its budget reservation before
+//     the lease is released: a waiter rechecks its budget on getting the
+//     slot (stillAdmitted).
 //
 // Caveats:
 //   - fasthttp does not read a connection while its handler runs, so client

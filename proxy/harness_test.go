@@ -75,7 +75,10 @@ func newHarnessWith(t *testing.T, upcfg upstreamtest.Config, accounts []Account,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Sched, cfg.Ledger = sch, led
+	cfg.Sched = sch
+	if cfg.Ledger == nil { // an option may bring its own (a store that fails)
+		cfg.Ledger = led
+	}
 	cfg.Tokens = NewTokens(TokensConfig{Store: db, Endpoints: map[string]OAuthEndpoint{
 		"anthropic": {TokenURL: up.URL() + "/v1/oauth/token", ClientID: "test-client"},
 		"openai":    {TokenURL: up.URL() + "/oauth/token", ClientID: "test-client"},
@@ -104,7 +107,7 @@ func newHarnessWith(t *testing.T, upcfg upstreamtest.Config, accounts []Account,
 			t.Errorf("%d upstream calls left registered", n)
 		}
 	})
-	return &harness{t: t, up: up, srv: srv, sched: sch, ledger: led, db: db, url: "http://" + ln.Addr().String()}
+	return &harness{t: t, up: up, srv: srv, sched: sch, ledger: cfg.Ledger, db: db, url: "http://" + ln.Addr().String()}
 }
 
 // post sends a raw request with the test key.

@@ -251,6 +251,9 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 			r.fail(clientError{401, KindAuthentication, "this API key was disabled while the request waited"}, nil)
 			return true
 		}
+		if !r.stillAdmitted(lease) { // others may have overspent meanwhile
+			return true
+		}
 	}
 	acct := r.pool.accounts[lease.Account().Name]
 	if acct == nil { // removed by the admin since the pool was read

@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/subtle"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -55,8 +57,15 @@ type metrics struct {
 	models    map[string]bool // under mu
 	failovers [numKinds]atomic.Uint64
 	refusals  atomic.Uint64
-	upstream  histogram // time to upstream response headers
-	ttft      histogram // time to first streamed byte
+	// ledgerRefusals counts the 503s of keys with spend limits while the
+	// ledger cannot write (also in refusals).
+	ledgerRefusals atomic.Uint64
+	// counts counts count_tokens calls, which have no usage and no ledger
+	// record; keys come from the admin and statuses are few, so the map
+	// stays small.
+	counts   map[countLabels]*atomic.Uint64 // under mu
+	upstream histogram                      // time to upstream response headers
+	ttft     histogram                      // time to first streamed byte
 }
 
 // numKinds sizes per-kind counters: one per sched.Kind.
@@ -64,8 +73,13 @@ const numKinds = int(sched.ServerError) + 1
 
 var kindNames = [numKinds]string{"success", "canceled", "request_error", "rate_limited", "overloaded", "auth_failed", "forbidden", "server_error"}
 
+type countLabels struct {
+	proto, key string
+	status     int
+}
+
 func newMetrics() *metrics {
-	m := &metrics{models: make(map[string]bool)}
+	m := &metrics{models: make(map[string]bool), counts: make(map[countLabels]*atomic.Uint64)}
 	m.reqs.Store(&map[reqLabels]*reqCounters{})
 	return m
 }
@@ -103,6 +117,38 @@ func (m *metrics) request(l reqLabels, u ledger.Usage, cost int64) {
 	c.cacheWrite.Add(u.CacheCreationTokens)
 	c.cacheRead.Add(u.CacheReadTokens)
 	c.cost.Add(cost)
+}
+
+// countTokens counts one count_tokens call.
+func (m *metrics) countTokens(proto, key string, status int) {
+	l := countLabels{proto, key, status}
+	m.mu.Lock()
+	c := m.counts[l]
+	if c == nil {
+		c = new(atomic.Uint64)
+		m.counts[l] = c
+	}
+	m.mu.Unlock()
+	c.Add(1)
+}
+
+// countSeries returns the count_tokens counters in label order.
+func (m *metrics) countSeries() []countValue {
+	m.mu.Lock()
+	out := make([]countValue, 0, len(m.counts))
+	for l, c := range m.counts {
+		out = append(out, countValue{l, c.Load()})
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b countValue) int {
+		return cmp.Or(cmp.Compare(a.proto, b.proto), cmp.Compare(a.key, b.key), cmp.Compare(a.status, b.status))
+	})
+	return out
+}
+
+type countValue struct {
+	countLabels
+	n uint64
 }
 
 // metricsHandler serves GET /metrics in the Prometheus text format.
@@ -163,6 +209,12 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 	series("subgate_refusals_total", "Requests refused before reaching an upstream.", "counter", func() {
 		w.WriteString("subgate_refusals_total " + strconv.FormatUint(m.refusals.Load(), 10) + "\n")
 	})
+	series("subgate_count_tokens_total", "count_tokens/countTokens calls by protocol, key and status.", "counter", func() {
+		for _, c := range m.countSeries() {
+			w.WriteString("subgate_count_tokens_total{protocol=" + q(c.proto) + ",key=" + q(c.key) +
+				",status=\"" + strconv.Itoa(c.status) + "\"} " + strconv.FormatUint(c.n, 10) + "\n")
+		}
+	})
 	writeHistogram(w, "subgate_upstream_header_seconds", "Time to the upstream's response headers.", &m.upstream)
 	writeHistogram(w, "subgate_ttft_seconds", "Time to the first streamed byte.", &m.ttft)
 	if s.sched != nil {
@@ -194,11 +246,38 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 		series("subgate_ledger_commit_seconds", "Duration of the last ledger commit.", "gauge", func() {
 			w.WriteString("subgate_ledger_commit_seconds " + strconv.FormatFloat(last.Seconds(), 'f', 6, 64) + "\n")
 		})
+		s.writeLedgerHealth(w, series)
 	}
 	ok, failed := s.tokens.refreshes()
 	series("subgate_token_refreshes_total", "OAuth token refreshes by result.", "counter", func() {
 		w.WriteString("subgate_token_refreshes_total{result=\"ok\"} " + strconv.FormatUint(ok, 10) + "\n")
 		w.WriteString("subgate_token_refreshes_total{result=\"error\"} " + strconv.FormatUint(failed, 10) + "\n")
+	})
+}
+
+// writeLedgerHealth writes the series that show a failing store: records
+// waiting in memory, failed appends, records lost, and the refusals of
+// keys with spend limits meanwhile.
+func (s *Server) writeLedgerHealth(w *bufio.Writer, series func(name, help, typ string, each func())) {
+	l := s.ledger
+	failing := "0"
+	if l.StoreFailing() {
+		failing = "1"
+	}
+	series("subgate_ledger_pending", "Usage records not yet written: queued, or kept in memory while the store fails.", "gauge", func() {
+		w.WriteString("subgate_ledger_pending " + strconv.Itoa(l.Pending()) + "\n")
+	})
+	series("subgate_ledger_store_failing", "1 while the ledger's store rejects writes.", "gauge", func() {
+		w.WriteString("subgate_ledger_store_failing " + failing + "\n")
+	})
+	series("subgate_ledger_write_errors_total", "Ledger store writes that failed (each is retried).", "counter", func() {
+		w.WriteString("subgate_ledger_write_errors_total " + strconv.FormatUint(l.WriteErrors(), 10) + "\n")
+	})
+	series("subgate_ledger_dropped_total", "Usage records lost: past [ledger] max_pending, or still rejected at shutdown.", "counter", func() {
+		w.WriteString("subgate_ledger_dropped_total " + strconv.FormatUint(l.Dropped(), 10) + "\n")
+	})
+	series("subgate_ledger_unavailable_total", "Requests of keys with spend limits refused (503) while the store failed.", "counter", func() {
+		w.WriteString("subgate_ledger_unavailable_total " + strconv.FormatUint(s.metrics.ledgerRefusals.Load(), 10) + "\n")
 	})
 }
 

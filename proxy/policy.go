@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/sched"
 )
 
 // defaultMaxTokens is the output assumed when a request names no limit:
@@ -42,27 +43,85 @@ func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now 
 	return true
 }
 
-// admitCall checks the model and reserves the request's estimated cost
-// against every limit of the key.
+// admitCall checks the model and, before any scheduling, the key's
+// limits: a count_tokens call counts against RPM only; a generation
+// request is refused when the key has spend limits and the model has no
+// price (unless [ledger] unpriced = "allow") or the ledger cannot write,
+// and reserves its estimated cost against every limit of the key.
 func (r *run) admitCall() bool {
 	s, c := r.s, r.call
 	if !c.Key.allowsModel(c.Model) {
 		r.refuse(fasthttp.StatusForbidden, KindPermission, "model "+strconv.Quote(c.Model)+" is not allowed for this API key")
 		return false
 	}
-	if s.ledger == nil || c.Endpoint != EndpointGenerate || c.Key.Limits.Unlimited() {
-		return true // nothing to reserve against
-	}
-	maxOut := c.MaxTokens
-	if maxOut <= 0 {
-		maxOut = defaultMaxTokens
-	}
-	est := s.ledger.Estimate(c.Model, int64(len(c.Body)/4), maxOut, c.Key.Limits.RateMultiplier)
-	res, err := s.ledger.Reserve(c.Key.Name, c.Key.Limits, est)
-	if err == nil {
-		r.reservation = res
+	if s.ledger == nil {
 		return true
 	}
+	lim := c.Key.Limits
+	if c.Endpoint != EndpointGenerate {
+		if err := s.ledger.CountRequest(c.Key.Name, lim); err != nil {
+			r.refuseLimit(err)
+			return false
+		}
+		return true
+	}
+	var est int64 // what the budgets hold; an RPM-only key holds nothing
+	switch {
+	case lim.HasSpendLimit():
+		priced := r.pricedModel()
+		if priced == "" && s.ledger.RefusesUnpriced(lim) {
+			r.refuse(fasthttp.StatusForbidden, KindPermission,
+				"no price for model "+c.Model+"; the admin can add [[prices]]")
+			return false
+		}
+		if s.ledger.StoreFailing() {
+			r.refuseLedgerDown()
+			return false
+		}
+		if priced != "" {
+			maxOut := c.MaxTokens
+			if maxOut <= 0 {
+				maxOut = defaultMaxTokens
+			}
+			est = s.ledger.Estimate(priced, int64(len(c.Body)/4), maxOut, lim.RateMultiplier)
+		}
+	case lim.Unlimited():
+		return true // nothing to reserve against
+	}
+	res, err := s.ledger.Reserve(c.Key.Name, lim, est)
+	if err != nil {
+		r.refuseLimit(err)
+		return false
+	}
+	r.reservation = res
+	return true
+}
+
+// pricedModel returns the name the request is priced by: the requested
+// model, or else the model an account of the key's group maps it to (an
+// alias in model_map), the dearest when accounts differ. "" means no
+// price. The loop over accounts runs only for unpriced names.
+func (r *run) pricedModel() string {
+	s, c := r.s, r.call
+	if _, ok := s.ledger.Price(c.Model); ok {
+		return c.Model
+	}
+	best, bestOut := "", int64(-1)
+	for _, a := range r.pool.accounts {
+		up, ok := a.ModelMap[c.Model]
+		if !ok || a.Group != c.Key.Group || a.Platform != c.Proto.Platform() {
+			continue
+		}
+		if p, ok := s.ledger.Price(up); ok && p.Output > bestOut {
+			best, bestOut = up, p.Output
+		}
+	}
+	return best
+}
+
+// refuseLimit answers a *ledger.BudgetError or *ledger.RateError with 429
+// and a retry-after at the window's reset.
+func (r *run) refuseLimit(err error) {
 	var be *ledger.BudgetError
 	var re *ledger.RateError
 	var reset time.Time
@@ -76,6 +135,39 @@ func (r *run) admitCall() bool {
 		r.ctx.Response.Header.Set("retry-after", strconv.Itoa(max(1, int(time.Until(reset).Seconds()+0.999))))
 	}
 	r.refuse(fasthttp.StatusTooManyRequests, KindRateLimit, err.Error())
+}
+
+// msgLedgerDown is the refusal of a key with spend limits while the
+// ledger cannot write: its spend could not be kept across a restart.
+const msgLedgerDown = "usage ledger unavailable"
+
+// refuseLedgerDown answers 503 without a ledger record (the ledger is
+// what fails) and without a log line per request (the ledger logs the
+// failure once); the refusal is counted in the metrics.
+func (r *run) refuseLedgerDown() {
+	c := r.call
+	r.ctx.Response.Header.Set("retry-after", "5")
+	c.Proto.WriteError(r.ctx, fasthttp.StatusServiceUnavailable, KindAPI, msgLedgerDown)
+	r.s.metrics.refusals.Add(1)
+	r.s.metrics.ledgerRefusals.Add(1)
+	r.settled = true
+}
+
+// stillAdmitted rechecks, once a request that waited for a slot has one,
+// that its reservation still fits the key's limits: requests that ran
+// meanwhile may have settled above their estimates. Without it a key
+// whose concurrency is capped could overshoot by every queued request.
+// It answers and releases the lease when the request no longer fits.
+func (r *run) stillAdmitted(lease *sched.Lease) bool {
+	if r.s.ledger == nil {
+		return true
+	}
+	err := r.s.ledger.Recheck(r.reservation, r.call.Key.Limits)
+	if err == nil {
+		return true
+	}
+	lease.Release(sched.Outcome{Kind: sched.Canceled})
+	r.fail(clientError{fasthttp.StatusTooManyRequests, KindRateLimit, err.Error()}, nil)
 	return false
 }
 
@@ -85,6 +177,9 @@ func (r *run) refuse(status int, kind ErrKind, msg string) {
 	r.call.Proto.WriteError(r.ctx, status, kind, msg)
 	r.s.refuse(r.call.Key, r.call.Model, r.call.Proto, status, msg)
 	r.settled = true
+	if r.call.Endpoint == EndpointCountTokens {
+		r.s.metrics.countTokens(r.call.Proto.Platform(), r.call.Key.Name, status)
+	}
 }
 
 func (s *Server) refuse(k *Key, model string, p Protocol, status int, msg string) {

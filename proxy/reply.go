@@ -66,10 +66,14 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	body := resp.Body()
 	u := &r.usage // a field, not a local the interface call would move to the heap
 	out := c.Proto.Response(body, c, u)
-	lease.Release(sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header), At: r.answered})
+	o := sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header), At: r.answered}
+	// Record, which settles the spend, before the slot is freed: the
+	// key's next waiter rechecks its budget as soon as it gets the slot
+	// (stillAdmitted).
+	r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
+	lease.Release(o)
 	if r.w != nil { // a stream was promised while waiting; the upstream sent JSON
 		r.writeEvent(out)
-		r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
 		return
 	}
 	ctx := r.ctx
@@ -82,9 +86,6 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 	}
 	ctx.SetBody(out)
 	r.bindResponse(acct, c.ResponseID)
-	if c.Endpoint == EndpointGenerate {
-		r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
-	}
 }
 
 // collect answers a non-stream client from an upstream stream (Codex
@@ -97,8 +98,8 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: c.Proto.Windows(&resp.Header)}
 	switch {
 	case res.clientGone:
+		r.record(499, res.st.Usage, acct.Name, "client went away", res.ttft) // settle, then free the slot
 		lease.Release(sched.Outcome{Kind: sched.Canceled})
-		r.record(499, res.st.Usage, acct.Name, "client went away", res.ttft)
 		return
 	case res.failure != "" || res.st.Final == nil:
 		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + res.failure}
@@ -106,6 +107,7 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 		r.fail(clientError{502, KindUpstream, "upstream stream ended without a response"}, nil)
 		return
 	}
+	r.record(200, res.st.Usage, acct.Name, "", res.ttft) // settle, then free the slot
 	lease.Release(o)
 	r.bindResponse(acct, res.st.ResponseID)
 	if r.w != nil {
@@ -115,7 +117,6 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 		r.ctx.SetContentType("application/json")
 		r.ctx.SetBody(res.st.Final)
 	}
-	r.record(200, res.st.Usage, acct.Name, "", res.ttft)
 }
 
 // bindResponse remembers which account produced a response, so a later
@@ -138,6 +139,9 @@ func requestID(h *fasthttp.ResponseHeader) string {
 
 // record enqueues the ledger record of this request and counts it in the
 // metrics and the log.
+//
+// A count_tokens call is free and has no usage: it is counted in its own
+// series only, never as a ledger record or a generation request.
 func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
 	c := r.call
 	if r.settled {
@@ -145,6 +149,10 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 	}
 	r.settled = true
 	r.recorded = time.Now()
+	if c.Endpoint == EndpointCountTokens {
+		r.s.metrics.countTokens(c.Proto.Platform(), c.Key.Name, status)
+		return
+	}
 	dur := r.recorded.Sub(r.start)
 	var cost int64
 	if r.s.ledger != nil {
