@@ -22,6 +22,11 @@
 //     holds a lock across I/O. Ledger records go to the ledger's in-memory queue.
 //   - Every request ends in exactly one ledger record (or none for
 //     count_tokens and model lists), which settles its budget reservation.
+//   - A keepalive is only ever bytes every official client of the
+//     protocol skips (Protocol.Keepalive; docs/clients.md). A protocol
+//     without one (Gemini) never commits a queued stream early and relays
+//     upstream silence as silence; TCP keepalive, on for every accepted
+//     connection (lazyListener), keeps such streams' connections alive.
 //
 // Caveats:
 //   - fasthttp does not read a connection while its handler runs, so client
