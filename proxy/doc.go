@@ -22,6 +22,9 @@
 //     holds a lock across I/O. Ledger records go to the ledger's in-memory queue.
 //   - Every request ends in exactly one ledger record (or none for
 //     count_tokens and model lists), which settles its budget reservation.
+//   - A rotated OAuth token is saved before its access token is used; one
+//     that cannot be saved (after a few tries) is never used, and its
+//     account goes to error (Tokens, ErrTokenNotPersisted).
 //   - A keepalive is only ever bytes every official client of the
 //     protocol skips (Protocol.Keepalive; docs/clients.md). A protocol
 //     without one (Gemini) never commits a queued stream early and relays
