@@ -481,5 +481,6 @@ func (p *Anthropic) StreamError(kind ErrKind, msg string) []byte {
 
 var anthropicPing = []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
 
-// Keepalive implements Protocol.
+// Keepalive implements Protocol: the ping event Anthropic itself sends,
+// which every Anthropic SDK skips by name (docs/clients.md).
 func (p *Anthropic) Keepalive() []byte { return anthropicPing }

@@ -25,6 +25,14 @@
 //     of a failing ledger), which settles its budget reservation before
 //     the lease is released: a waiter rechecks its budget on getting the
 //     slot (stillAdmitted).
+//   - A rotated OAuth token is saved before its access token is used; one
+//     that cannot be saved (after a few tries) is never used, and its
+//     account goes to error (Tokens, ErrTokenNotPersisted).
+//   - A keepalive is only ever bytes every official client of the
+//     protocol skips (Protocol.Keepalive; docs/clients.md). A protocol
+//     without one (Gemini) never commits a queued stream early and relays
+//     upstream silence as silence; TCP keepalive, on for every accepted
+//     connection (lazyListener), keeps such streams' connections alive.
 //
 // Caveats:
 //   - fasthttp does not read a connection while its handler runs, so client

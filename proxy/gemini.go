@@ -258,5 +258,9 @@ func (p *Gemini) StreamError(kind ErrKind, msg string) []byte {
 	return append(append([]byte("data: "), geminiError(500, kind, msg)...), "\n\n"...)
 }
 
-// Keepalive implements Protocol.
-func (p *Gemini) Keepalive() []byte { return sseComment }
+// Keepalive implements Protocol: Gemini has none. Its official clients
+// read nothing but data lines: google.golang.org/genai fails the stream on
+// an SSE comment, and @google/genai before 1.32 (the one Gemini CLI pins)
+// stalls on one for good. A data line would be a chunk they act on. So a
+// Gemini stream is kept alive by TCP keepalives alone (docs/clients.md).
+func (p *Gemini) Keepalive() []byte { return nil }

@@ -79,11 +79,9 @@ func newHarnessWith(t *testing.T, upcfg upstreamtest.Config, accounts []Account,
 	if cfg.Ledger == nil { // an option may bring its own (a store that fails)
 		cfg.Ledger = led
 	}
-	cfg.Tokens = NewTokens(TokensConfig{Store: db, Endpoints: map[string]OAuthEndpoint{
-		"anthropic": {TokenURL: up.URL() + "/v1/oauth/token", ClientID: "test-client"},
-		"openai":    {TokenURL: up.URL() + "/oauth/token", ClientID: "test-client"},
-		"gemini":    {TokenURL: up.URL() + "/token", ClientID: "test-client", ClientSecret: "test-secret"},
-	}})
+	if cfg.Tokens == nil { // an option may bring its own (tokens_test.go)
+		cfg.Tokens = NewTokens(TokensConfig{Store: db, Endpoints: testEndpoints(up.URL())})
+	}
 	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -22,7 +22,8 @@ import (
 // Only fasthttp's connection goroutine sets read deadlines and reads, so
 // the fields need no lock; write deadlines (stream writes) pass through.
 
-// lazyListener wraps the plain TCP connections ln accepts in lazyConns.
+// lazyListener turns TCP keepalive on for every connection ln accepts and
+// wraps the plain TCP ones in lazyConns.
 type lazyListener struct {
 	net.Listener
 	slack time.Duration
@@ -30,10 +31,33 @@ type lazyListener struct {
 
 func (l lazyListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok && err == nil {
+	if err != nil {
+		return c, err
+	}
+	keepAlive(c)
+	if tc, ok := c.(*net.TCPConn); ok {
 		return &lazyConn{TCPConn: tc, slack: l.slack}, nil
 	}
-	return c, err
+	return c, nil
+}
+
+// tcpKeepAlive probes an idle client connection after 15s, then every
+// 15s, and gives up after 9 unanswered probes (Go's own defaults).
+var tcpKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 15 * time.Second, Count: 9}
+
+// keepAlive turns TCP keepalive on for an accepted connection (the TCP
+// one under TLS too), whatever the listener was configured with. Some
+// streams legitimately carry no byte for minutes: a Gemini stream waiting
+// in the queue or on a silent upstream, whose protocol has no keepalive
+// its clients accept. TCP keepalives keep NAT and firewall state for the
+// connection meanwhile. A failure only costs that protection.
+func keepAlive(c net.Conn) {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(tcpKeepAlive)
+	}
 }
 
 // lazySlack is how far a server connection's read deadline may be off:

@@ -377,6 +377,9 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 	}
 }
 
+// tokenFailed ends an attempt whose OAuth token could not be had: a
+// rejected refresh token or a rotated token that could not be saved sets
+// the account to error, anything else counts as a server error.
 func (r *run) tokenFailed(lease *sched.Lease, acct *Account, err error) bool {
 	if r.clientGone() {
 		lease.Release(sched.Outcome{Kind: sched.Canceled})
@@ -384,7 +387,12 @@ func (r *run) tokenFailed(lease *sched.Lease, acct *Account, err error) bool {
 		return true
 	}
 	o := sched.Outcome{Kind: sched.ServerError, Reason: "oauth refresh: " + err.Error()}
-	if errors.Is(err, ErrRefreshRejected) {
+	switch {
+	case errors.Is(err, ErrTokenNotPersisted):
+		// Not the account's fault, but serving it would lose its login
+		// at the next restart: error until someone looks.
+		o = sched.Outcome{Kind: sched.AuthFailed, Reason: ErrTokenNotPersisted.Error()}
+	case errors.Is(err, ErrRefreshRejected):
 		o.Kind = sched.AuthFailed
 	}
 	return r.next(lease, acct, o)

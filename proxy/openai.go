@@ -371,5 +371,6 @@ func (p *OpenAI) StreamError(kind ErrKind, msg string) []byte {
 
 var sseComment = []byte(": keepalive\n\n")
 
-// Keepalive implements Protocol.
+// Keepalive implements Protocol: an SSE comment, which openai-go, the
+// openai SDKs and Codex CLI's SSE reader skip (docs/clients.md).
 func (p *OpenAI) Keepalive() []byte { return sseComment }

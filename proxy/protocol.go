@@ -35,7 +35,10 @@ type Protocol interface {
 	WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string)
 	// StreamError is an SSE event that ends a stream with an error.
 	StreamError(kind ErrKind, msg string) []byte
-	// Keepalive is what keeps an idle SSE connection open.
+	// Keepalive is what keeps an idle SSE connection open: bytes that
+	// every official client of the protocol skips. nil means it has none;
+	// a queued stream then waits without committing its reply and a
+	// silent upstream is relayed as silence (see run.keepalive).
 	Keepalive() []byte
 }
 

@@ -82,8 +82,8 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b
 // relay copies the upstream SSE body to w as it arrives, event lines
 // rewritten by the protocol, flushing after every read. A reader goroutine
 // feeds it one buffer at a time (memory per stream stays bounded) so the
-// writer can also send keepalives and notice idle upstreams and departed
-// clients.
+// writer can also send keepalives (when the protocol has one) and notice
+// idle upstreams and departed clients.
 func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res relayResult) {
 	body := resp.BodyStream()
 	chunks := make(chan chunk)
@@ -120,6 +120,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 	}()
 
 	sc := newSSEScanner(r.call, &res.st)
+	keepalive := r.keepalive() // nil: the protocol has none, silence stays silent
 	tick := min(s.cfg.Keepalive, s.cfg.StreamIdleTimeout)
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
@@ -161,8 +162,8 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 				s.endStream(w, r, KindAPI, "upstream stream timed out", &res)
 				return res
 			}
-			if now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midEvent() {
-				_, _ = w.Write(r.call.Proto.Keepalive())
+			if keepalive != nil && now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midEvent() {
+				_, _ = w.Write(keepalive)
 				if err := r.flush(w); err != nil {
 					res.clientGone = true
 					return res

@@ -182,7 +182,8 @@ func (s *Server) SetPool(accounts []Account, keys []Key) {
 	}
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown, each with TCP keepalive
+// on (see keepAlive).
 func (s *Server) Serve(ln net.Listener) error {
 	err := s.srv.Serve(lazyListener{ln, lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
 	if errors.Is(err, net.ErrClosed) {

@@ -20,6 +20,7 @@ type sseScanner struct {
 	event   []byte // current event name
 	skip    bool   // inside an oversized line that is passed through raw
 	inEvent bool   // lines of an event were written, its blank line not yet
+	dropped bool   // the current event's data line was dropped (dropEvent)
 }
 
 func newSSEScanner(c *Call, st *StreamState) *sseScanner {
@@ -65,10 +66,14 @@ func (s *sseScanner) feed(w *bufio.Writer, b []byte) {
 // line handles one complete line including its '\n'.
 func (s *sseScanner) line(w *bufio.Writer, line []byte) {
 	text := bytes.TrimRight(line, "\r\n")
-	s.inEvent = len(text) > 0
 	switch {
 	case len(text) == 0:
 		s.event = s.event[:0]
+		swallow := s.dropped && !s.inEvent
+		s.inEvent, s.dropped = false, false
+		if swallow {
+			return // the end of an event none of which reached the client
+		}
 	case bytes.HasPrefix(text, []byte("event:")):
 		s.event = append(s.event[:0], bytes.TrimSpace(text[6:])...)
 	case bytes.HasPrefix(text, []byte("data:")):
@@ -78,13 +83,18 @@ func (s *sseScanner) line(w *bufio.Writer, line []byte) {
 		}
 		if out := s.call.Proto.Event(s.event, data, s.call, s.st); out != nil {
 			if len(out) == 0 {
-				return // dropEvent
+				s.dropped = true // dropEvent
+				return
 			}
 			w.WriteString("data: ")
 			w.Write(out)
 			w.Write(line[len(text):]) // keep the upstream's line ending (\n or \r\n)
+			s.inEvent = true
 			return
 		}
+	}
+	if len(text) > 0 {
+		s.inEvent = true
 	}
 	w.Write(line)
 }

@@ -21,6 +21,16 @@ import (
 // (invalid_grant and friends): the account needs a new login.
 var ErrRefreshRejected = errors.New("oauth refresh rejected")
 
+// ErrTokenNotPersisted means a refresh succeeded but its rotated token
+// could not be saved, even after retries. Its access token is not used:
+// serving on a token that a restart would lose trades a working account
+// now for a dead one later, silently. The account goes to error instead.
+var ErrTokenNotPersisted = errors.New("token not persisted")
+
+// saveAttempts bounds the tries to save a rotated token; the waits
+// between them start at TokensConfig.SaveBackoff and double.
+const saveAttempts = 3
+
 // TokenStore persists rotated OAuth tokens. kv.DB implements it.
 type TokenStore interface {
 	LoadToken(name string) (kv.Token, error)
@@ -40,14 +50,20 @@ type TokensConfig struct {
 	Store     TokenStore // may be nil (tests)
 	Endpoints map[string]OAuthEndpoint
 	Ahead     time.Duration // refresh this long before expiry; default 5m
-	Logger    *slog.Logger
-	Now       func() time.Time
-	upstreams *upstreams
+	Timeout   time.Duration // one token request; default 30s
+	// SaveBackoff is the first wait before retrying to save a rotated
+	// token; default 100ms (the tries then take about 300ms at most,
+	// plus the store's own time).
+	SaveBackoff time.Duration
+	Logger      *slog.Logger
+	Now         func() time.Time
+	upstreams   *upstreams
 }
 
 // Tokens hands out live OAuth access tokens: it refreshes them ahead of
 // expiry, one refresh at a time per account, and persists each rotated
-// refresh token before the new access token is used.
+// refresh token before the new access token is used; an access token
+// whose refresh could not be saved is never used (ErrTokenNotPersisted).
 type Tokens struct {
 	cfg TokensConfig
 	mu  sync.Mutex
@@ -75,6 +91,12 @@ type tokenState struct {
 func NewTokens(cfg TokensConfig) *Tokens {
 	if cfg.Ahead <= 0 {
 		cfg.Ahead = 5 * time.Minute
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.SaveBackoff <= 0 {
+		cfg.SaveBackoff = 100 * time.Millisecond
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -186,7 +208,8 @@ func (t *Tokens) Refresh(ctx context.Context, a *Account, stale string) (string,
 		res, err := t.doRefresh(a, refresh)
 		st.mu.Lock()
 		st.lastErr = err
-		if err == nil {
+		switch {
+		case err == nil:
 			st.access, st.expires = res.AccessToken, res.ExpiresAt
 			if res.RefreshToken != "" {
 				st.refresh = res.RefreshToken
@@ -194,6 +217,12 @@ func (t *Tokens) Refresh(ctx context.Context, a *Account, stale string) (string,
 			if res.IDToken != "" {
 				st.idToken = res.IDToken
 			}
+		case errors.Is(err, ErrTokenNotPersisted):
+			// The old refresh token is spent where tokens rotate. Keep
+			// the new one in memory only, so that a later refresh (an
+			// admin's, once the store works) can still save a login;
+			// its access token stays unused.
+			st.refresh = res.RefreshToken
 		}
 		st.refreshing = nil
 		st.mu.Unlock()
@@ -207,7 +236,8 @@ func (t *Tokens) Refresh(ctx context.Context, a *Account, stale string) (string,
 
 // doRefresh calls the platform's token endpoint and persists the result
 // before anyone uses it: refresh tokens rotate, and a rotated token that is
-// lost is an account that needs a new login.
+// lost is an account that needs a new login. When it cannot be saved it
+// returns the token with ErrTokenNotPersisted.
 func (t *Tokens) doRefresh(a *Account, refresh string) (kv.Token, error) {
 	if refresh == "" {
 		return kv.Token{}, fmt.Errorf("%w: no refresh token", ErrRefreshRejected)
@@ -216,31 +246,52 @@ func (t *Tokens) doRefresh(a *Account, refresh string) (kv.Token, error) {
 	if !ok || ep.TokenURL == "" {
 		return kv.Token{}, fmt.Errorf("no oauth endpoint for platform %s", a.Platform)
 	}
-	tok, err := refreshOAuth(t.cfg.upstreams, a, ep, refresh, t.cfg.Now())
+	tok, err := refreshOAuth(t.cfg.upstreams, a, ep, refresh, t.cfg.Now(), t.cfg.Timeout)
 	if err != nil {
 		t.refreshFailed.Add(1)
 		t.cfg.Logger.Warn("oauth refresh failed", "acct", a.Name, "err", err)
 		return kv.Token{}, err
 	}
-	t.refreshOK.Add(1)
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = refresh
 	}
 	if a.FromConfig {
 		tok.Seed = seed(a)
 	}
-	if t.cfg.Store != nil {
-		if err := t.cfg.Store.SaveToken(a.Name, tok); err != nil {
-			t.cfg.Logger.Error("persist rotated token", "acct", a.Name, "err", err)
-		}
+	if err := t.save(a.Name, tok); err != nil {
+		t.refreshFailed.Add(1)
+		t.cfg.Logger.Error("rotated oauth token not persisted; the account is set to error", "acct", a.Name, "err", err)
+		return tok, fmt.Errorf("%w: %w", ErrTokenNotPersisted, err)
 	}
+	t.refreshOK.Add(1)
 	t.cfg.Logger.Info("oauth token refreshed", "acct", a.Name, "expires", tok.ExpiresAt.Format(time.RFC3339))
 	return tok, nil
 }
 
+// save persists tok, trying saveAttempts times with a doubling wait: a
+// store that fails for a moment (a busy disk) must not cost a login.
+func (t *Tokens) save(name string, tok kv.Token) error {
+	if t.cfg.Store == nil {
+		return nil
+	}
+	wait := t.cfg.SaveBackoff
+	var err error
+	for i := range saveAttempts {
+		if i > 0 {
+			time.Sleep(wait)
+			wait *= 2
+		}
+		if err = t.cfg.Store.SaveToken(name, tok); err == nil {
+			return nil
+		}
+		t.cfg.Logger.Warn("save rotated oauth token", "acct", name, "attempt", i+1, "err", err)
+	}
+	return err
+}
+
 // refreshOAuth performs one refresh_token grant. Anthropic and OpenAI take
 // JSON; Google takes a form.
-func refreshOAuth(u *upstreams, a *Account, ep OAuthEndpoint, refresh string, now time.Time) (kv.Token, error) {
+func refreshOAuth(u *upstreams, a *Account, ep OAuthEndpoint, refresh string, now time.Time, timeout time.Duration) (kv.Token, error) {
 	cp, err := u.client(a.Proxy)
 	if err != nil {
 		return kv.Token{}, err
@@ -269,7 +320,7 @@ func refreshOAuth(u *upstreams, a *Account, ep OAuthEndpoint, refresh string, no
 		req.Header.SetContentType("application/json")
 		req.SetBody(fmt.Appendf(nil, `{"grant_type":"refresh_token","refresh_token":%q,"client_id":%q}`, refresh, ep.ClientID))
 	}
-	if err := cp.buffered.DoTimeout(req, resp, 30*time.Second); err != nil {
+	if err := cp.buffered.DoTimeout(req, resp, timeout); err != nil {
 		return kv.Token{}, fmt.Errorf("oauth token endpoint: %w", err)
 	}
 	body := resp.Body()

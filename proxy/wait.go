@@ -18,12 +18,17 @@ type acquired struct {
 // wait longer than one keepalive period commits to a 200 SSE reply and
 // keeps the client alive with keepalive events while it waits: the handler
 // then returns (handedOff) and the stream writer goroutine carries the
-// request on, so no client gives up on a queued stream.
+// request on, so no client gives up on a queued stream. A protocol without
+// a keepalive waits silently instead, its reply uncommitted, for as long
+// as the scheduler's wait timeouts allow; TCP keepalives hold the
+// connection meanwhile.
 func (r *run) acquire() (lease *sched.Lease, err error, handedOff bool) {
-	if !r.call.Stream {
+	if !r.call.Stream || r.keepalive() == nil {
 		// The run's own lease storage: every attempt releases its lease
-		// before the next one acquires (see next). The request is built
-		// here, not above: the goroutine below would move it to the heap.
+		// before the next one acquires (see next), and a stream writer
+		// that takes the lease over never hands the run back. The
+		// request is built here, not above: the goroutine below would
+		// move it to the heap.
 		lease, err = r.s.sched.AcquireInto(r.rctx, r.schedRequest(), &r.leasev)
 		return lease, err, false
 	}
@@ -66,7 +71,7 @@ func (r *run) commitStream(resume func() bool) {
 		defer r.finish()
 		defer r.s.recoverStream("queued stream")
 		r.w = w
-		r.writeEvent(r.call.Proto.Keepalive())
+		r.writeEvent(r.keepalive())
 		if resume() {
 			return
 		}
@@ -74,6 +79,12 @@ func (r *run) commitStream(resume func() bool) {
 		}
 	})
 }
+
+// keepalive is the request's protocol keepalive, nil when the protocol has
+// none. It is the one place the gateway asks: acquire commits a queued
+// stream early only with one, and relay fills upstream silence only with
+// one.
+func (r *run) keepalive() []byte { return r.call.Proto.Keepalive() }
 
 // waitWithKeepalive waits for Acquire, writing a keepalive every period. A
 // failed write means the client left: cancel, and Acquire returns at once.
@@ -85,7 +96,7 @@ func (r *run) waitWithKeepalive(ch <-chan acquired) acquired {
 		case a := <-ch:
 			return a
 		case <-t.C:
-			r.writeEvent(r.call.Proto.Keepalive())
+			r.writeEvent(r.keepalive())
 		}
 	}
 }

@@ -20,6 +20,62 @@ type oauthState struct {
 	refresh  map[string]bool // refresh token → still usable
 	verifier string
 	seq      int
+	steps    []TokenStep // scripted behaviours of the next token requests
+}
+
+// TokenStep is how one token request is answered, for testing a client's
+// refresh failures. The zero TokenStep answers normally.
+type TokenStep struct {
+	// Hold, when set, keeps the request waiting until it is closed (or
+	// the server closes); then the rest of the step applies.
+	Hold <-chan struct{}
+	// Status, when set, answers with this status and an OAuth
+	// server_error body instead of a grant.
+	Status int
+	// NoAccessToken answers 200 with a grant that lacks access_token.
+	NoAccessToken bool
+}
+
+// ScriptTokens queues steps for the next token requests, one each, at any
+// of the token endpoints (Claude's, OpenAI's and Google's alike).
+// Requests past the script are answered normally; a step that fails a
+// request consumes no refresh token.
+func (s *Server) ScriptTokens(steps ...TokenStep) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauth.steps = append(s.oauth.steps, steps...)
+}
+
+// tokenStep takes the next scripted TokenStep, waits out its Hold, and
+// answers the request itself when the step fails it; it reports whether
+// it did. A failed request is counted like any other.
+func (s *Server) tokenStep(ctx *fasthttp.RequestCtx) bool {
+	s.mu.Lock()
+	var st TokenStep
+	if len(s.oauth.steps) > 0 {
+		st, s.oauth.steps = s.oauth.steps[0], s.oauth.steps[1:]
+	}
+	s.mu.Unlock()
+	if st.Hold != nil {
+		select {
+		case <-st.Hold:
+		case <-s.done:
+		}
+	}
+	if st.Status == 0 && !st.NoAccessToken {
+		return false
+	}
+	s.mu.Lock()
+	s.tokenReq++
+	s.mu.Unlock()
+	ctx.SetContentType("application/json")
+	if st.Status != 0 {
+		ctx.SetStatusCode(st.Status)
+		ctx.SetBody(obj("error", "server_error", "error_description", "The token service is temporarily unavailable."))
+		return true
+	}
+	ctx.SetBody(obj("token_type", "Bearer", "expires_in", s.cfg.ExpiresIn, "scope", "user:inference"))
+	return true
 }
 
 func newOAuthState() oauthState {
@@ -75,6 +131,9 @@ type grant struct {
 // token serves POST /v1/oauth/token with JSON bodies, like
 // platform.claude.com. Refresh tokens rotate: each is good once.
 func (s *Server) token(ctx *fasthttp.RequestCtx) {
+	if s.tokenStep(ctx) {
+		return
+	}
 	body := ctx.PostBody()
 	g := s.grant(body)
 	ctx.SetContentType("application/json")

@@ -14,6 +14,9 @@ const googleScope = "https://www.googleapis.com/auth/cloud-platform https://www.
 // NOT rotate: a refresh grant returns no refresh_token and the old one
 // stays good until revoked.
 func (s *Server) googleToken(ctx *fasthttp.RequestCtx) {
+	if s.tokenStep(ctx) {
+		return
+	}
 	p := tokenParams(ctx)
 	s.mu.Lock()
 	s.tokenReq++

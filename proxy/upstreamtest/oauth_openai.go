@@ -58,6 +58,9 @@ func flatError(status int, code, desc string) tokenReply {
 // openaiToken serves POST /oauth/token like auth.openai.com: refresh
 // tokens rotate, a reused one is a 401 refresh_token_reused.
 func (s *Server) openaiToken(ctx *fasthttp.RequestCtx) {
+	if s.tokenStep(ctx) {
+		return
+	}
 	p := tokenParams(ctx)
 	s.mu.Lock()
 	s.tokenReq++
