@@ -170,7 +170,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	defer up.Close()
 	dir, addr := t.TempDir(), freeAddr(t)
-	in := startInstance(t, writeServeConfig(t, dir, addr, up.URL(), ""), addr)
+	in := startInstance(t, writeServeConfig(t, dir, addr, up.URL(), serveOpts{}), addr)
 
 	// Real traffic for the ledger: alice's requests go to a1 (priority 10).
 	const sent = 4

@@ -203,31 +203,13 @@ func TestImportClaudeRejects(t *testing.T) {
 	}
 }
 
-// syncBuffer is an io.Writer the test can read while the command writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runLogin runs cmdLogin, waits for the authorize URL it prints (the URL
 // with a code_challenge) and answers with paste(url) on stdin; an empty
 // answer writes nothing.
 func runLogin(t *testing.T, cfg Config, args []string, paste func(*url.URL) string) (string, error) {
 	t.Helper()
 	stdinR, stdinW := io.Pipe()
-	var out syncBuffer
+	var out lockedBuffer
 	done := make(chan error, 1)
 	go func() { done <- cmdLogin(context.Background(), cfg, args, stdinR, &out) }()
 	defer stdinW.Close()
