@@ -26,6 +26,7 @@ const (
 type instance struct {
 	t      *testing.T
 	addr   string
+	client *http.Client // its own connection pool, closed at cleanup
 	cancel context.CancelFunc
 	done   chan error
 	out    *lockedBuffer
@@ -36,6 +37,7 @@ type instance struct {
 // is two Anthropic API-key accounts (a1 on k1, preferred; a2 on k2) and
 // the key alice.
 type serveOpts struct {
+	grace     string // server.shutdown_grace, default 2s
 	server    string // more lines of [server]
 	scheduler string // more lines of [scheduler]
 	accounts  string // [[accounts]] tables replacing a1 and a2
@@ -61,11 +63,14 @@ func writeServeConfig(t *testing.T, dir, addr, upstream string, o serveOpts) str
 	if o.accounts == "" {
 		o.accounts = defaultServeAccounts
 	}
+	if o.grace == "" {
+		o.grace = "2s"
+	}
 	cfg := fmt.Sprintf(`
 [server]
 listen = %[1]q
 data_dir = %[2]q
-shutdown_grace = "2s"
+shutdown_grace = %[10]q
 log_format = "json"
 %[6]s
 [admin]
@@ -92,7 +97,7 @@ stream_keepalive = "100ms"
 name = "alice"
 key = %[5]q
 %[9]s
-`, addr, filepath.Join(dir, "data"), testAdminToken, upstream, serveKey, o.server, o.scheduler, o.accounts, o.extra)
+`, addr, filepath.Join(dir, "data"), testAdminToken, upstream, serveKey, o.server, o.scheduler, o.accounts, o.extra, o.grace)
 	path := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -116,11 +121,13 @@ func startMock(t *testing.T, cfg upstreamtest.Config) *upstreamtest.Server {
 func startInstance(t *testing.T, cfgPath, addr string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{t: t, addr: addr, cancel: cancel, done: make(chan error, 1), out: &lockedBuffer{}}
+	in := &instance{t: t, addr: addr, cancel: cancel, done: make(chan error, 1), out: &lockedBuffer{},
+		client: &http.Client{Transport: &http.Transport{}}}
+	t.Cleanup(in.client.CloseIdleConnections)
 	go func() { in.done <- run(ctx, []string{"serve", "-c", cfgPath}, strings.NewReader(""), in.out, in.out) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		if resp, err := in.client.Get("http://" + addr + "/healthz"); err == nil {
 			resp.Body.Close()
 			break
 		}
@@ -164,7 +171,7 @@ func (in *instance) try(method, path, body string, hdr ...string) (*http.Respons
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := in.client.Do(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
