@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -109,7 +111,7 @@ func stopServe(t *testing.T, in *instance) {
 
 // serveFrame matches a stack frame of serve or of the packages it runs
 // (the mock upstream is the test's and stays).
-var serveFrame = regexp.MustCompile(`(?m)^(main\.serve|subgate/(proxy|sched|ledger|kv|webui)\.)`)
+var serveFrame = regexp.MustCompile(`(?m)^((main|subgate)\.serve[(.]|subgate/(proxy|sched|ledger|kv|webui)\.)`)
 
 // serveGoroutines waits up to 2s for the goroutines of serve, and of
 // what it started, to end, and returns the stacks of those left.
@@ -292,4 +294,29 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// TestServeStoppedAtOnce: serve whose context has already ended starts
+// and stops at once. Shutdown then runs before the servers' Serve has
+// begun, which it does not stop: serve must still close its listeners and
+// wait for them, or a Serve goes on accepting after serve returned.
+func TestServeStoppedAtOnce(t *testing.T) {
+	up := startMock(t, upstreamtest.Config{})
+	dir, addr, adminAddr := t.TempDir(), freeAddr(t), freeAddr(t)
+	cfg, err := LoadConfig(writeServeConfig(t, dir, addr, up.URL(), serveOpts{server: "admin_listen = \"" + adminAddr + "\""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := serve(ctx, cfg, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{addr, adminAddr} {
+		if c, err := net.Dial("tcp", a); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after serve returned", a)
+		}
+	}
+	noServeGoroutines(t)
 }
