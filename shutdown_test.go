@@ -207,9 +207,9 @@ func TestShutdownFailsQueuedRequests(t *testing.T) {
 func TestShutdownDrainsWithinGrace(t *testing.T) {
 	up := startMock(t, upstreamtest.Config{})
 	dir, addr := t.TempDir(), freeAddr(t)
-	in := startInstance(t, writeServeConfig(t, dir, addr, up.URL(), serveOpts{}), addr)
+	in := startInstance(t, writeServeConfig(t, dir, addr, up.URL(), serveOpts{grace: "30s"}), addr)
 	// Eight events 100ms apart: the stream outlives the shutdown's start
-	// and ends well within its 2s grace.
+	// and ends well within the grace, which then ends early.
 	up.Script("k1", upstreamtest.OK().WithStreamDelay(100*time.Millisecond))
 	stream := startStream(t, in, "/v1/messages", streamBody("drain"), "x-api-key", serveKey)
 	stopServe(t, in)
