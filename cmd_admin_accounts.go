@@ -182,6 +182,17 @@ func (a *admin) Update(ctx context.Context, name string, n webui.NewAccount) err
 	if err := a.db.PutAccount(acct); err != nil {
 		return err
 	}
+	if n.AccessToken != "" {
+		// The token manager prefers a refreshed token from the token store
+		// to the account's own: replace that copy too (SaveToken updates
+		// the account with it), or the old token comes back after Forget.
+		// No expiry: the pasted token's lifetime is unknown, so it is used
+		// until it is refused, not refreshed away at once.
+		tok := kv.Token{AccessToken: acct.AccessToken, RefreshToken: acct.RefreshToken, IDToken: acct.IDToken}
+		if err := a.db.SaveToken(name, tok); err != nil {
+			return err
+		}
+	}
 	a.tokens.Forget(name)
 	return a.reload()
 }

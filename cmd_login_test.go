@@ -11,23 +11,13 @@ import (
 	"time"
 )
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // codexConfig points the OpenAI token endpoint at ts and the redirect at a
 // free loopback port.
 func codexConfig(t *testing.T, ts *formTokenServer) Config {
 	cfg := testConfig(t)
 	cfg.Upstreams.OpenAI.OAuthTokenURL = ts.URL + "/oauth/token"
-	cfg.Upstreams.OpenAI.OAuthRedirectURL = fmt.Sprintf("http://localhost:%d/auth/callback", freePort(t))
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	cfg.Upstreams.OpenAI.OAuthRedirectURL = "http://localhost:" + port + "/auth/callback"
 	return cfg
 }
 

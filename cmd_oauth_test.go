@@ -47,10 +47,13 @@ func openAIIDToken(t *testing.T) string {
 	})
 }
 
-// formTokenServer is a fake form-encoded token endpoint (OpenAI, Google).
-// It accepts the code "the-code" with the PKCE verifier of challenge and,
-// when secret is set, only that client_secret; without secret it refuses
-// any client_secret.
+// formTokenServer is the one fake token endpoint of these tests, for the
+// form-encoded ones (OpenAI, Google), kept for what the mock upstream's
+// endpoints (which the Claude login tests and the admin tests use) do not
+// do: it checks the PKCE verifier against the challenge, refuses a wrong
+// client_secret, and echoes the verifier in an error. It accepts the code
+// "the-code" with the verifier of challenge and, when secret is set, only
+// that client_secret; without secret it refuses any client_secret.
 type formTokenServer struct {
 	*httptest.Server
 	secret string

@@ -161,23 +161,29 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var aln net.Listener
+	if cfg.Server.AdminListen != "" {
+		if aln, err = listen(cfg.Server, cfg.Server.AdminListen); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	log.Info("subgate listening", "addr", ln.Addr().String(), "tls", cfg.Server.TLSCert != "",
 		"accounts", len(accounts), "keys", len(keys), "version", version)
 	serveErr := make(chan error, 2)
+	serving := 1
 	go func() { serveErr <- srv.Serve(ln) }()
 	var adminSrv *fasthttp.Server
-	if cfg.Server.AdminListen != "" {
-		aln, err := listen(cfg.Server, cfg.Server.AdminListen)
-		if err != nil {
-			return err
-		}
+	if aln != nil {
 		adminSrv = &fasthttp.Server{Handler: ui.Handler, ReadTimeout: cfg.Server.ReadTimeout.Duration, NoDefaultServerHeader: true}
 		log.Info("admin listening", "addr", aln.Addr().String())
+		serving++
 		go func() { serveErr <- adminSrv.Serve(aln) }()
 	}
 
 	select {
 	case err = <-serveErr:
+		serving--
 		log.Error("server stopped", "err", err)
 	case <-ctx.Done():
 	}
@@ -190,6 +196,16 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	if adminSrv != nil {
 		_ = adminSrv.ShutdownWithContext(sctx)
+	}
+	// Shutdown does not reach a Serve that had not begun (a context that
+	// ended at once): it would accept on after serve returned. Close the
+	// listeners (again) and wait for every Serve to return.
+	ln.Close()
+	if aln != nil {
+		aln.Close()
+	}
+	for ; serving > 0; serving-- {
+		<-serveErr
 	}
 	led.Close()
 	stopSched()

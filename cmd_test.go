@@ -9,20 +9,18 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"subgate/kv"
+	"subgate/proxy/upstreamtest"
 )
 
 func TestKeyNew(t *testing.T) {
@@ -203,31 +201,13 @@ func TestImportClaudeRejects(t *testing.T) {
 	}
 }
 
-// syncBuffer is an io.Writer the test can read while the command writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runLogin runs cmdLogin, waits for the authorize URL it prints (the URL
 // with a code_challenge) and answers with paste(url) on stdin; an empty
 // answer writes nothing.
 func runLogin(t *testing.T, cfg Config, args []string, paste func(*url.URL) string) (string, error) {
 	t.Helper()
 	stdinR, stdinW := io.Pipe()
-	var out syncBuffer
+	var out lockedBuffer
 	done := make(chan error, 1)
 	go func() { done <- cmdLogin(context.Background(), cfg, args, stdinR, &out) }()
 	defer stdinW.Close()
@@ -265,115 +245,79 @@ func runLogin(t *testing.T, cfg Config, args []string, paste func(*url.URL) stri
 	}
 }
 
-// tokenServer is a fake OAuth token endpoint. It checks the PKCE verifier
-// against the challenge the test read from the printed URL.
-type tokenServer struct {
-	*httptest.Server
-	mu        sync.Mutex
-	challenge string
-	bodies    []map[string]any
-	fail      string // non-empty: answer 400 with this body
-}
-
-func newTokenServer(t *testing.T) *tokenServer {
-	ts := &tokenServer{}
-	ts.Server = httptest.NewServer(http.HandlerFunc(ts.serve))
-	t.Cleanup(ts.Close)
-	return ts
-}
-
-func (ts *tokenServer) setChallenge(c string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.challenge = c
-}
-
-func (ts *tokenServer) requests() []map[string]any {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]map[string]any(nil), ts.bodies...)
-}
-
-func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
-	var body map[string]any
-	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
-		json.NewDecoder(r.Body).Decode(&body) != nil {
-		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
-		return
+// tokenRequests returns the JSON bodies of the requests the mock's Claude
+// token endpoint got, each with its User-Agent under "_ua".
+func tokenRequests(t *testing.T, up *upstreamtest.Server) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, r := range up.Requests() {
+		if r.Path != "/v1/oauth/token" {
+			continue
+		}
+		var body map[string]any
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("token request body %q: %v", r.Body, err)
+		}
+		body["_ua"] = r.Header["user-agent"]
+		out = append(out, body)
 	}
-	body["_ua"] = r.Header.Get("User-Agent")
-	ts.mu.Lock()
-	ts.bodies = append(ts.bodies, body)
-	challenge, fail := ts.challenge, ts.fail
-	ts.mu.Unlock()
-	if fail != "" {
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, fail)
-		return
-	}
-	verifier, _ := body["code_verifier"].(string)
-	sum := sha256.Sum256([]byte(verifier))
-	if base64.RawURLEncoding.EncodeToString(sum[:]) != challenge || body["code"] != "the-code" {
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, `{"error":"invalid_grant","error_description":"PKCE verification failed"}`)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	io.WriteString(w, `{"access_token":"`+testAccess+`","refresh_token":"`+testRefresh+`","expires_in":28800,`+
-		`"account":{"uuid":"u-1","email_address":"dev@example.com"},"organization":{"uuid":"o-1","name":"Org"}}`)
+	return out
 }
 
+// TestLoginClaude logs in against the mock's Claude token endpoint: the
+// authorize URL, the code exchange with its PKCE verifier, and the stored
+// account of each kind.
 func TestLoginClaude(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		args    []string
 		typ     string
 		scope   string
-		refresh string
+		refresh bool
 		expires time.Duration
 	}{
-		{"oauth", []string{"claude"}, "oauth", DefaultConfig().Upstreams.Anthropic.OAuthScopes, testRefresh, 8 * time.Hour},
-		{"setup token", []string{"claude", "--setup-token", "--name", "ci"}, "setup_token", "user:inference", "", 8 * time.Hour},
+		{"oauth", []string{"claude"}, "oauth", DefaultConfig().Upstreams.Anthropic.OAuthScopes, true, time.Hour},
+		{"setup token", []string{"claude", "--setup-token", "--name", "ci"}, "setup_token", "user:inference", false, 365 * 24 * time.Hour},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newTokenServer(t)
+			up := startMock(t, upstreamtest.Config{})
 			cfg := testConfig(t)
-			cfg.Upstreams.Anthropic.OAuthTokenURL = ts.URL + "/v1/oauth/token"
+			cfg.Upstreams.Anthropic.OAuthTokenURL = up.URL() + "/v1/oauth/token"
 			var authURL *url.URL
 			out, err := runLogin(t, cfg, tt.args, func(u *url.URL) string {
 				authURL = u
-				ts.setChallenge(u.Query().Get("code_challenge"))
+				up.AddAuthCode("the-code")
 				return "the-code#" + u.Query().Get("state")
 			})
 			if err != nil {
 				t.Fatalf("cmdLogin: %v\n%s", err, out)
 			}
-			up := cfg.Upstreams.Anthropic
+			up0 := cfg.Upstreams.Anthropic
 			q := authURL.Query()
 			for k, want := range map[string]string{
-				"code": "true", "client_id": up.OAuthClientID, "response_type": "code",
-				"redirect_uri": up.OAuthRedirectURL, "scope": tt.scope, "code_challenge_method": "S256",
+				"code": "true", "client_id": up0.OAuthClientID, "response_type": "code",
+				"redirect_uri": up0.OAuthRedirectURL, "scope": tt.scope, "code_challenge_method": "S256",
 			} {
 				if got := q.Get(k); got != want {
 					t.Errorf("authorize %s = %q, want %q", k, got, want)
 				}
 			}
-			reqs := ts.requests()
+			reqs := tokenRequests(t, up)
 			if len(reqs) != 1 {
 				t.Fatalf("%d token requests, want 1", len(reqs))
 			}
 			r := reqs[0]
-			if r["grant_type"] != "authorization_code" || r["client_id"] != up.OAuthClientID ||
-				r["redirect_uri"] != up.OAuthRedirectURL || r["state"] != q.Get("state") || r["_ua"] != up.UserAgent {
+			if r["grant_type"] != "authorization_code" || r["client_id"] != up0.OAuthClientID || r["code"] != "the-code" ||
+				r["redirect_uri"] != up0.OAuthRedirectURL || r["state"] != q.Get("state") || r["_ua"] != up0.UserAgent {
 				t.Errorf("token request = %v", r)
+			}
+			verifier, _ := r["code_verifier"].(string)
+			sum := sha256.Sum256([]byte(verifier))
+			if base64.RawURLEncoding.EncodeToString(sum[:]) != q.Get("code_challenge") {
+				t.Errorf("code_verifier %q does not match the URL's code_challenge", verifier)
 			}
 			if exp, _ := r["expires_in"].(float64); (tt.typ == "setup_token") != (exp == 31536000) {
 				t.Errorf("expires_in = %v for %s", r["expires_in"], tt.typ)
-			}
-			for _, secret := range []string{"ACCESSsecret", "REFRESHsecret", r["code_verifier"].(string)} {
-				if strings.Contains(out, secret) {
-					t.Errorf("output leaks %q", secret)
-				}
 			}
 
 			db := openTestDB(t, cfg)
@@ -382,12 +326,17 @@ func TestLoginClaude(t *testing.T) {
 				t.Fatalf("Accounts() = %v, %v; want one", accts, err)
 			}
 			a := accts[0]
-			if a.Type != tt.typ || a.AccessToken != testAccess || a.RefreshToken != tt.refresh ||
-				a.Email != "dev@example.com" || a.Platform != "anthropic" {
+			if a.Type != tt.typ || !strings.HasPrefix(a.AccessToken, "sk-ant-oat01-") || (a.RefreshToken != "") != tt.refresh ||
+				a.Email != "mock@example.com" || a.Platform != "anthropic" {
 				t.Errorf("account = %+v", a)
 			}
 			if d := time.Until(a.ExpiresAt); d < tt.expires-time.Minute || d > tt.expires {
 				t.Errorf("ExpiresAt in %v, want about %v", d, tt.expires)
+			}
+			for _, secret := range []string{a.AccessToken, a.RefreshToken, verifier} {
+				if secret != "" && strings.Contains(out, secret) {
+					t.Errorf("output leaks %q", secret)
+				}
 			}
 			if !strings.Contains(out, `"`+a.Name+`"`) {
 				t.Errorf("output lacks the account name %q:\n%s", a.Name, out)
@@ -397,25 +346,25 @@ func TestLoginClaude(t *testing.T) {
 }
 
 func TestLoginClaudeWrongState(t *testing.T) {
-	ts := newTokenServer(t)
+	up := startMock(t, upstreamtest.Config{})
 	cfg := testConfig(t)
-	cfg.Upstreams.Anthropic.OAuthTokenURL = ts.URL
+	cfg.Upstreams.Anthropic.OAuthTokenURL = up.URL() + "/v1/oauth/token"
+	up.AddAuthCode("the-code")
 	_, err := runLogin(t, cfg, []string{"claude"}, func(u *url.URL) string { return "the-code#not-the-state" })
 	if err == nil || !strings.Contains(err.Error(), "state") {
 		t.Fatalf("cmdLogin = %v, want a state mismatch error", err)
 	}
-	if n := len(ts.requests()); n != 0 {
+	if n := up.TokenRequests(); n != 0 {
 		t.Errorf("%d token requests after a state mismatch, want 0", n)
 	}
 }
 
+// TestLoginClaudeTokenError: the token endpoint refuses the code (the mock
+// was never told of it).
 func TestLoginClaudeTokenError(t *testing.T) {
-	ts := newTokenServer(t)
-	ts.mu.Lock()
-	ts.fail = `{"error":"invalid_grant","error_description":"Invalid code the-code"}`
-	ts.mu.Unlock()
+	up := startMock(t, upstreamtest.Config{})
 	cfg := testConfig(t)
-	cfg.Upstreams.Anthropic.OAuthTokenURL = ts.URL
+	cfg.Upstreams.Anthropic.OAuthTokenURL = up.URL() + "/v1/oauth/token"
 	_, err := runLogin(t, cfg, []string{"claude"}, func(u *url.URL) string {
 		return "https://platform.claude.com/oauth/code/callback?code=the-code&state=" + u.Query().Get("state")
 	})

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -47,22 +48,16 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // TestServeTLSAndAdminListen: the gateway answers over TLS, and with
 // admin_listen the admin API lives only on its own listener.
 func TestServeTLSAndAdminListen(t *testing.T) {
-	up := upstreamtest.New(upstreamtest.Config{})
-	if _, err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
+	up := startMock(t, upstreamtest.Config{})
 	dir, addr, adminAddr := t.TempDir(), freeAddr(t), freeAddr(t)
 	cert, key := selfSigned(t, dir)
-	cfgPath := writeServeConfig(t, dir, addr, up.URL(), "")
-	b, _ := os.ReadFile(cfgPath)
-	cfg := strings.Replace(string(b), "[admin]", "admin_listen = \""+adminAddr+"\"\ntls_cert = \""+cert+"\"\ntls_key = \""+key+"\"\n[admin]", 1)
-	os.WriteFile(cfgPath, []byte(cfg), 0o600)
+	cfgPath := writeServeConfig(t, dir, addr, up.URL(), serveOpts{
+		server: fmt.Sprintf("admin_listen = %q\ntls_cert = %q\ntls_key = %q", adminAddr, cert, key)})
 
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	ctx, cancel := contextWithCancel()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	out := &syncBuf{}
+	out := &lockedBuffer{}
 	go func() { done <- run(ctx, []string{"-c", cfgPath}, strings.NewReader(""), out, out) }()
 	defer func() { cancel(); <-done }()
 	var resp *http.Response
@@ -93,8 +88,4 @@ func TestServeTLSAndAdminListen(t *testing.T) {
 	if resp, err = client.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Errorf("admin on admin_listen: %v %v", resp, err)
 	}
-}
-
-func contextWithCancel() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
 }

@@ -259,7 +259,7 @@ func TestBodiesReachUpstreamIntact(t *testing.T) {
 				mu.Lock()
 				sent[marker] = body
 				mu.Unlock()
-				if resp, got := h.post("/v1/messages", body); resp.StatusCode != 200 {
+				if resp, got := h.postBG("/v1/messages", body); resp.StatusCode != 200 {
 					t.Errorf("%s: status %d %s", marker, resp.StatusCode, got)
 				}
 			}
@@ -306,7 +306,7 @@ func TestRunsReusedCleanly(t *testing.T) {
 					key = bobKey
 				}
 				body := `{"model":"` + model + `","max_tokens":10,"messages":[{"role":"user","content":"c` + strconv.Itoa(g) + `-` + strconv.Itoa(i) + `"}]}`
-				resp, got := h.post("/v1/messages", body, "x-api-key", key)
+				resp, got := h.postBG("/v1/messages", body, "x-api-key", key)
 				if resp.StatusCode != 200 || gjson.GetBytes(got, "model").String() != model {
 					t.Errorf("client %d request %d: status %d, model %q, want %q", g, i, resp.StatusCode, gjson.GetBytes(got, "model").String(), model)
 				}

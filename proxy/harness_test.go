@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -111,6 +112,26 @@ func newHarnessWith(t *testing.T, upcfg upstreamtest.Config, accounts []Account,
 // post sends a raw request with the test key.
 func (h *harness) post(path, body string, hdr ...string) (*http.Response, []byte) {
 	h.t.Helper()
+	resp, b, err := h.send(path, body, hdr...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp, b
+}
+
+// postBG is post for goroutines other than the test's, which must not
+// call t.Fatal: a transport error is reported with t.Errorf and the
+// reply is empty (status 0).
+func (h *harness) postBG(path, body string, hdr ...string) (*http.Response, []byte) {
+	resp, b, err := h.send(path, body, hdr...)
+	if err != nil {
+		h.t.Error(err)
+		return &http.Response{Header: http.Header{}}, nil
+	}
+	return resp, b
+}
+
+func (h *harness) send(path, body string, hdr ...string) (*http.Response, []byte, error) {
 	req, _ := http.NewRequest("POST", h.url+path, strings.NewReader(body))
 	req.Header.Set("x-api-key", testKey)
 	req.Header.Set("content-type", "application/json")
@@ -124,11 +145,11 @@ func (h *harness) post(path, body string, hdr ...string) (*http.Response, []byte
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatalf("POST %s: %v", path, err)
+		return nil, nil, fmt.Errorf("POST %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return resp, b, nil
 }
 
 // records waits until the ledger holds n records and returns them oldest

@@ -83,7 +83,7 @@ func TestBudgetOvershootBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if resp, _ := h.post("/v1/messages", body); resp.StatusCode == 200 {
+			if resp, _ := h.postBG("/v1/messages", body); resp.StatusCode == 200 {
 				mu.Lock()
 				ok++
 				mu.Unlock()

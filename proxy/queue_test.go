@@ -28,7 +28,7 @@ func (h *harness) background(d time.Duration) *sync.WaitGroup {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		h.post("/v1/messages", uniqueBody("holder", false))
+		h.postBG("/v1/messages", uniqueBody("holder", false))
 	}()
 	waitUntil(h.t, "slot taken", func() bool { return h.status("a1").InFlight == 1 })
 	return &wg
@@ -60,7 +60,7 @@ func TestQueueFullAndWaitTimeout(t *testing.T) {
 			defer wg.Wait()
 			if tt.name == "queue full" { // one waiter fills the queue
 				wg.Add(1)
-				go func() { defer wg.Done(); h.post("/v1/messages", uniqueBody("waiter", false)) }()
+				go func() { defer wg.Done(); h.postBG("/v1/messages", uniqueBody("waiter", false)) }()
 				waitUntil(t, "queue filled", func() bool { return h.status("a1").Waiting == 1 })
 			}
 			resp, body := h.post("/v1/messages", uniqueBody("tested", false))
@@ -211,7 +211,7 @@ func TestShutdownFailsWaiters(t *testing.T) {
 	done := make(chan []byte, 1)
 	var status int
 	go func() {
-		resp, body := h.post("/v1/messages", uniqueBody("waiter", false))
+		resp, body := h.postBG("/v1/messages", uniqueBody("waiter", false))
 		status = resp.StatusCode
 		done <- body
 	}()
@@ -238,7 +238,7 @@ func TestShutdownCutsRunningRequests(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			h.post("/v1/messages", body)
+			h.postBG("/v1/messages", body)
 		}()
 		waitUntil(t, "request in flight", func() bool { return h.status("a1").InFlight == 1 })
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -110,7 +110,7 @@ func TestCollectedRunNotReused(t *testing.T) {
 	h.up.Script("k1", upstreamtest.Step{Delay: 300 * time.Millisecond})
 	done := make(chan []byte, 1)
 	go func() {
-		_, b := h.post("/v1/messages", simpleBody)
+		_, b := h.postBG("/v1/messages", simpleBody)
 		done <- b
 	}()
 	var batch []listing
