@@ -178,7 +178,7 @@ func TestServeUsesDownloadedPrices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, addr := t.TempDir(), freeAddr(t)
-			cfgPath := writeServeConfig(t, dir, addr, up.URL(), "limit_day_usd = 5.0\n"+tt.ledger)
+			cfgPath := writeServeConfig(t, dir, addr, up.URL(), serveOpts{extra: "limit_day_usd = 5.0\n" + tt.ledger})
 			if out, err := runCmd(t, "prices", "update", tableServer(t, http.StatusOK, testTable), "-c", cfgPath); err != nil {
 				t.Fatalf("prices update: %v\n%s", err, out)
 			}

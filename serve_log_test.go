@@ -55,7 +55,7 @@ func TestServeRequestLogAtShutdown(t *testing.T) {
 	}
 	defer up.Close()
 	dir, addr := t.TempDir(), freeAddr(t)
-	in := startInstance(t, writeServeConfig(t, dir, addr, up.URL(), ""), addr)
+	in := startInstance(t, writeServeConfig(t, dir, addr, up.URL(), serveOpts{}), addr)
 	if resp, body := in.message(serveKey, serveBody); resp.StatusCode != 200 {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
 	}
