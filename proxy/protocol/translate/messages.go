@@ -1,0 +1,497 @@
+package translate
+
+import (
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// Anthropic Messages requests: decoding a client's, encoding an upstream's.
+
+// billingPrefix opens the system block Claude Code adds for Anthropic's
+// billing; it changes every release and would spoil other providers'
+// prompt caches, so it is not sent to them.
+const billingPrefix = "x-anthropic-billing-header:"
+
+func decodeMessagesRequest(root gjson.Result, r *request) error {
+	var err error
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "system":
+			err = decodeMessagesSystem(v, r)
+		case "messages":
+			err = decodeMessagesList(v, r)
+		case "tools":
+			err = decodeMessagesTools(v, r)
+		case "tool_choice":
+			r.choiceName = v.Get("name").String()
+			switch v.Get("type").String() {
+			case "auto":
+				r.choice = choiceAuto
+			case "any":
+				r.choice = choiceAny
+			case "none":
+				r.choice = choiceNone
+			case "tool":
+				r.choice = choiceTool
+			}
+			if v.Get("disable_parallel_tool_use").Bool() {
+				r.parallel = -1
+			}
+		case "max_tokens":
+			r.maxTokens = v.Int()
+		case "temperature":
+			r.temperature = number(v)
+		case "top_p":
+			r.topP = number(v)
+		case "top_k":
+			r.topK = number(v)
+		case "stop_sequences":
+			r.stopField = k.Str
+			v.ForEach(func(_, s gjson.Result) bool { r.stop = append(r.stop, s.String()); return true })
+		case "thinking":
+			switch v.Get("type").String() {
+			case "enabled":
+				r.think = thinking{on: true, budget: v.Get("budget_tokens").Int()}
+			case "adaptive":
+				r.think.on = true
+			case "disabled":
+				r.think.off = true
+			}
+		case "output_config":
+			if e := v.Get("effort"); e.Exists() {
+				r.think.effort = e.String()
+			}
+			if f := v.Get("format"); f.Exists() {
+				if f.Get("type").String() != "json_schema" {
+					err = unsupported("output_config.format.type", "only json_schema output formats can be translated")
+				}
+				r.schema, r.schemaName, r.formatField = f.Get("schema").Raw, "output", "output_config.format"
+			}
+		case "mcp_servers", "container":
+			err = unsupported(k.Str, "Anthropic-hosted "+k.Str+" need an Anthropic account")
+		}
+		// model, stream, metadata, service_tier, context_management and
+		// cache hints have no meaning elsewhere (docs/translation.md).
+		return err == nil
+	})
+	if r.think.effort != "" && !r.think.on {
+		r.think.effort = "" // an effort alone does not turn thinking on
+	}
+	return err
+}
+
+func decodeMessagesSystem(v gjson.Result, r *request) error {
+	if v.Type == gjson.String {
+		if v.Str != "" {
+			r.system = append(r.system, v.Str)
+		}
+		return nil
+	}
+	var err error
+	i := 0
+	v.ForEach(func(_, b gjson.Result) bool {
+		if t := b.Get("type").String(); t != "text" {
+			err = unsupported(path("system", i)+".type", "system block type "+quote(t)+" cannot be translated")
+			return false
+		}
+		if text := b.Get("text").String(); text != "" && !strings.HasPrefix(text, billingPrefix) {
+			r.system = append(r.system, text)
+		}
+		i++
+		return true
+	})
+	return err
+}
+
+func decodeMessagesList(v gjson.Result, r *request) error {
+	var err error
+	i := 0
+	v.ForEach(func(_, m gjson.Result) bool {
+		field := path("messages", i)
+		ro := roleUser
+		switch m.Get("role").String() {
+		case "user":
+		case "assistant":
+			ro = roleAssistant
+		default:
+			err = unsupported(field+".role", "role must be user or assistant")
+			return false
+		}
+		c := m.Get("content")
+		if c.Type == gjson.String {
+			r.add(ro, part{kind: kindText, text: c.Str})
+		} else {
+			err = decodeMessagesBlocks(c, field+".content", ro, r)
+		}
+		i++
+		return err == nil
+	})
+	return err
+}
+
+// decodeMessagesBlocks reads content blocks into r, refusing what has no
+// counterpart elsewhere.
+func decodeMessagesBlocks(c gjson.Result, field string, ro role, r *request) error {
+	var err error
+	j := 0
+	c.ForEach(func(_, b gjson.Result) bool {
+		var p part
+		p, err = messagesBlock(b, path(field, j), true)
+		if err == nil {
+			r.add(ro, p)
+		}
+		j++
+		return err == nil
+	})
+	return err
+}
+
+// messagesBlock reads one content block. strict refuses unknown types
+// (requests); replies skip them (kind stays text with no text).
+func messagesBlock(b gjson.Result, field string, strict bool) (part, error) {
+	t := b.Get("type").String()
+	switch t {
+	case "text":
+		return part{kind: kindText, text: b.Get("text").String()}, nil
+	case "image", "document":
+		return messagesSource(b, field, t)
+	case "tool_use":
+		id, s := parseCallID(b.Get("id").String())
+		return part{kind: kindCall, id: id, sig: s, name: b.Get("name").String(), args: objectOr(b.Get("input"))}, nil
+	case "tool_result":
+		id, _ := parseCallID(b.Get("tool_use_id").String())
+		p := part{kind: kindResult, id: id, isError: b.Get("is_error").Bool()}
+		c := b.Get("content")
+		if c.Type == gjson.String || !c.Exists() {
+			if c.Str != "" {
+				p.content = []part{{kind: kindText, text: c.Str}}
+			}
+			return p, nil
+		}
+		var err error
+		k := 0
+		c.ForEach(func(_, rb gjson.Result) bool {
+			f := path(field+".content", k)
+			var q part
+			if q, err = messagesBlock(rb, f, strict); err == nil {
+				if q.kind != kindText && q.kind != kindImage && q.kind != kindFile {
+					err = unsupported(f+".type", "a tool result may hold text, images and documents")
+				}
+				p.content = append(p.content, q)
+			}
+			k++
+			return err == nil
+		})
+		return p, err
+	case "thinking":
+		s, _ := parseCarrier(b.Get("signature").String(), Messages)
+		return part{kind: kindThinking, text: b.Get("thinking").String(), sig: s}, nil
+	case "redacted_thinking":
+		return part{kind: kindRedacted, sig: sig{Messages, b.Get("data").String()}}, nil
+	}
+	if !strict {
+		return part{}, nil
+	}
+	return part{}, unsupported(field+".type", "content block type "+quote(t)+" cannot be served by this account")
+}
+
+// messagesSource reads an image or document block's source.
+func messagesSource(b gjson.Result, field, t string) (part, error) {
+	k := kindImage
+	if t == "document" {
+		k = kindFile
+	}
+	src := b.Get("source")
+	p := part{kind: k, name: b.Get("title").String()}
+	switch st := src.Get("type").String(); st {
+	case "base64":
+		p.mime, p.data = src.Get("media_type").String(), src.Get("data").String()
+	case "url":
+		p.url, p.field = src.Get("url").String(), field+".source.url"
+	case "text":
+		if k == kindFile {
+			return part{kind: kindText, text: src.Get("data").String()}, nil
+		}
+		fallthrough
+	default:
+		return part{}, unsupported(field+".source.type", t+" source "+quote(st)+" cannot be translated (send base64 data or a URL)")
+	}
+	return p, nil
+}
+
+// objectOr is v's raw object text, "{}" when v is not an object.
+func objectOr(v gjson.Result) string {
+	if v.IsObject() {
+		return v.Raw
+	}
+	return "{}"
+}
+
+func quote(s string) string { return string(appendStr(nil, s)) }
+
+func decodeMessagesTools(v gjson.Result, r *request) error {
+	var err error
+	i := 0
+	v.ForEach(func(_, tl gjson.Result) bool {
+		switch t := tl.Get("type").String(); t {
+		case "", "custom":
+			r.tools = append(r.tools, tool{
+				name:   tl.Get("name").String(),
+				desc:   tl.Get("description").String(),
+				schema: objectOr(tl.Get("input_schema")),
+			})
+		default:
+			err = unsupported(path("tools", i)+".type", "Anthropic server tool "+quote(t)+" cannot be served by this account")
+		}
+		i++
+		return err == nil
+	})
+	return err
+}
+
+// ephemeral marks a prompt cache breakpoint. Other formats cache on their
+// own; Anthropic caches only where asked, so translated requests mark the
+// end of the tools, of the system prompt and of the conversation, as
+// Claude Code does.
+const ephemeral = `"cache_control":{"type":"ephemeral"}`
+
+func (t *Translator) encodeMessagesRequest(r *request) ([]byte, error) {
+	if r.jsonObject {
+		return nil, unsupported(r.formatField, "Anthropic has no JSON mode without a schema")
+	}
+	b := make([]byte, 0, 1024)
+	b = append(b, '{')
+	b = strField(b, "model", t.cfg.UpstreamModel)
+	maxTokens := r.maxTokens
+	if maxTokens <= 0 {
+		maxTokens = t.cfg.MaxTokens
+	}
+	budget := messagesBudget(r, &maxTokens, r.maxTokens <= 0)
+	b = intField(b, "max_tokens", maxTokens)
+	if len(r.system) > 0 {
+		b = append(key(b, "system"), '[')
+		for i, s := range r.system {
+			b = sep(b)
+			b = appendStr(append(b, `{"type":"text","text":`...), s)
+			if i == len(r.system)-1 {
+				b = append(append(b, ','), ephemeral...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(key(b, "messages"), '[')
+	for i := range r.messages {
+		b = appendMessagesMessage(b, &r.messages[i], i == len(r.messages)-1)
+	}
+	b = append(b, ']')
+	if len(r.tools) > 0 {
+		b = append(key(b, "tools"), '[')
+		for i, tl := range r.tools {
+			b = sep(b)
+			b = appendStr(append(b, `{"name":`...), tl.name)
+			b = strField(b, "description", tl.desc)
+			b = append(append(b, `,"input_schema":`...), tl.schema...)
+			if i == len(r.tools)-1 {
+				b = append(append(b, ','), ephemeral...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = appendMessagesChoice(b, r)
+	b = rawField(b, "temperature", r.temperature)
+	b = rawField(b, "top_p", r.topP)
+	b = rawField(b, "top_k", r.topK)
+	if len(r.stop) > 0 {
+		b = append(key(b, "stop_sequences"), '[')
+		for _, s := range r.stop {
+			b = appendStr(sep(b), s)
+		}
+		b = append(b, ']')
+	}
+	if budget > 0 {
+		b = append(key(b, "thinking"), `{"type":"enabled","budget_tokens":`...)
+		b = append(appendInt(b, budget), '}')
+	}
+	if r.schema != "" {
+		b = append(append(key(b, "output_config"), `{"format":{"type":"json_schema","schema":`...), r.schema...)
+		b = append(b, "}}"...)
+	}
+	b = append(key(b, "stream"), boolText(t.cfg.UpstreamStream)...)
+	return append(b, '}'), nil
+}
+
+// messagesBudget is the thinking budget to send (0: none), within the
+// output limit, which it may raise when the client set none. Anthropic
+// requires budget ≥ 1024 and < max_tokens, and a final assistant turn of a
+// tool loop to open with its thinking block: a history that cannot show
+// one (from a format that has no signatures) runs without thinking.
+func messagesBudget(r *request, maxTokens *int64, defaulted bool) int64 {
+	if !r.think.on || r.think.off || !lastTurnThinks(r) {
+		return 0
+	}
+	budget := r.think.budget
+	if budget <= 0 {
+		budget = effortBudget(r.think.effort)
+	}
+	budget = max(budget, 1024)
+	if budget >= *maxTokens {
+		if defaulted {
+			*maxTokens = budget + 4096
+		} else if budget = *maxTokens / 2; budget < 1024 {
+			return 0
+		}
+	}
+	return budget
+}
+
+// lastTurnThinks reports whether the last assistant turn, if it called
+// tools, opens with thinking Anthropic can verify.
+func lastTurnThinks(r *request) bool {
+	for i := len(r.messages) - 1; i >= 0; i-- {
+		m := &r.messages[i]
+		if m.role != roleAssistant {
+			continue
+		}
+		calls, first := false, kindText
+		seen := false
+		for _, p := range m.parts {
+			if (p.kind == kindThinking || p.kind == kindRedacted) && p.sig.fam != Messages {
+				continue // dropped on the way
+			}
+			if !seen {
+				first, seen = p.kind, true
+			}
+			calls = calls || p.kind == kindCall
+		}
+		return !calls || first == kindThinking || first == kindRedacted
+	}
+	return true
+}
+
+func appendMessagesMessage(b []byte, m *message, last bool) []byte {
+	start := len(b)
+	b = sep(b)
+	if m.role == roleAssistant {
+		b = append(b, `{"role":"assistant","content":[`...)
+	} else {
+		b = append(b, `{"role":"user","content":[`...)
+	}
+	open := len(b)
+	mark := 0 // end of the last block that may carry a cache breakpoint
+	// Anthropic wants tool results first in a user turn.
+	for pass := 0; pass < 2; pass++ {
+		for i := range m.parts {
+			p := &m.parts[i]
+			if (p.kind == kindResult) != (pass == 0) {
+				continue
+			}
+			n := len(b)
+			b = appendMessagesBlock(b, p)
+			if len(b) > n && p.kind != kindThinking && p.kind != kindRedacted {
+				mark = len(b)
+			}
+		}
+	}
+	if len(b) == open {
+		return b[:start] // nothing Anthropic can read: the turn is dropped
+	}
+	if last && mark > 0 {
+		tail := append([]byte(nil), b[mark-1:]...) // the block's '}' and what follows
+		b = append(append(b[:mark-1], ','), ephemeral...)
+		b = append(b, tail...)
+	}
+	return append(b, "]}"...)
+}
+
+// appendMessagesBlock writes one part as a content block of an upstream
+// request.
+func appendMessagesBlock(b []byte, p *part) []byte {
+	switch p.kind {
+	case kindText:
+		if p.text == "" {
+			return b // Anthropic refuses empty text blocks
+		}
+		return append(appendStr(append(sep(b), `{"type":"text","text":`...), p.text), '}')
+	case kindImage, kindFile:
+		return appendMessagesMedia(sep(b), p)
+	case kindThinking:
+		if p.sig.fam != Messages {
+			return b // only Anthropic's own signatures verify
+		}
+		b = appendStr(append(sep(b), `{"type":"thinking","thinking":`...), p.text)
+		return append(appendStr(append(b, `,"signature":`...), p.sig.val), '}')
+	case kindRedacted:
+		if p.sig.fam != Messages {
+			return b
+		}
+		return append(appendStr(append(sep(b), `{"type":"redacted_thinking","data":`...), p.sig.val), '}')
+	case kindCall:
+		b = appendStr(append(sep(b), `{"type":"tool_use","id":`...), p.id)
+		b = appendStr(append(b, `,"name":`...), p.name)
+		return append(appendRaw(append(b, `,"input":`...), p.args, "{}"), '}')
+	case kindResult:
+		b = appendStr(append(sep(b), `{"type":"tool_result","tool_use_id":`...), p.id)
+		if p.isError {
+			b = append(b, `,"is_error":true`...)
+		}
+		if len(p.content) > 0 {
+			b = append(b, `,"content":[`...)
+			for i := range p.content {
+				b = appendMessagesBlock(b, &p.content[i])
+			}
+			b = append(b, ']')
+		}
+		return append(b, '}')
+	}
+	return b
+}
+
+func appendMessagesMedia(b []byte, p *part) []byte {
+	if p.kind == kindImage {
+		b = append(b, `{"type":"image","source":`...)
+	} else {
+		b = append(b, `{"type":"document","source":`...)
+	}
+	if p.url != "" {
+		b = appendStr(append(b, `{"type":"url","url":`...), p.url)
+	} else {
+		b = appendStr(append(b, `{"type":"base64","media_type":`...), p.mime)
+		b = appendStr(append(b, `,"data":`...), p.data)
+	}
+	b = append(b, '}')
+	if p.kind == kindFile && p.name != "" {
+		b = appendStr(append(b, `,"title":`...), p.name)
+	}
+	return append(b, '}')
+}
+
+func appendMessagesChoice(b []byte, r *request) []byte {
+	if r.choice == choiceUnset && r.parallel == 0 {
+		return b
+	}
+	b = key(b, "tool_choice")
+	switch r.choice {
+	case choiceAny:
+		b = append(b, `{"type":"any"`...)
+	case choiceNone:
+		b = append(b, `{"type":"none"`...)
+	case choiceTool:
+		b = appendStr(append(b, `{"type":"tool","name":`...), r.choiceName)
+	default:
+		b = append(b, `{"type":"auto"`...)
+	}
+	if r.parallel < 0 && r.choice != choiceNone {
+		b = append(b, `,"disable_parallel_tool_use":true`...)
+	}
+	return append(b, '}')
+}
+
+func boolText(v bool) string {
+	if v {
+		return "true"
+	}
+	return "false"
+}
