@@ -11,8 +11,8 @@ import (
 
 func decodeChatRequest(root gjson.Result, r *request) error {
 	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	fields(root, func(k string, v gjson.Result) bool {
+		switch k {
 		case "messages":
 			err = decodeChatMessages(v, r)
 		case "tools":
@@ -28,11 +28,11 @@ func decodeChatRequest(root gjson.Result, r *request) error {
 		case "top_p":
 			r.topP = number(v)
 		case "stop":
-			r.stopField = k.Str
+			r.stopField = k
 			if v.Type == gjson.String {
 				r.stop = append(r.stop, v.Str)
 			} else {
-				v.ForEach(func(_, s gjson.Result) bool { r.stop = append(r.stop, s.String()); return true })
+				each(v, func(_ int, s gjson.Result) bool { r.stop = append(r.stop, s.String()); return true })
 			}
 		case "reasoning_effort":
 			if e := v.String(); e == "none" {
@@ -41,20 +41,20 @@ func decodeChatRequest(root gjson.Result, r *request) error {
 				r.think = thinking{on: true, effort: e}
 			}
 		case "response_format":
-			err = decodeOpenAIFormat(v, k.Str, r)
+			err = decodeOpenAIFormat(v, k, r)
 		case "n":
 			if v.Int() > 1 {
-				err = unsupported(k.Str, "only one choice can be generated")
+				err = unsupported(k, "only one choice can be generated")
 			}
 		case "modalities":
-			v.ForEach(func(_, m gjson.Result) bool {
+			each(v, func(_ int, m gjson.Result) bool {
 				if m.String() != "text" {
-					err = unsupported(k.Str, "only text output can be translated")
+					err = unsupported(k, "only text output can be translated")
 				}
 				return err == nil
 			})
 		case "audio", "web_search_options", "functions", "function_call":
-			err = unsupported(k.Str, "cannot be served by this account")
+			err = unsupported(k, "cannot be served by this account")
 		}
 		return err == nil
 	})
@@ -74,15 +74,13 @@ func decodeChatChoice(v gjson.Result, r *request) error {
 
 func decodeChatTools(v gjson.Result, r *request) error {
 	var err error
-	i := 0
-	v.ForEach(func(_, tl gjson.Result) bool {
+	each(v, func(i int, tl gjson.Result) bool {
 		if t := tl.Get("type").String(); t != "function" {
 			err = unsupported(path("tools", i)+".type", "tool type "+quote(t)+" cannot be translated")
 			return false
 		}
 		f := tl.Get("function")
 		r.tools = append(r.tools, tool{name: f.Get("name").String(), desc: f.Get("description").String(), schema: objectOr(f.Get("parameters"))})
-		i++
 		return true
 	})
 	return err
@@ -90,10 +88,8 @@ func decodeChatTools(v gjson.Result, r *request) error {
 
 func decodeChatMessages(v gjson.Result, r *request) error {
 	var err error
-	i := 0
-	v.ForEach(func(_, m gjson.Result) bool {
+	each(v, func(i int, m gjson.Result) bool {
 		err = decodeChatMessage(m, path("messages", i), r)
-		i++
 		return err == nil
 	})
 	return err
@@ -128,8 +124,7 @@ func decodeChatMessage(m gjson.Result, field string, r *request) error {
 			r.add(roleAssistant, p)
 		}
 		var err error
-		j := 0
-		m.Get("tool_calls").ForEach(func(_, c gjson.Result) bool {
+		each(m.Get("tool_calls"), func(j int, c gjson.Result) bool {
 			f := path(field+".tool_calls", j)
 			id, s := parseCallID(c.Get("id").String())
 			p := part{kind: kindCall, id: id, sig: s, name: c.Get("function.name").String()}
@@ -142,7 +137,6 @@ func decodeChatMessage(m gjson.Result, field string, r *request) error {
 				err = unsupported(f+".function.arguments", "the arguments are not a JSON object")
 			}
 			r.add(roleAssistant, p)
-			j++
 			return err == nil
 		})
 		if m.Get("function_call").Exists() || m.Get("audio").Exists() {
@@ -170,8 +164,7 @@ func decodeChatContent(c gjson.Result, field string, out *[]part) error {
 		return nil
 	}
 	var err error
-	j := 0
-	c.ForEach(func(_, p gjson.Result) bool {
+	each(c, func(j int, p gjson.Result) bool {
 		f := path(field, j)
 		switch t := p.Get("type").String(); t {
 		case "text":
@@ -194,7 +187,6 @@ func decodeChatContent(c gjson.Result, field string, out *[]part) error {
 		default:
 			err = unsupported(f+".type", "content type "+quote(t)+" cannot be translated")
 		}
-		j++
 		return err == nil
 	})
 	return err

@@ -12,12 +12,12 @@ import (
 
 func decodeGeminiRequest(root gjson.Result, r *request) error {
 	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	fields(root, func(k string, v gjson.Result) bool {
+		switch k {
 		case "contents":
 			err = decodeGeminiContents(v, r)
 		case "systemInstruction", "system_instruction":
-			get(v, "parts").ForEach(func(_, p gjson.Result) bool {
+			each(get(v, "parts"), func(_ int, p gjson.Result) bool {
 				if s := p.Get("text").String(); s != "" {
 					r.system = append(r.system, s)
 				}
@@ -28,9 +28,9 @@ func decodeGeminiRequest(root gjson.Result, r *request) error {
 		case "toolConfig", "tool_config":
 			decodeGeminiChoice(get(v, "functionCallingConfig", "function_calling_config"), r)
 		case "generationConfig", "generation_config":
-			err = decodeGeminiConfig(v, k.Str, r)
+			err = decodeGeminiConfig(v, k, r)
 		case "cachedContent", "cached_content":
-			err = unsupported(k.Str, "cached contents live on Google's servers")
+			err = unsupported(k, "cached contents live on Google's servers")
 		}
 		return err == nil
 	})
@@ -54,9 +54,9 @@ func decodeGeminiChoice(v gjson.Result, r *request) {
 
 func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
 	var err error
-	v.ForEach(func(k, c gjson.Result) bool {
-		f := field + "." + k.Str
-		switch k.Str {
+	fields(v, func(k string, c gjson.Result) bool {
+		f := field + "." + k
+		switch k {
 		case "maxOutputTokens", "max_output_tokens":
 			r.maxTokens = c.Int()
 		case "temperature":
@@ -67,7 +67,7 @@ func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
 			r.topK = number(c)
 		case "stopSequences", "stop_sequences":
 			r.stopField = f
-			c.ForEach(func(_, s gjson.Result) bool { r.stop = append(r.stop, s.String()); return true })
+			each(c, func(_ int, s gjson.Result) bool { r.stop = append(r.stop, s.String()); return true })
 		case "candidateCount", "candidate_count":
 			if c.Int() > 1 {
 				err = unsupported(f, "only one candidate can be generated")
@@ -81,7 +81,7 @@ func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
 		case "responseSchema", "response_schema":
 			r.schema, r.formatField = jsonSchema(c), f
 		case "responseModalities", "response_modalities":
-			c.ForEach(func(_, m gjson.Result) bool {
+			each(c, func(_ int, m gjson.Result) bool {
 				if m.String() != "TEXT" {
 					err = unsupported(f, "only text output can be translated")
 				}
@@ -111,15 +111,14 @@ func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
 
 func decodeGeminiTools(v gjson.Result, r *request) error {
 	var err error
-	i := 0
-	v.ForEach(func(_, tl gjson.Result) bool {
+	each(v, func(i int, tl gjson.Result) bool {
 		field := path("tools", i)
-		tl.ForEach(func(k, decls gjson.Result) bool {
-			if k.Str != "functionDeclarations" && k.Str != "function_declarations" {
-				err = unsupported(field+"."+k.Str, "Gemini tool "+quote(k.Str)+" cannot be served by this account")
+		fields(tl, func(k string, decls gjson.Result) bool {
+			if k != "functionDeclarations" && k != "function_declarations" {
+				err = unsupported(field+"."+k, "Gemini tool "+quote(k)+" cannot be served by this account")
 				return false
 			}
-			decls.ForEach(func(_, d gjson.Result) bool {
+			each(decls, func(_ int, d gjson.Result) bool {
 				schema := get(d, "parametersJsonSchema", "parameters_json_schema")
 				raw := objectOr(schema)
 				if !schema.Exists() {
@@ -133,7 +132,6 @@ func decodeGeminiTools(v gjson.Result, r *request) error {
 			})
 			return true
 		})
-		i++
 		return err == nil
 	})
 	return err
@@ -173,8 +171,7 @@ func (c *geminiCalls) result(name, id string) string {
 func decodeGeminiContents(v gjson.Result, r *request) error {
 	var calls geminiCalls
 	var err error
-	i := 0
-	v.ForEach(func(_, c gjson.Result) bool {
+	each(v, func(i int, c gjson.Result) bool {
 		field := path("contents", i)
 		ro := roleUser
 		switch role := c.Get("role").String(); role {
@@ -185,12 +182,10 @@ func decodeGeminiContents(v gjson.Result, r *request) error {
 			err = unsupported(field+".role", "role "+quote(role)+" cannot be translated")
 			return false
 		}
-		j := 0
 		thought := -1 // index in the message of an unsigned thought run
-		get(c, "parts").ForEach(func(_, p gjson.Result) bool {
+		each(get(c, "parts"), func(j int, p gjson.Result) bool {
 			var q part
 			q, err = geminiPart(p, path(field+".parts", j), &calls)
-			j++
 			if err != nil {
 				return false
 			}
@@ -214,7 +209,6 @@ func decodeGeminiContents(v gjson.Result, r *request) error {
 			r.add(ro, q)
 			return true
 		})
-		i++
 		return err == nil
 	})
 	return err
@@ -277,9 +271,9 @@ func geminiPart(p gjson.Result, field string, calls *geminiCalls) (part, error) 
 		return q, nil
 	}
 	var name string
-	p.ForEach(func(k, _ gjson.Result) bool {
-		if k.Str != "thoughtSignature" && k.Str != "thought_signature" && k.Str != "thought" {
-			name = k.Str
+	fields(p, func(k string, _ gjson.Result) bool {
+		if k != "thoughtSignature" && k != "thought_signature" && k != "thought" {
+			name = k
 			return false
 		}
 		return true

@@ -14,7 +14,7 @@ func decodeGeminiResponse(root gjson.Result, r *response) {
 	r.id = root.Get("responseId").String()
 	cand := root.Get("candidates.0")
 	calls := 0
-	get(cand.Get("content"), "parts").ForEach(func(_, p gjson.Result) bool {
+	each(get(cand.Get("content"), "parts"), func(_ int, p gjson.Result) bool {
 		sg := get(p, "thoughtSignature", "thought_signature").String()
 		switch {
 		case p.Get("thought").Bool():
@@ -172,7 +172,7 @@ func (d *geminiDecoder) event(dst []byte, s *Stream, _ string, data []byte) []by
 	readGeminiUsage(v.Get("usageMetadata"), &s.t.usage)
 	dst = s.begin(dst)
 	cand := v.Get("candidates.0")
-	get(cand.Get("content"), "parts").ForEach(func(_, p gjson.Result) bool {
+	each(get(cand.Get("content"), "parts"), func(_ int, p gjson.Result) bool {
 		sg := sigOf(get(p, "thoughtSignature", "thought_signature").String())
 		switch {
 		case p.Get("thought").Bool():

@@ -219,17 +219,31 @@ func parseGeminiCarrier(v string) (sig, bool) {
 
 // A Gemini function call's thoughtSignature has no field of its own in the
 // other formats, so it travels inside the tool call id, which every client
-// echoes back verbatim: "sg" <length> "_" <signature, base64url> "_" <id>.
-// The id stays within [A-Za-z0-9_-], which Anthropic requires of tool ids.
+// echoes back verbatim: "sg" <length> <mode> <signature> "_" <id>, where the
+// signature (standard base64, as Google's JSON writes bytes) is rewritten
+// in the URL-safe alphabet without padding (mode "s"), or kept as it is
+// when it already is URL-safe (mode "u"). The id then stays within
+// [A-Za-z0-9_-], which Anthropic requires of tool ids.
 
 // callID is the client-facing id of a call with base id and signature s.
 func callID(base string, s sig) string {
 	if s.fam != Gemini || s.val == "" {
 		return base
 	}
-	u := strings.TrimRight(s.val, "=")
-	u = strings.NewReplacer("+", "-", "/", "_").Replace(u)
-	return "sg" + strconv.Itoa(len(u)) + "_" + u + "_" + base
+	mode, u := "u", s.val
+	if strings.ContainsAny(u, "+/=") {
+		if strings.ContainsAny(u, "-_") {
+			return base // neither alphabet: not a Gemini signature
+		}
+		mode = "s"
+		u = strings.NewReplacer("+", "-", "/", "_").Replace(strings.TrimRight(u, "="))
+	}
+	for i := 0; i < len(u); i++ {
+		if c := u[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return base
+		}
+	}
+	return "sg" + strconv.Itoa(len(u)) + mode + u + "_" + base
 }
 
 // parseCallID splits a client's tool call id into the base id and the
@@ -238,18 +252,21 @@ func parseCallID(id string) (string, sig) {
 	if !strings.HasPrefix(id, "sg") {
 		return id, sig{}
 	}
-	i := strings.IndexByte(id, '_')
-	if i < 3 {
-		return id, sig{}
+	i := 2
+	for i < len(id) && id[i] >= '0' && id[i] <= '9' {
+		i++
 	}
 	n, err := strconv.Atoi(id[2:i])
 	end := i + 1 + n
-	if err != nil || n <= 0 || end >= len(id) || id[end] != '_' {
+	if err != nil || n <= 0 || n > len(id) || end >= len(id) || id[end] != '_' || (id[i] != 's' && id[i] != 'u') {
 		return id, sig{}
 	}
-	u := strings.NewReplacer("-", "+", "_", "/").Replace(id[i+1 : end])
-	if m := len(u) % 4; m != 0 {
-		u += "===="[m:]
+	u := id[i+1 : end]
+	if id[i] == 's' {
+		u = strings.NewReplacer("-", "+", "_", "/").Replace(u)
+		if m := len(u) % 4; m != 0 {
+			u += "===="[m:]
+		}
 	}
 	return id[end+1:], sig{Gemini, u}
 }

@@ -143,3 +143,27 @@ func get(r gjson.Result, names ...string) gjson.Result {
 func isObject(raw string) bool {
 	return gjson.Valid(raw) && gjson.Parse(raw).IsObject()
 }
+
+// each calls fn with every element of an array and its index until fn
+// returns false; anything but an array has no elements (gjson's ForEach
+// would call fn once with a scalar).
+func each(v gjson.Result, fn func(i int, e gjson.Result) bool) {
+	if !v.IsArray() {
+		return
+	}
+	i := 0
+	v.ForEach(func(_, e gjson.Result) bool {
+		ok := fn(i, e)
+		i++
+		return ok
+	})
+}
+
+// fields calls fn with every key and value of an object until fn returns
+// false; anything but an object has none.
+func fields(v gjson.Result, fn func(k string, e gjson.Result) bool) {
+	if !v.IsObject() {
+		return
+	}
+	v.ForEach(func(k, e gjson.Result) bool { return fn(k.Str, e) })
+}

@@ -15,8 +15,8 @@ const billingPrefix = "x-anthropic-billing-header:"
 
 func decodeMessagesRequest(root gjson.Result, r *request) error {
 	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	fields(root, func(k string, v gjson.Result) bool {
+		switch k {
 		case "system":
 			err = decodeMessagesSystem(v, r)
 		case "messages":
@@ -47,8 +47,8 @@ func decodeMessagesRequest(root gjson.Result, r *request) error {
 		case "top_k":
 			r.topK = number(v)
 		case "stop_sequences":
-			r.stopField = k.Str
-			v.ForEach(func(_, s gjson.Result) bool { r.stop = append(r.stop, s.String()); return true })
+			r.stopField = k
+			each(v, func(_ int, s gjson.Result) bool { r.stop = append(r.stop, s.String()); return true })
 		case "thinking":
 			switch v.Get("type").String() {
 			case "enabled":
@@ -69,7 +69,7 @@ func decodeMessagesRequest(root gjson.Result, r *request) error {
 				r.schema, r.schemaName, r.formatField = f.Get("schema").Raw, "output", "output_config.format"
 			}
 		case "mcp_servers", "container":
-			err = unsupported(k.Str, "Anthropic-hosted "+k.Str+" need an Anthropic account")
+			err = unsupported(k, "Anthropic-hosted "+k+" need an Anthropic account")
 		}
 		// model, stream, metadata, service_tier, context_management and
 		// cache hints have no meaning elsewhere (docs/translation.md).
@@ -89,8 +89,7 @@ func decodeMessagesSystem(v gjson.Result, r *request) error {
 		return nil
 	}
 	var err error
-	i := 0
-	v.ForEach(func(_, b gjson.Result) bool {
+	each(v, func(i int, b gjson.Result) bool {
 		if t := b.Get("type").String(); t != "text" {
 			err = unsupported(path("system", i)+".type", "system block type "+quote(t)+" cannot be translated")
 			return false
@@ -98,7 +97,6 @@ func decodeMessagesSystem(v gjson.Result, r *request) error {
 		if text := b.Get("text").String(); text != "" && !strings.HasPrefix(text, billingPrefix) {
 			r.system = append(r.system, text)
 		}
-		i++
 		return true
 	})
 	return err
@@ -106,8 +104,7 @@ func decodeMessagesSystem(v gjson.Result, r *request) error {
 
 func decodeMessagesList(v gjson.Result, r *request) error {
 	var err error
-	i := 0
-	v.ForEach(func(_, m gjson.Result) bool {
+	each(v, func(i int, m gjson.Result) bool {
 		field := path("messages", i)
 		ro := roleUser
 		switch m.Get("role").String() {
@@ -124,7 +121,6 @@ func decodeMessagesList(v gjson.Result, r *request) error {
 		} else {
 			err = decodeMessagesBlocks(c, field+".content", ro, r)
 		}
-		i++
 		return err == nil
 	})
 	return err
@@ -134,14 +130,12 @@ func decodeMessagesList(v gjson.Result, r *request) error {
 // counterpart elsewhere.
 func decodeMessagesBlocks(c gjson.Result, field string, ro role, r *request) error {
 	var err error
-	j := 0
-	c.ForEach(func(_, b gjson.Result) bool {
+	each(c, func(j int, b gjson.Result) bool {
 		var p part
 		p, err = messagesBlock(b, path(field, j), true)
 		if err == nil {
 			r.add(ro, p)
 		}
-		j++
 		return err == nil
 	})
 	return err
@@ -170,8 +164,7 @@ func messagesBlock(b gjson.Result, field string, strict bool) (part, error) {
 			return p, nil
 		}
 		var err error
-		k := 0
-		c.ForEach(func(_, rb gjson.Result) bool {
+		each(c, func(k int, rb gjson.Result) bool {
 			f := path(field+".content", k)
 			var q part
 			if q, err = messagesBlock(rb, f, strict); err == nil {
@@ -180,7 +173,6 @@ func messagesBlock(b gjson.Result, field string, strict bool) (part, error) {
 				}
 				p.content = append(p.content, q)
 			}
-			k++
 			return err == nil
 		})
 		return p, err
@@ -232,8 +224,7 @@ func quote(s string) string { return string(appendStr(nil, s)) }
 
 func decodeMessagesTools(v gjson.Result, r *request) error {
 	var err error
-	i := 0
-	v.ForEach(func(_, tl gjson.Result) bool {
+	each(v, func(i int, tl gjson.Result) bool {
 		switch t := tl.Get("type").String(); t {
 		case "", "custom":
 			r.tools = append(r.tools, tool{
@@ -244,7 +235,6 @@ func decodeMessagesTools(v gjson.Result, r *request) error {
 		default:
 			err = unsupported(path("tools", i)+".type", "Anthropic server tool "+quote(t)+" cannot be served by this account")
 		}
-		i++
 		return err == nil
 	})
 	return err
@@ -347,28 +337,37 @@ func messagesBudget(r *request, maxTokens *int64, defaulted bool) int64 {
 	return budget
 }
 
-// lastTurnThinks reports whether the last assistant turn, if it called
-// tools, opens with thinking Anthropic can verify.
+// lastTurnThinks reports whether a request that continues a tool loop (its
+// last message carries tool results) has the loop's assistant turn opening
+// with thinking Anthropic can verify.
 func lastTurnThinks(r *request) bool {
-	for i := len(r.messages) - 1; i >= 0; i-- {
+	n := len(r.messages)
+	if n == 0 || r.messages[n-1].role != roleUser || !hasKind(r.messages[n-1].parts, kindResult) {
+		return true
+	}
+	for i := n - 2; i >= 0; i-- {
 		m := &r.messages[i]
 		if m.role != roleAssistant {
 			continue
 		}
-		calls, first := false, kindText
-		seen := false
 		for _, p := range m.parts {
 			if (p.kind == kindThinking || p.kind == kindRedacted) && p.sig.fam != Messages {
 				continue // dropped on the way
 			}
-			if !seen {
-				first, seen = p.kind, true
-			}
-			calls = calls || p.kind == kindCall
+			return p.kind == kindThinking || p.kind == kindRedacted
 		}
-		return !calls || first == kindThinking || first == kindRedacted
+		return false
 	}
 	return true
+}
+
+func hasKind(ps []part, k kind) bool {
+	for i := range ps {
+		if ps[i].kind == k {
+			return true
+		}
+	}
+	return false
 }
 
 func appendMessagesMessage(b []byte, m *message, last bool) []byte {

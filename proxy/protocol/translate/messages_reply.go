@@ -7,7 +7,7 @@ import "github.com/tidwall/gjson"
 
 func decodeMessagesResponse(root gjson.Result, r *response) {
 	r.id = root.Get("id").String()
-	root.Get("content").ForEach(func(_, b gjson.Result) bool {
+	each(root.Get("content"), func(_ int, b gjson.Result) bool {
 		if p, _ := messagesBlock(b, "", false); p.kind != kindText || p.text != "" {
 			r.parts = append(r.parts, p)
 		}
@@ -58,8 +58,8 @@ func readMessagesUsage(v gjson.Result, u *usage, delta bool) {
 			*dst = n
 		}
 	}
-	v.ForEach(func(k, r gjson.Result) bool {
-		switch k.Str {
+	fields(v, func(k string, r gjson.Result) bool {
+		switch k {
 		case "input_tokens":
 			set(&u.InputTokens, r)
 		case "output_tokens":

@@ -10,8 +10,8 @@ import (
 
 func decodeResponsesRequest(root gjson.Result, r *request, kept bool) error {
 	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	fields(root, func(k string, v gjson.Result) bool {
+		switch k {
 		case "instructions":
 			if s := v.String(); s != "" {
 				r.system = append(r.system, s)
@@ -44,14 +44,14 @@ func decodeResponsesRequest(root gjson.Result, r *request, kept bool) error {
 			err = decodeOpenAIFormat(v.Get("format"), "text.format", r)
 		case "previous_response_id":
 			if v.String() != "" && !kept {
-				err = &Error{Field: k.Str, Reason: "only an OpenAI account keeps earlier turns; send the whole conversation in input", Err: ErrPreviousResponse}
+				err = &Error{Field: k, Reason: "only an OpenAI account keeps earlier turns; send the whole conversation in input", Err: ErrPreviousResponse}
 			}
 		case "background":
 			if v.Bool() {
-				err = unsupported(k.Str, "background responses need an OpenAI account")
+				err = unsupported(k, "background responses need an OpenAI account")
 			}
 		case "conversation", "prompt":
-			err = unsupported(k.Str, "stored "+k.Str+"s need an OpenAI account")
+			err = unsupported(k, "stored "+k+"s need an OpenAI account")
 		}
 		return err == nil
 	})
@@ -111,8 +111,7 @@ const customSchema = `{"type":"object","properties":{"input":{"type":"string","d
 
 func decodeResponsesTools(v gjson.Result, r *request) error {
 	var err error
-	i := 0
-	v.ForEach(func(_, tl gjson.Result) bool {
+	each(v, func(i int, tl gjson.Result) bool {
 		field := path("tools", i)
 		switch t := tl.Get("type").String(); t {
 		case "function":
@@ -133,7 +132,6 @@ func decodeResponsesTools(v gjson.Result, r *request) error {
 		default:
 			err = unsupported(field+".type", "OpenAI hosted tool "+quote(t)+" needs an OpenAI account")
 		}
-		i++
 		return err == nil
 	})
 	return err
@@ -141,10 +139,8 @@ func decodeResponsesTools(v gjson.Result, r *request) error {
 
 func decodeResponsesItems(v gjson.Result, r *request) error {
 	var err error
-	i := 0
-	v.ForEach(func(_, it gjson.Result) bool {
+	each(v, func(i int, it gjson.Result) bool {
 		err = decodeResponsesItem(it, path("input", i), r)
-		i++
 		return err == nil
 	})
 	return err
@@ -209,7 +205,7 @@ func responsesCall(it gjson.Result, custom bool) part {
 func responsesReasoning(it gjson.Result) (part, bool) {
 	var text strings.Builder
 	for _, key := range [...]string{"summary", "content"} {
-		it.Get(key).ForEach(func(_, s gjson.Result) bool {
+		each(it.Get(key), func(_ int, s gjson.Result) bool {
 			if text.Len() > 0 {
 				text.WriteString("\n\n")
 			}
@@ -276,8 +272,7 @@ func decodeResponsesContentOrText(c gjson.Result, field string, out *[]part) err
 // decodeResponsesContent reads content parts (input_text, input_image…).
 func decodeResponsesContent(c gjson.Result, field string, out *[]part) error {
 	var err error
-	j := 0
-	c.ForEach(func(_, p gjson.Result) bool {
+	each(c, func(j int, p gjson.Result) bool {
 		f := path(field, j)
 		switch t := p.Get("type").String(); t {
 		case "input_text", "output_text", "text", "summary_text":
@@ -306,7 +301,6 @@ func decodeResponsesContent(c gjson.Result, field string, out *[]part) error {
 		default:
 			err = unsupported(f+".type", "content type "+quote(t)+" cannot be translated")
 		}
-		j++
 		return err == nil
 	})
 	return err

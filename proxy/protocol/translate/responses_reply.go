@@ -11,10 +11,10 @@ import (
 
 func decodeResponsesResponse(root gjson.Result, r *response) {
 	r.id = root.Get("id").String()
-	root.Get("output").ForEach(func(_, it gjson.Result) bool {
+	each(root.Get("output"), func(_ int, it gjson.Result) bool {
 		switch it.Get("type").String() {
 		case "message":
-			it.Get("content").ForEach(func(_, c gjson.Result) bool {
+			each(it.Get("content"), func(_ int, c gjson.Result) bool {
 				switch c.Get("type").String() {
 				case "output_text":
 					r.parts = append(r.parts, part{kind: kindText, text: c.Get("text").String()})
@@ -67,14 +67,7 @@ func replyPart(p *part) bool {
 	return false
 }
 
-func hasCall(ps []part) bool {
-	for i := range ps {
-		if ps[i].kind == kindCall {
-			return true
-		}
-	}
-	return false
-}
+func hasCall(ps []part) bool { return hasKind(ps, kindCall) }
 
 func (t *Translator) encodeResponsesResponse(r *response) []byte {
 	b := make([]byte, 0, 512)
@@ -116,6 +109,9 @@ func itemID(p *part, reply string, n int) string {
 		prefix = "rs_"
 	case kindCall:
 		prefix = "fc_"
+		if p.custom {
+			prefix = "ctc_"
+		}
 	}
 	return prefix + reply + "_" + strconv.Itoa(n)
 }

@@ -148,6 +148,9 @@ func (e *responsesEncoder) open(dst []byte, s *Stream) []byte {
 		prefix = "rs_"
 	case blockTool:
 		prefix = "fc_"
+		if s.custom {
+			prefix = "ctc_"
+		}
 	}
 	e.item = prefix + s.id + "_" + strconv.Itoa(s.index)
 	dst = appendInt(append(e.head(dst, "response.output_item.added"), `,"output_index":`...), int64(e.outs))

@@ -27,8 +27,8 @@ func appendJSONSchema(b []byte, v gjson.Result, depth int) []byte {
 	}
 	nullable := v.Get("nullable").Bool()
 	b = append(b, '{')
-	v.ForEach(func(k, x gjson.Result) bool {
-		switch k.Str {
+	fields(v, func(k string, x gjson.Result) bool {
+		switch k {
 		case "nullable", "propertyOrdering", "property_ordering":
 			return true
 		case "type":
@@ -41,27 +41,27 @@ func appendJSONSchema(b []byte, v gjson.Result, depth int) []byte {
 				b = appendStr(key(b, "type"), t)
 			}
 		case "properties", "$defs", "definitions":
-			b = append(key(b, k.Str), '{')
-			x.ForEach(func(pk, pv gjson.Result) bool {
-				b = appendJSONSchema(append(appendStr(sep(b), pk.Str), ':'), pv, depth+1)
+			b = append(key(b, k), '{')
+			fields(x, func(pk string, pv gjson.Result) bool {
+				b = appendJSONSchema(append(appendStr(sep(b), pk), ':'), pv, depth+1)
 				return true
 			})
 			b = append(b, '}')
 		case "items", "additionalProperties", "not":
-			b = appendJSONSchema(key(b, k.Str), x, depth+1)
+			b = appendJSONSchema(key(b, k), x, depth+1)
 		case "anyOf", "any_of", "oneOf", "allOf":
-			name := k.Str
+			name := k
 			if name == "any_of" {
 				name = "anyOf"
 			}
 			b = append(key(b, name), '[')
-			x.ForEach(func(_, s gjson.Result) bool {
+			each(x, func(_ int, s gjson.Result) bool {
 				b = appendJSONSchema(sep(b), s, depth+1)
 				return true
 			})
 			b = append(b, ']')
 		default:
-			b = append(append(appendStr(sep(b), k.Str), ':'), x.Raw...)
+			b = append(append(appendStr(sep(b), k), ':'), x.Raw...)
 		}
 		return true
 	})
