@@ -2,6 +2,7 @@ package translate
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -43,7 +44,7 @@ func (c *Collector) Event(event, data []byte) {
 	if c.final != nil || !gjson.ValidBytes(data) {
 		return
 	}
-	v := gjson.ParseBytes(data)
+	v := parse(data)
 	name := string(event)
 	if name == "" {
 		name = v.Get("type").String()
@@ -59,13 +60,13 @@ func (c *Collector) Event(event, data []byte) {
 	case "response.completed", "response.incomplete", "response.failed":
 		c.final = []byte(v.Get("response").Raw)
 		if name == "response.failed" {
-			c.err = v.Get("response.error.message").String()
+			c.err = strings.Clone(v.Get("response.error.message").String())
 			if c.err == "" {
 				c.err = "upstream error"
 			}
 		}
 	case "error":
-		c.err = v.Get("message").String()
+		c.err = strings.Clone(v.Get("message").String())
 		if c.err == "" {
 			c.err = "upstream error"
 		}

@@ -49,7 +49,7 @@ func path(base string, i int) string { return base + "[" + strconv.Itoa(i) + "]"
 // any of the formats (Codex's {"detail"} too).
 func upstreamError(body []byte) (msg, code string) {
 	if gjson.ValidBytes(body) {
-		root := gjson.ParseBytes(body)
+		root := parse(body)
 		if e := root.Get("error"); e.IsObject() {
 			msg = e.Get("message").String()
 			code = e.Get("type").String()

@@ -158,7 +158,7 @@ func (d *geminiDecoder) event(dst []byte, s *Stream, _ string, data []byte) []by
 	if !gjson.ValidBytes(data) {
 		return dst
 	}
-	v := gjson.ParseBytes(data)
+	v := parse(data)
 	if e := v.Get("error"); e.Exists() {
 		status := int(e.Get("code").Int())
 		if status < 400 || status > 599 {

@@ -139,7 +139,9 @@ func runCase(t *testing.T, c *goldenCase) {
 		t.Fatal(err)
 	}
 	if in, ok := c.sections["request"]; ok {
-		out, err := tr.Request([]byte(in))
+		body := []byte(in)
+		out, err := tr.Request(body)
+		scribble(body) // the gateway's request buffer is gone by the reply
 		switch {
 		case *update && err != nil:
 			c.del("want request")
@@ -171,9 +173,14 @@ func runCase(t *testing.T, c *goldenCase) {
 	}
 	if in, ok := c.sections["stream"]; ok {
 		s := tr.Stream()
-		var out []byte
+		var out, name, data []byte
 		for _, ev := range parseSSE(t, loadSSE(t, in)) {
-			out = s.Event(out, []byte(ev.name), []byte(ev.data))
+			// One buffer for every event, as the gateway's relay reuses its
+			// read buffer: the stream must keep nothing that points into it.
+			name, data = append(name[:0], ev.name...), append(data[:0], ev.data...)
+			out = s.Event(out, name, data)
+			scribble(name)
+			scribble(data)
 		}
 		if !s.Done() {
 			t.Errorf("stream not done after the transcript")
@@ -191,6 +198,12 @@ func runCase(t *testing.T, c *goldenCase) {
 		} else {
 			compareJSON(t, "usage", got, []byte(c.sections["want usage"]))
 		}
+	}
+}
+
+func scribble(b []byte) {
+	for i := range b {
+		b[i] = '#'
 	}
 }
 

@@ -3,6 +3,7 @@ package translate
 import (
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -12,6 +13,13 @@ import (
 // that escape text.
 
 const hexDigits = "0123456789abcdef"
+
+// parse reads JSON without copying it: the strings it yields point into
+// b. Whatever outlives the call that handed b in (stream state across
+// events, tool names between Request and the reply) is cloned.
+func parse(b []byte) gjson.Result {
+	return gjson.Parse(unsafe.String(unsafe.SliceData(b), len(b)))
+}
 
 // appendStr appends s as a JSON string, quotes included.
 func appendStr(b []byte, s string) []byte {

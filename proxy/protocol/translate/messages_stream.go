@@ -13,7 +13,7 @@ func (d *messagesDecoder) event(dst []byte, s *Stream, event string, data []byte
 	if !gjson.ValidBytes(data) {
 		return dst
 	}
-	v := gjson.ParseBytes(data)
+	v := parse(data)
 	if event == "" {
 		event = v.Get("type").String()
 	}

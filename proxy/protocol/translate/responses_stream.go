@@ -2,6 +2,7 @@ package translate
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 )
@@ -18,7 +19,7 @@ func (d *responsesDecoder) event(dst []byte, s *Stream, event string, data []byt
 	if !gjson.ValidBytes(data) {
 		return dst
 	}
-	v := gjson.ParseBytes(data)
+	v := parse(data)
 	if event == "" {
 		event = v.Get("type").String()
 	}
@@ -202,7 +203,7 @@ func (e *responsesEncoder) delta(dst []byte, s *Stream, text string) []byte {
 }
 
 func (e *responsesEncoder) signature(dst []byte, s *Stream, v sig) []byte {
-	e.sig = v
+	e.sig = sig{v.fam, strings.Clone(v.val)}
 	return dst
 }
 

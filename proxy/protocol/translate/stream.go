@@ -84,7 +84,8 @@ func (t *Translator) Stream() *Stream {
 }
 
 // Event translates one upstream event (its event: name, possibly empty,
-// and its data: payload) and appends what the client gets to dst.
+// and its data: payload) and appends what the client gets to dst. It keeps
+// no reference to event or data, which the caller may reuse.
 func (s *Stream) Event(dst []byte, event, data []byte) []byte {
 	if s.finished {
 		return dst
@@ -122,6 +123,7 @@ func (s *Stream) begin(dst []byte) []byte {
 	if s.id == "" {
 		s.id = newID()
 	}
+	s.id = strings.Clone(s.id)
 	return s.enc.begin(dst, s)
 }
 
@@ -168,8 +170,8 @@ func (s *Stream) signature(dst []byte, v sig) []byte {
 // toolStart opens a tool call; name is the upstream's.
 func (s *Stream) toolStart(dst []byte, id, name string) []byte {
 	s.closeBlockFor(&dst)
-	s.callName = s.t.clientName(name)
-	s.callID = id
+	s.callName = strings.Clone(s.t.clientName(name)) // data is the caller's buffer
+	s.callID = strings.Clone(id)
 	s.custom = s.t.custom[s.callName]
 	s.calls++
 	return s.openBlock(dst, blockTool)
@@ -188,7 +190,7 @@ func (s *Stream) args(dst []byte, delta string) []byte {
 // redactedBlock adds a whole redacted thinking block.
 func (s *Stream) redactedBlock(dst []byte, data string) []byte {
 	s.closeBlockFor(&dst)
-	s.redacted = data
+	s.redacted = strings.Clone(data)
 	dst = s.openBlock(dst, blockRedacted)
 	return s.closeBlock(dst)
 }
@@ -220,7 +222,7 @@ func (s *Stream) upstreamFailed(dst []byte, status int, msg string) []byte {
 		msg = "upstream error"
 	}
 	if !s.finished {
-		s.failed = msg
+		s.failed = strings.Clone(msg)
 	}
 	return s.fail(dst, status, msg)
 }

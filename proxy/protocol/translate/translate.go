@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -129,7 +130,7 @@ func (t *Translator) Request(body []byte) ([]byte, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, &Error{Reason: "the body is not valid JSON", Err: ErrUnsupported}
 	}
-	root := gjson.ParseBytes(body)
+	root := parse(body)
 	if !root.IsObject() {
 		return nil, &Error{Reason: "the body is not a JSON object", Err: ErrUnsupported}
 	}
@@ -172,7 +173,7 @@ func (t *Translator) learnTools(r *request) {
 			if t.names == nil {
 				t.names = map[string]string{}
 			}
-			t.names[short] = name
+			t.names[short] = strings.Clone(name)
 		}
 		return short
 	}
@@ -181,7 +182,7 @@ func (t *Translator) learnTools(r *request) {
 			if t.custom == nil {
 				t.custom = map[string]bool{}
 			}
-			t.custom[r.tools[i].name] = true
+			t.custom[strings.Clone(r.tools[i].name)] = true
 		}
 		r.tools[i].name = rename(r.tools[i].name)
 	}
@@ -212,7 +213,7 @@ func (t *Translator) Response(body []byte) ([]byte, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, fmt.Errorf("translate: upstream reply is not valid JSON")
 	}
-	root := gjson.ParseBytes(body)
+	root := parse(body)
 	var r response
 	switch t.cfg.Upstream {
 	case Messages:
