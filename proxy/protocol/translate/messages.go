@@ -291,9 +291,11 @@ func (t *Translator) encodeMessagesRequest(r *request) ([]byte, error) {
 		b = append(b, ']')
 	}
 	b = appendMessagesChoice(b, r)
-	b = rawField(b, "temperature", r.temperature)
-	b = rawField(b, "top_p", r.topP)
-	b = rawField(b, "top_k", r.topK)
+	if budget == 0 { // Anthropic refuses sampling settings with thinking
+		b = rawField(b, "temperature", r.temperature)
+		b = rawField(b, "top_p", r.topP)
+		b = rawField(b, "top_k", r.topK)
+	}
 	if len(r.stop) > 0 {
 		b = append(key(b, "stop_sequences"), '[')
 		for _, s := range r.stop {
@@ -315,11 +317,12 @@ func (t *Translator) encodeMessagesRequest(r *request) ([]byte, error) {
 
 // messagesBudget is the thinking budget to send (0: none), within the
 // output limit, which it may raise when the client set none. Anthropic
-// requires budget ≥ 1024 and < max_tokens, and a final assistant turn of a
-// tool loop to open with its thinking block: a history that cannot show
-// one (from a format that has no signatures) runs without thinking.
+// requires budget ≥ 1024 and < max_tokens, refuses thinking with a forced
+// tool choice, and wants the final assistant turn of a tool loop to open
+// with its thinking block: a history that cannot show one (from a format
+// without signatures) runs without thinking.
 func messagesBudget(r *request, maxTokens *int64, defaulted bool) int64 {
-	if !r.think.on || r.think.off || !lastTurnThinks(r) {
+	if !r.think.on || r.think.off || r.choice == choiceAny || r.choice == choiceTool || !lastTurnThinks(r) {
 		return 0
 	}
 	budget := r.think.budget

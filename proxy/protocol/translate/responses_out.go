@@ -53,7 +53,8 @@ func (t *Translator) encodeResponsesRequest(r *request) ([]byte, error) {
 	if r.parallel != 0 {
 		b = append(key(b, "parallel_tool_calls"), boolText(r.parallel > 0)...)
 	}
-	if r.think.on && !r.think.off {
+	reasoning := r.think.on && !r.think.off
+	if reasoning {
 		effort := r.think.effort
 		switch {
 		case effort == "":
@@ -70,10 +71,12 @@ func (t *Translator) encodeResponsesRequest(r *request) ([]byte, error) {
 	}
 	if !t.cfg.Codex { // the Codex backend refuses these
 		if r.maxTokens > 0 {
-			b = intField(b, "max_output_tokens", r.maxTokens)
+			b = intField(b, "max_output_tokens", max(r.maxTokens, 16)) // OpenAI's minimum
 		}
-		b = rawField(b, "temperature", r.temperature)
-		b = rawField(b, "top_p", r.topP)
+		if !reasoning { // reasoning models refuse sampling settings
+			b = rawField(b, "temperature", r.temperature)
+			b = rawField(b, "top_p", r.topP)
+		}
 	}
 	if r.schema != "" {
 		name := r.schemaName
