@@ -191,7 +191,9 @@ func runCase(t *testing.T, c *goldenCase) {
 			compareSSE(t, out, []byte(c.sections["want stream"]))
 		}
 	}
-	if _, ok := c.sections["want usage"]; ok || *update {
+	_, reply := c.sections["reply"]
+	_, stream := c.sections["stream"]
+	if _, ok := c.sections["want usage"]; ok || *update && (reply || stream) {
 		got, _ := json.Marshal(tr.Usage())
 		if *update {
 			c.set("want usage", string(got))

@@ -232,8 +232,8 @@ func callID(base string, s sig) string {
 	}
 	mode, u := "u", s.val
 	if strings.ContainsAny(u, "+/=") {
-		if strings.ContainsAny(u, "-_") {
-			return base // neither alphabet: not a Gemini signature
+		if strings.ContainsAny(u, "-_") || len(u)%4 != 0 {
+			return base // not standard base64: not a Gemini signature
 		}
 		mode = "s"
 		u = strings.NewReplacer("+", "-", "/", "_").Replace(strings.TrimRight(u, "="))

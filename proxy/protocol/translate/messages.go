@@ -257,7 +257,7 @@ func (t *Translator) encodeMessagesRequest(r *request) ([]byte, error) {
 	if maxTokens <= 0 {
 		maxTokens = t.cfg.MaxTokens
 	}
-	budget := messagesBudget(r, &maxTokens, r.maxTokens <= 0)
+	think, budget, effort := messagesThinking(r, t.cfg.UpstreamModel, &maxTokens, r.maxTokens <= 0)
 	b = intField(b, "max_tokens", maxTokens)
 	if len(r.system) > 0 {
 		b = append(key(b, "system"), '[')
@@ -291,7 +291,7 @@ func (t *Translator) encodeMessagesRequest(r *request) ([]byte, error) {
 		b = append(b, ']')
 	}
 	b = appendMessagesChoice(b, r)
-	if budget == 0 { // Anthropic refuses sampling settings with thinking
+	if !think { // Anthropic refuses sampling settings with thinking
 		b = rawField(b, "temperature", r.temperature)
 		b = rawField(b, "top_p", r.topP)
 		b = rawField(b, "top_k", r.topK)
@@ -303,29 +303,51 @@ func (t *Translator) encodeMessagesRequest(r *request) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	if budget > 0 {
+	switch {
+	case budget > 0:
 		b = append(key(b, "thinking"), `{"type":"enabled","budget_tokens":`...)
 		b = append(appendInt(b, budget), '}')
+	case think:
+		b = append(key(b, "thinking"), `{"type":"adaptive"}`...)
 	}
-	if r.schema != "" {
-		b = append(append(key(b, "output_config"), `{"format":{"type":"json_schema","schema":`...), r.schema...)
-		b = append(b, "}}"...)
+	if effort != "" || r.schema != "" {
+		b = append(key(b, "output_config"), '{')
+		b = strField(b, "effort", effort)
+		if r.schema != "" {
+			b = append(append(key(b, "format"), `{"type":"json_schema","schema":`...), r.schema...)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
 	}
 	b = append(key(b, "stream"), boolText(t.cfg.UpstreamStream)...)
 	return append(b, '}'), nil
 }
 
-// messagesBudget is the thinking budget to send (0: none), within the
-// output limit, which it may raise when the client set none. Anthropic
-// requires budget ≥ 1024 and < max_tokens, refuses thinking with a forced
-// tool choice, and wants the final assistant turn of a tool loop to open
-// with its thinking block: a history that cannot show one (from a format
-// without signatures) runs without thinking.
-func messagesBudget(r *request, maxTokens *int64, defaulted bool) int64 {
+// messagesThinking decides the thinking to ask for: none, adaptive with
+// an effort (Claude 4.6 and later, where budgets are deprecated or
+// refused), or a budget within the output limit, which it may raise when
+// the client set none. Anthropic requires budget ≥ 1024 and < max_tokens,
+// refuses thinking with a forced tool choice, and wants the final assistant
+// turn of a tool loop to open with its thinking block: a history that
+// cannot show one (from a format without signatures) runs without.
+func messagesThinking(r *request, model string, maxTokens *int64, defaulted bool) (on bool, budget int64, effort string) {
 	if !r.think.on || r.think.off || r.choice == choiceAny || r.choice == choiceTool || !lastTurnThinks(r) {
-		return 0
+		return false, 0, ""
 	}
-	budget := r.think.budget
+	if adaptiveModel(model) {
+		switch e := r.think.effort; {
+		case e == "" && r.think.budget > 0:
+			effort = budgetEffort(r.think.budget)
+		case e == "minimal":
+			effort = "low"
+		case e == "xhigh":
+			effort = "high"
+		default:
+			effort = e
+		}
+		return true, 0, effort
+	}
+	budget = r.think.budget
 	if budget <= 0 {
 		budget = effortBudget(r.think.effort)
 	}
@@ -334,10 +356,35 @@ func messagesBudget(r *request, maxTokens *int64, defaulted bool) int64 {
 		if defaulted {
 			*maxTokens = budget + 4096
 		} else if budget = *maxTokens / 2; budget < 1024 {
-			return 0
+			return false, 0, ""
 		}
 	}
-	return budget
+	return true, budget, ""
+}
+
+// adaptiveModel reports whether a Claude model is 4.6 or later, which
+// think adaptively: "claude-opus-4-6", "claude-sonnet-5", "claude-opus-5-5".
+// Older names ("claude-3-7-sonnet-…", "claude-sonnet-4-5-…") are not.
+func adaptiveModel(model string) bool {
+	var nums [2]int
+	n := 0
+	for _, f := range strings.Split(model, "-") {
+		d, v := 0, 0
+		for ; d < len(f) && f[d] >= '0' && f[d] <= '9'; d++ {
+			v = v*10 + int(f[d]-'0')
+		}
+		if d == 0 || d > 2 { // a word, or a date: the version is over
+			if n > 0 {
+				break
+			}
+			continue
+		}
+		nums[n] = v
+		if n++; n == 2 {
+			break
+		}
+	}
+	return nums[0] > 4 || nums[0] == 4 && nums[1] >= 6
 }
 
 // lastTurnThinks reports whether a request that continues a tool loop (its
