@@ -34,8 +34,9 @@ func (t *Translator) encodeResponsesRequest(r *request) ([]byte, error) {
 		for _, tl := range r.tools {
 			b = appendStr(append(sep(b), `{"type":"function","name":`...), tl.name)
 			b = strField(b, "description", tl.desc)
-			// strict defaults to true in Responses, which refuses most
-			// schemas written for other APIs.
+			// Omitted, strict means "strict when the schema allows"
+			// (openai-go's ResponseFunctionTool docs), which no other
+			// format's client asked for.
 			b = append(append(append(b, `,"parameters":`...), tl.schema...), `,"strict":false}`...)
 		}
 		b = append(b, ']')
