@@ -182,33 +182,41 @@ func decodeGeminiContents(v gjson.Result, r *request) error {
 			err = unsupported(field+".role", "role "+quote(role)+" cannot be translated")
 			return false
 		}
-		thought := -1 // index in the message of an unsigned thought run
+		// Streamed thoughts arrive in pieces: one run, one block. The run's
+		// text gathers in one buffer (appending strings would be quadratic).
+		thought := -1 // index in the message of the open, unsigned run
+		var run []byte
+		endRun := func() {
+			if thought >= 0 {
+				r.messages[len(r.messages)-1].parts[thought].text = string(run)
+				thought, run = -1, run[:0]
+			}
+		}
 		each(get(c, "parts"), func(j int, p gjson.Result) bool {
 			var q part
-			q, err = geminiPart(p, path(field+".parts", j), &calls)
-			if err != nil {
+			if q, err = geminiPart(p, path(field+".parts", j), &calls); err != nil {
 				return false
 			}
-			if q.kind == kindThinking {
-				// Streamed thoughts arrive in pieces: one run, one block.
-				if n := len(r.messages); thought >= 0 && n > 0 && r.messages[n-1].role == ro {
-					t := &r.messages[n-1].parts[thought]
-					t.text += q.text
-					if t.sig = q.sig; t.sig.fam != 0 {
-						thought = -1
-					}
-					return true
-				}
+			if q.kind != kindThinking {
+				endRun()
 				r.add(ro, q)
-				if n := len(r.messages); q.sig.fam == 0 {
-					thought = len(r.messages[n-1].parts) - 1
+				return true
+			}
+			if thought >= 0 {
+				run = append(run, q.text...)
+				if q.sig.fam != 0 {
+					r.messages[len(r.messages)-1].parts[thought].sig = q.sig
+					endRun()
 				}
 				return true
 			}
-			thought = -1
 			r.add(ro, q)
+			if q.sig.fam == 0 {
+				thought, run = len(r.messages[len(r.messages)-1].parts)-1, append(run[:0], q.text...)
+			}
 			return true
 		})
+		endRun()
 		return err == nil
 	})
 	return err
