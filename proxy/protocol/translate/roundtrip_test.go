@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -258,5 +259,70 @@ func TestRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRoundTripThreeTurns: Claude Code on a Codex account over three
+// turns, streamed and buffered, keeps every earlier reasoning blob, call id
+// and argument in the third request.
+func TestRoundTripThreeTurns(t *testing.T) {
+	cfg := Config{Client: Messages, Upstream: Responses, ClientModel: "claude-sonnet-4-5", UpstreamModel: "gpt-5.5-codex", Stream: true, UpstreamStream: true, Codex: true}
+	conv := []byte(`{"model":"claude-sonnet-4-5","max_tokens":4096,"stream":true,"thinking":{"type":"enabled","budget_tokens":2048},"tools":[{"name":"Read","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"Read main.go"}]}`)
+	for _, sse := range []string{"responses_tool.sse", "responses_codex.sse"} {
+		tr, _ := New(cfg)
+		if _, err := tr.Request(conv); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := os.ReadFile(filepath.Join("testdata/sse", sse))
+		s := tr.Stream()
+		var out []byte
+		for _, ev := range parseSSE(t, raw) {
+			out = s.Event(out, []byte(ev.name), []byte(ev.data))
+		}
+		content := mustJSON(t, messagesContent(t, parseSSE(t, out)))
+		next := `{"role":"assistant","content":` + string(content) + `}`
+		if id := gjson.GetBytes(content, `#(type=="tool_use").id`).String(); id != "" {
+			next += `,{"role":"user","content":[{"type":"tool_result","tool_use_id":` + quote(id) + `,"content":"package main"}]}`
+		} else {
+			next += `,{"role":"user","content":"thanks"}`
+		}
+		conv = appendConversation(t, conv, "messages", next)
+	}
+	// A buffered third reply, as a non-stream client would get it.
+	tr, _ := New(Config{Client: Messages, Upstream: Responses, ClientModel: "c", UpstreamModel: "u"})
+	if _, err := tr.Request(conv); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := tr.Response([]byte(`{"id":"resp_3","status":"completed","output":[{"type":"reasoning","encrypted_content":"gAAAAB_third","summary":[{"type":"summary_text","text":"Done."}]},{"type":"function_call","call_id":"call_3","name":"Read","arguments":"{\"file_path\":\"go.mod\"}"}],"usage":{"input_tokens":10,"output_tokens":5}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv = appendConversation(t, conv, "messages", `{"role":"assistant","content":`+gjson.GetBytes(reply, "content").Raw+`},{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_3","content":"module x"}]}`)
+
+	body, err := tr.Request(conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var encs, calls, outputs []string
+	for _, it := range gjson.GetBytes(body, "input").Array() {
+		switch it.Get("type").String() {
+		case "reasoning":
+			encs = append(encs, it.Get("encrypted_content").String())
+		case "function_call":
+			calls = append(calls, it.Get("call_id").String()+" "+it.Get("arguments").String())
+		case "function_call_output":
+			outputs = append(outputs, it.Get("call_id").String())
+		}
+	}
+	want := []string{"gAAAAABosOGk_second_turn_reasoning_blob==", "gAAAAABooPDH3mOcK_encrypted_reasoning_blob_mock==", "gAAAAB_third"}
+	if strings.Join(encs, "|") != strings.Join(want, "|") {
+		t.Errorf("encrypted_content = %q, want %q", encs, want)
+	}
+	wantCalls := []string{`call_9LqXk2mZpR4tV7wY1aB3cD5e {"file_path":"/src/main.go"}`, `call_3 {"file_path":"go.mod"}`}
+	if strings.Join(calls, "|") != strings.Join(wantCalls, "|") {
+		t.Errorf("calls = %q, want %q", calls, wantCalls)
+	}
+	if strings.Join(outputs, "|") != "call_9LqXk2mZpR4tV7wY1aB3cD5e|call_3" {
+		t.Errorf("outputs = %q", outputs)
 	}
 }
