@@ -41,33 +41,14 @@ func (t *Translator) encodeResponsesRequest(r *request) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	switch r.choice {
-	case choiceAuto:
-		b = append(key(b, "tool_choice"), `"auto"`...)
-	case choiceAny:
-		b = append(key(b, "tool_choice"), `"required"`...)
-	case choiceNone:
-		b = append(key(b, "tool_choice"), `"none"`...)
-	case choiceTool:
-		b = append(appendStr(append(key(b, "tool_choice"), `{"type":"function","name":`...), r.choiceName), '}')
-	}
+	b = appendResponsesChoice(b, r)
 	if r.parallel != 0 {
 		b = append(key(b, "parallel_tool_calls"), boolText(r.parallel > 0)...)
 	}
 	reasoning := r.think.on && !r.think.off
 	if reasoning {
-		effort := r.think.effort
-		switch {
-		case effort == "":
-			effort = budgetEffort(r.think.budget)
-			if r.think.budget == 0 {
-				effort = "" // adaptive: the model's default
-			}
-		case effort == "max":
-			effort = "high"
-		}
 		b = append(key(b, "reasoning"), '{')
-		b = strField(b, "effort", effort)
+		b = strField(b, "effort", responsesEffort(&r.think))
 		b = append(strField(b, "summary", "auto"), '}')
 	}
 	if !t.cfg.Codex { // the Codex backend refuses these
@@ -95,6 +76,34 @@ func (t *Translator) encodeResponsesRequest(r *request) ([]byte, error) {
 	b = append(key(b, "stream"), boolText(t.cfg.UpstreamStream)...)
 	b = append(key(b, "include"), `["reasoning.encrypted_content"]`...)
 	return append(b, '}'), nil
+}
+
+func appendResponsesChoice(b []byte, r *request) []byte {
+	switch r.choice {
+	case choiceAuto:
+		b = append(key(b, "tool_choice"), `"auto"`...)
+	case choiceAny:
+		b = append(key(b, "tool_choice"), `"required"`...)
+	case choiceNone:
+		b = append(key(b, "tool_choice"), `"none"`...)
+	case choiceTool:
+		b = append(appendStr(append(key(b, "tool_choice"), `{"type":"function","name":`...), r.choiceName), '}')
+	}
+	return b
+}
+
+// responsesEffort is the reasoning effort for a thinking setting; "" lets
+// the model use its default (adaptive thinking).
+func responsesEffort(th *thinking) string {
+	switch {
+	case th.effort == "max":
+		return "high"
+	case th.effort != "":
+		return th.effort
+	case th.budget > 0:
+		return budgetEffort(th.budget)
+	}
+	return ""
 }
 
 // appendResponsesInput writes one message as input items: runs of text and
