@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"subgate/proxy/upstreamtest"
+	"subgate/sched"
 )
 
 const (
@@ -193,7 +194,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("after restart a1 is %q, want rate_limited", st)
 	}
 	_, sess := in.admin("GET", "/admin/api/sessions", "")
-	if !strings.Contains(string(sess), "serve-sess") {
+	if !strings.Contains(string(sess), sched.SessionID("cc:serve-sess")) {
 		t.Errorf("sticky binding lost across restart: %s", sess)
 	}
 	_, usage := in.admin("GET", "/admin/api/usage?limit=10", "")

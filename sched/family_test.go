@@ -18,6 +18,7 @@ func TestFamily(t *testing.T) {
 		{"anthropic", "Claude-Haiku-4-5", "haiku"},
 		{"anthropic", "claude-2.1", "claude-2.1"},
 		{"anthropic", "claude-future-20270101", "claude-future"},
+		{"anthropic", "claude-future-20270101[1m]", "claude-future"},
 		{"openai", "gpt-5", "gpt-5"},
 		{"openai", "gpt-5-codex", "gpt-5-codex"},
 		{"openai", "gpt-4o-2024-08-06", "gpt-4o"},

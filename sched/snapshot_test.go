@@ -169,14 +169,14 @@ func TestSaveWritesOnlyChanges(t *testing.T) {
 	}
 	_ = s1.Disable("b")
 	s1.save(false)
-	first := <-st.saves
+	first := saved(t, st)
 	if got := len(first.Bindings); got != 10_000 || len(first.Health) != 1 {
 		t.Fatalf("first save: %d bindings, %d health, want 10000 and 1", got, len(first.Health))
 	}
 	clk.Advance(time.Minute)
 	s1.BindKey("g", "s42", "b", "k") // moved
 	s1.save(false)
-	second := <-st.saves
+	second := saved(t, st)
 	if len(second.Bindings) != 1 || second.Bindings[0].Session != SessionID("s42") ||
 		second.Bindings[0].Account != "b" || len(second.Unbound)+len(second.Health)+len(second.Forget) != 0 {
 		t.Fatalf("second save = %d bindings (%+v), %d unbound, %d health, %d forget; want the one moved binding",
@@ -214,7 +214,7 @@ func TestSaveDeletesEndedBindings(t *testing.T) {
 	s.Bind("g", "gone", "a")
 	s.Bind("g", "young", "a") // evicts "old", the key's least recently used
 	s.save(true)
-	<-st.saves
+	saved(t, st)
 	if n := s.Unbind("gone"); n != 1 {
 		t.Fatalf("Unbind = %d", n)
 	}
@@ -223,7 +223,7 @@ func TestSaveDeletesEndedBindings(t *testing.T) {
 		t.Fatalf("sweep removed %d, want 1", n)
 	}
 	s.save(false)
-	c := <-st.saves
+	c := saved(t, st)
 	var got []string
 	for _, r := range c.Unbound {
 		got = append(got, r.Session)
@@ -283,9 +283,21 @@ func TestRestoreRawSessions(t *testing.T) {
 	}
 	l.Release(Outcome{Kind: Canceled})
 	s.save(false)
-	<-st.saves
+	saved(t, st)
 	got := st.snapshot().Bindings
 	if len(got) != 1 || got[0].Session != SessionID("cc:abc") || got[0].Account != "b" {
 		t.Fatalf("store holds %+v, want only the hashed cc:abc", got)
+	}
+}
+
+// saved returns the save that a synchronous save just made.
+func saved(t *testing.T, st *store) Changes {
+	t.Helper()
+	select {
+	case c := <-st.saves:
+		return c
+	default:
+		t.Fatal("nothing reached the store")
+		return Changes{}
 	}
 }
