@@ -87,5 +87,9 @@
 //     early.
 //   - A binding stored under a raw session id (before ids were hashed) is
 //     read under its hash and replaced by the first save.
+//   - While saves fail, removals queue up to a bound (maxQueuedUnbinds
+//     beyond the live bindings); past it they are forgotten, and a removed
+//     binding that had not expired may come back at the next start, still
+//     under its key's cap.
 //   - Expired family benches, like timed states, end lazily.
 package sched

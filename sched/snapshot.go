@@ -59,12 +59,32 @@ func (s *Scheduler) healthChanged(name string) {
 	s.markDirty()
 }
 
+// maxQueuedUnbinds bounds the queued changes beyond one per live binding:
+// removals, which pile up only while saves fail (or churn outruns them).
+const maxQueuedUnbinds = 1 << 16
+
 // bindChanged queues binding k for the next save, whenever that is. After
 // the set's first save it has room for every live key, so this allocates
 // nothing on the hot path.
 func (s *Scheduler) bindChanged(k bindKey) {
-	if s.store != nil {
-		s.dirtyBinds[k] = struct{}{}
+	if s.store == nil {
+		return
+	}
+	if len(s.dirtyBinds) >= len(s.bindings)+maxQueuedUnbinds {
+		s.dropQueuedUnbinds()
+	}
+	s.dirtyBinds[k] = struct{}{}
+}
+
+// dropQueuedUnbinds forgets the queued removals, so a failing store cannot
+// grow the queue without bound. The records stay stored until the next
+// start drops them again (expired, or past their key's cap). It runs at
+// most once per maxQueuedUnbinds removals.
+func (s *Scheduler) dropQueuedUnbinds() {
+	for k := range s.dirtyBinds {
+		if s.bindings[k] == nil {
+			delete(s.dirtyBinds, k)
+		}
 	}
 }
 

@@ -301,3 +301,23 @@ func saved(t *testing.T, st *store) Changes {
 		return Changes{}
 	}
 }
+
+// TestQueuedRemovalsBounded: while the store keeps failing, churn (here
+// a key evicting its bindings) cannot grow the queue of removals forever.
+func TestQueuedRemovalsBounded(t *testing.T) {
+	st := &store{saveFn: func(Changes) error { return errors.New("disk full") }}
+	s, _ := mustNew(t, Config{Accounts: []Account{acct("a")}, Store: st, MaxSessionsPerKey: 1})
+	for i := range maxQueuedUnbinds + 5000 {
+		s.BindKey("g", fmt.Sprint("s", i), "a", "k")
+		if i%10_000 == 0 {
+			s.save(false)
+		}
+	}
+	s.save(false)
+	s.mu.Lock()
+	n := len(s.dirtyBinds)
+	s.mu.Unlock()
+	if n > 1+maxQueuedUnbinds {
+		t.Fatalf("%d binding changes queued, want at most %d", n, 1+maxQueuedUnbinds)
+	}
+}
