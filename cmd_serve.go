@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Store:               db,
 		Logger:              log,
 		StickyTTL:           sc.StickyTTL.Duration,
+		MaxSessionsPerKey:   sc.MaxSessionsPerKey,
 		StickyMaxWaiting:    sc.StickyMaxWaiting,
 		StickyWaitTimeout:   sc.StickyWaitTimeout.Duration,
 		FallbackMaxWaiting:  sc.FallbackMaxWaiting,

@@ -108,6 +108,7 @@ type AnthropicUpstream struct {
 type SchedulerConfig struct {
 	MaxAccountSwitches    int      `toml:"max_account_switches"`
 	StickyTTL             Duration `toml:"sticky_ttl"`
+	MaxSessionsPerKey     int      `toml:"max_sessions_per_key"`
 	StickyMaxWaiting      int      `toml:"sticky_max_waiting"`
 	StickyWaitTimeout     Duration `toml:"sticky_wait_timeout"`
 	FallbackMaxWaiting    int      `toml:"fallback_max_waiting"`
@@ -244,6 +245,7 @@ func DefaultConfig() Config {
 	c.Scheduler = SchedulerConfig{
 		MaxAccountSwitches:    3,
 		StickyTTL:             Duration{time.Hour},
+		MaxSessionsPerKey:     10_000,
 		StickyMaxWaiting:      3,
 		StickyWaitTimeout:     Duration{45 * time.Second},
 		FallbackMaxWaiting:    100,

@@ -228,6 +228,8 @@ func TestValidate(t *testing.T) {
 			"scheduler.max_account_switches: must be >= 1"},
 		{"waiting", func(c *Config) { c.Scheduler.FallbackMaxWaiting = -1 },
 			"scheduler.fallback_max_waiting: must be >= 0"},
+		{"sessions per key", func(c *Config) { c.Scheduler.MaxSessionsPerKey = 0 },
+			"scheduler.max_sessions_per_key: must be >= 1"},
 		{"negative duration", func(c *Config) { c.Scheduler.StickyTTL = Duration{-time.Second} },
 			"scheduler.sticky_ttl: must not be negative"},
 		{"flush interval", func(c *Config) { c.Ledger.FlushInterval = Duration{} },

@@ -143,6 +143,9 @@ func (c Config) validateScheduler(v *validator) {
 	if s.StickyMaxWaiting < 0 {
 		v.add("scheduler.sticky_max_waiting", "must be >= 0")
 	}
+	if s.MaxSessionsPerKey < 1 {
+		v.add("scheduler.max_sessions_per_key", "must be >= 1")
+	}
 	if s.FallbackMaxWaiting < 0 {
 		v.add("scheduler.fallback_max_waiting", "must be >= 0")
 	}

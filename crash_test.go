@@ -19,6 +19,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"subgate/proxy/upstreamtest"
+	"subgate/sched"
 )
 
 const (
@@ -254,7 +255,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Errorf("a2 cools down until %s after restart, want about %s", until, reset)
 	}
 	sessions := p.admin("/admin/api/sessions")
-	if acct := gjson.GetBytes(sessions, `sessions.#(session=="cc:crash-sticky").account`).String(); acct != "a1" {
+	if acct := gjson.GetBytes(sessions, `sessions.#(session=="`+sched.SessionID("cc:crash-sticky")+`").account`).String(); acct != "a1" {
 		t.Errorf("sticky binding cc:crash-sticky → %q after restart, want a1: %s", acct, sessions)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"subgate/proxy/upstreamtest"
+	"subgate/sched"
 )
 
 const (
@@ -265,7 +266,7 @@ func TestServeEndToEnd(t *testing.T) {
 func sessionAccount(t *testing.T, in *instance, id string) string {
 	t.Helper()
 	_, sess := in.admin("GET", "/admin/api/sessions", "")
-	return gjson.GetBytes(sess, `sessions.#(session%"*`+id+`*").account`).String()
+	return gjson.GetBytes(sess, `sessions.#(session=="`+sched.SessionID("cc:"+id)+`").account`).String()
 }
 
 // TestServeAdminKeysAndAccounts creates a key through the admin API and

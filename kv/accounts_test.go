@@ -8,7 +8,6 @@ import (
 
 	"subgate/kv"
 	"subgate/kv/kvtest"
-	"subgate/sched"
 )
 
 func TestAccountsCRUD(t *testing.T) {
@@ -142,42 +141,5 @@ func TestSaveTokenUpdatesAccount(t *testing.T) {
 	}
 	if _, err := db.LoadToken("o"); !errors.Is(err, kv.ErrNotFound) {
 		t.Fatalf("LoadToken after DeleteAccount err = %v, want ErrNotFound", err)
-	}
-}
-
-func TestState(t *testing.T) {
-	db := kvtest.Open(t)
-	empty, err := db.LoadState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(empty.Health) != 0 || len(empty.Bindings) != 0 {
-		t.Fatalf("LoadState on a new db = %+v, want empty", empty)
-	}
-
-	want := sched.Snapshot{
-		Health: map[string]sched.Health{
-			"a": {State: sched.StateRateLimited, Until: t0, Reason: "429", Failures: 2, LastUsed: t0,
-				Windows: []sched.Window{{Name: "5h", Utilization: 0.5, ResetAt: t0}}},
-		},
-		Bindings: []sched.Binding{{Group: "g", Session: "s", Account: "a", Created: t0, Expires: t0.Add(time.Hour)}},
-	}
-	if err := db.SaveState(want); err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.LoadState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// t0 is UTC without a monotonic reading, so it survives JSON as is.
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("LoadState = %+v, want %+v", got, want)
-	}
-
-	if err := db.SaveState(sched.Snapshot{}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := db.LoadState(); err != nil || len(got.Health) != 0 {
-		t.Fatalf("LoadState after saving empty = %+v, %v", got, err)
 	}
 }

@@ -30,9 +30,11 @@ var (
 	bucketLedger   = []byte("ledger")
 	bucketRollups  = []byte("rollups")
 	bucketKeys     = []byte("keys")
+	bucketHealth   = []byte("sched_health")
+	bucketBindings = []byte("sched_bindings")
 
 	allBuckets = [][]byte{bucketMeta, bucketAccounts, bucketTokens, bucketState, bucketLedger,
-		bucketRollups, bucketKeys, bucketIdentity}
+		bucketRollups, bucketKeys, bucketIdentity, bucketHealth, bucketBindings}
 )
 
 // Options configures Open.

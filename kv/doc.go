@@ -16,7 +16,13 @@
 //	          keys are free for callers (PutMeta).
 //	accounts  account name → JSON Account plus {"v":1}; credentials sealed.
 //	tokens    account name → JSON Token plus {"v":1}; credentials sealed.
-//	state     "sched" → JSON sched.Snapshot plus {"v":1}.
+//	state     empty since the scheduler's state moved to the two buckets
+//	          below; "sched" → JSON sched.Snapshot plus {"v":1} as older
+//	          subgates wrote it, moved by the first LoadState.
+//	sched_health    account name → JSON sched.Health plus {"v":1}.
+//	sched_bindings  uvarint length of the group ‖ group ‖ hex session →
+//	          JSON sched.Binding plus {"v":1}; SaveChanges upserts and
+//	          deletes single records.
 //	ledger    8-byte big-endian unix-nano of Record.Time ‖ 8-byte big-endian
 //	          bucket NextSequence → format byte ‖ record. Format 2 (written
 //	          since schema 2) is binary: flags, length-prefixed strings,

@@ -123,7 +123,7 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 // request naming it as previous_response_id returns to that account.
 func (r *run) bindResponse(acct *Account, id string) {
 	if id != "" && r.s.sched != nil {
-		r.s.sched.Bind(r.call.Key.Group, "resp:"+id, acct.Name)
+		r.s.sched.BindKey(r.call.Key.Group, "resp:"+id, acct.Name, r.call.Key.Name)
 	}
 }
 

@@ -30,18 +30,28 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			benchAcquireRelease(b, g, func(int) Request { return req() })
 		})
 	}
+	sticky := func(i int) Request {
+		r := req()
+		r.Session = fmt.Sprint("session-", i%256)
+		r.Key, r.KeyConcurrency = fmt.Sprint("key-", i%4), 16
+		return r
+	}
 	b.Run("goroutines=64/sticky+key", func(b *testing.B) {
-		benchAcquireRelease(b, 64, func(i int) Request {
-			r := req()
-			r.Session = fmt.Sprint("session-", i%256)
-			r.Key, r.KeyConcurrency = fmt.Sprint("key-", i%4), 16
-			return r
-		})
+		benchAcquireRelease(b, 64, sticky)
+	})
+	// With a store, each release also queues its binding and account for
+	// the next save.
+	b.Run("goroutines=64/sticky+key+store", func(b *testing.B) {
+		benchAcquireRelease(b, 64, sticky, func(c *Config) { c.Store = &store{} })
 	})
 }
 
-func benchAcquireRelease(b *testing.B, goroutines int, mkReq func(int) Request) {
-	s, err := New(Config{Accounts: benchPool(), FallbackMaxWaiting: 1 << 20})
+func benchAcquireRelease(b *testing.B, goroutines int, mkReq func(int) Request, opts ...func(*Config)) {
+	cfg := Config{Accounts: benchPool(), FallbackMaxWaiting: 1 << 20}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

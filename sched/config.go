@@ -22,7 +22,11 @@ type Config struct {
 	// Logger receives health transitions and snapshot failures; nil discards.
 	Logger *slog.Logger
 
-	StickyTTL           time.Duration // binding lifetime, refreshed on use: default 1h
+	StickyTTL time.Duration // binding lifetime, refreshed on use: default 1h
+	// MaxSessionsPerKey caps the live bindings made by one client key; a
+	// new binding past it evicts the key's least recently used one.
+	// Default 10,000.
+	MaxSessionsPerKey   int
 	StickyMaxWaiting    int           // waiters on a bound account before falling through: default 3
 	StickyWaitTimeout   time.Duration // wait for a bound account: default 45s
 	FallbackMaxWaiting  int           // waiters per account or key queue: default 100
@@ -60,6 +64,9 @@ func (c Config) withDefaults() Config {
 	def(&c.ForbiddenCooldown, 10*time.Minute)
 	def(&c.FailureCooldown, 30*time.Second)
 	def(&c.SnapshotDebounce, 2*time.Second)
+	if c.MaxSessionsPerKey == 0 {
+		c.MaxSessionsPerKey = 10_000
+	}
 	if c.StickyMaxWaiting == 0 {
 		c.StickyMaxWaiting = 3
 	}
@@ -94,7 +101,7 @@ func (c Config) validate() error {
 	}
 	for name, n := range map[string]int{
 		"StickyMaxWaiting": c.StickyMaxWaiting, "FallbackMaxWaiting": c.FallbackMaxWaiting,
-		"FailureThreshold": c.FailureThreshold,
+		"FailureThreshold": c.FailureThreshold, "MaxSessionsPerKey": c.MaxSessionsPerKey,
 	} {
 		if n < 0 {
 			errs = append(errs, fmt.Errorf("sched: %s must not be negative", name))

@@ -10,13 +10,37 @@
 //	defer lease.Release(sched.Outcome{Kind: sched.Canceled}) // no-op after the real Release
 //
 // Behind that pair live candidate filtering (group, platform, health,
-// model allow-list after the model map, exclusions), sticky sessions
-// (group, session) → account with a TTL refreshed on use, ranking
-// (priority, load, optionally soonest window reset, least recently used,
-// name), per-account and per-key concurrency slots with FIFO wait queues,
-// and the health state machine (rate limits, cooldowns, errors, disabled).
-// Health and bindings are saved through a StateStore by Run, debounced, and
-// restored by New; slots and queues never outlive the process.
+// model allow-list after the model map, model families benched on the
+// account, exclusions), sticky sessions (group, session) → account with a
+// TTL refreshed on use, ranking (priority, load, optionally soonest window
+// reset, least recently used, name), per-account and per-key concurrency
+// slots with FIFO wait queues, and the health state machine (rate limits,
+// cooldowns, errors, disabled, and rate limits of one model family).
+// Health and bindings are saved through a StateStore by Run, debounced, as
+// changes (the records that changed, not the table), and restored by New;
+// slots and queues never outlive the process.
+//
+// # Sticky sessions
+//
+// A session id (Claude Code's, an OpenAI prompt_cache_key or
+// previous_response_id, a header id, a content hash) is chosen by the
+// client, so it is hashed (SessionID: 16 bytes of SHA-256) before any
+// table holds it, and the admin sees and unbinds the hash's hex. Acquire
+// only looks a binding up; the lease's Release with a Success makes or
+// refreshes it, so a failed or canceled attempt never binds. Each binding
+// carries the client key that made it, and a key holds at most
+// MaxSessionsPerKey live bindings: one more evicts its least recently used.
+//
+// # Model families
+//
+// Family names the part of an account a limit may cover: a weekly Opus
+// limit benches "opus" on that account only. A RateLimited outcome with a
+// Scope benches that family until its ResetAt (capped by MaxCooldown);
+// requests of the family (Request.Family, else Family of the platform and
+// the account's upstream model) skip the account, and a session bound there
+// moves, once, as it would off a cooling account. A Success clears its own
+// family's bench only; Clear clears them all. Windows may carry a Scope
+// too; Status reports them per family.
 //
 // # Invariants
 //
@@ -33,8 +57,12 @@
 //     with nobody queued on its account may go to the oldest non-sticky
 //     waiter of another account of the same group that it can serve.
 //   - A queue is non-empty only while its account or key is full and the
-//     account can serve; an account that starts cooling down, is disabled,
-//     errored, removed or re-routed wakes its waiters to select again.
+//     account can serve each of its waiters; an account that starts
+//     cooling down, is disabled, errored, removed or re-routed wakes its
+//     waiters to select again, and one whose model family is benched wakes
+//     that family's waiters.
+//   - No client string is kept past its request: session ids are hashed
+//     before they reach a table, and bindings are bounded per key.
 //   - No I/O and no blocking under the mutex: the StateStore and the logger
 //     are called after it is released, and waiters block on their own
 //     channels.
@@ -53,6 +81,15 @@
 //     those end only by Clear or Enable (MarkError and AuthFailed set error).
 //   - Wait timeouts use real timers; Config.Now only drives health,
 //     bindings and last-used times.
-//   - Refreshing a binding's TTL does not mark the snapshot dirty; the next
-//     save for another reason, or the final one, carries the new expiry.
+//   - Refreshing a binding's TTL, or an account's last-used time, does not
+//     wake Run; the next save for another reason, or the final one,
+//     carries it. After a crash a busy session may expire up to one TTL
+//     early.
+//   - A binding stored under a raw session id (before ids were hashed) is
+//     read under its hash and replaced by the first save.
+//   - While saves fail, removals queue up to a bound (maxQueuedUnbinds
+//     beyond the live bindings); past it they are forgotten, and a removed
+//     binding that had not expired may come back at the next start, still
+//     under its key's cap.
+//   - Expired family benches, like timed states, end lazily.
 package sched

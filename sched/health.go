@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 )
 
@@ -12,6 +11,9 @@ import (
 // whose Until has passed turns back to ok here, lazily.
 func (a *account) available(now time.Time) bool {
 	h := &a.health
+	if len(h.Families) > 0 {
+		pruneFamilies(h, now)
+	}
 	switch h.State {
 	case StateOK, "":
 		return true
@@ -31,9 +33,18 @@ type change struct {
 	from   State
 	h      Health
 	logged bool
+	family string // a family whose bench began or moved
 }
 
 func (c change) log(l *slog.Logger) {
+	if c.family != "" {
+		for _, f := range c.h.Families {
+			if f.Family == c.family {
+				l.Info("model family benched", "acct", c.acct, "family", f.Family,
+					"until", f.Until, "reason", f.Reason)
+			}
+		}
+	}
 	if !c.logged {
 		return
 	}
@@ -46,14 +57,16 @@ func (c change) log(l *slog.Logger) {
 }
 
 // applyOutcome folds the outcome of one lease on a into its health, marks
-// the snapshot dirty when health changed, and wakes a's waiters if a can no
-// longer serve.
-func (s *Scheduler) applyOutcome(a *account, o Outcome, now time.Time) change {
+// the snapshot dirty when health changed, and wakes a's waiters that a can
+// no longer serve. fam is the family a Success clears.
+func (s *Scheduler) applyOutcome(a *account, o Outcome, fam string, now time.Time) change {
 	h := &a.health
 	h.LastUsed = now
 	if o.Windows != nil {
-		h.Windows = slices.Clone(o.Windows)
-		s.markDirty()
+		h.Windows = mergeWindows(h.Windows, o.Windows)
+		s.healthChanged(a.Name)
+	} else if s.store != nil {
+		s.dirtyHealth[a.Name] = struct{}{} // the last-used time rides with the next save
 	}
 	// error and disabled are left only by an admin call; a lease that was
 	// out when they were set must not undo them.
@@ -72,12 +85,17 @@ func (s *Scheduler) applyOutcome(a *account, o Outcome, now time.Time) change {
 	switch o.Kind {
 	case Success:
 		h.State, h.Until, h.Reason = StateOK, time.Time{}, ""
+		clearFamily(h, fam)
 	case RateLimited:
 		until := now.Add(s.cfg.RateLimitCooldown)
 		if o.ResetAt.After(now) {
 			until = o.ResetAt
 		}
-		s.rest(a, StateRateLimited, until, reason(o, "rate limited"), now)
+		if o.Scope != "" {
+			s.benchFamily(a, o.Scope, until, reason(o, "rate limited"), now)
+		} else {
+			s.rest(a, StateRateLimited, until, reason(o, "rate limited"), now)
+		}
 	case Overloaded:
 		s.rest(a, StateOverloaded, now.Add(s.cfg.OverloadCooldown), reason(o, "overloaded"), now)
 	case AuthFailed:
@@ -101,11 +119,16 @@ func (s *Scheduler) applyOutcome(a *account, o Outcome, now time.Time) change {
 	if sameHealth(before, *h) {
 		return change{}
 	}
-	s.markDirty()
-	if !a.available(now) {
+	s.healthChanged(a.Name)
+	ch := change{acct: a.Name, from: before.State, h: *h, logged: before.State != h.State || !before.Until.Equal(h.Until)}
+	switch {
+	case !a.available(now):
 		s.evict(a)
+	case o.Kind == RateLimited && o.Scope != "" && !sameFamilies(before.Families, h.Families):
+		s.evictUnserved(a, now)
+		ch.family = o.Scope
 	}
-	return change{acct: a.Name, from: before.State, h: *h, logged: before.State != h.State || !before.Until.Equal(h.Until)}
+	return ch
 }
 
 // rest puts a in a timed state until until, capped at MaxCooldown. A rest
@@ -135,14 +158,16 @@ func reason(o Outcome, def string) string {
 
 func sameHealth(x, y Health) bool {
 	return x.State == y.State && x.Until.Equal(y.Until) && x.Reason == y.Reason &&
-		x.Failures == y.Failures && x.Forbidden == y.Forbidden
+		x.Failures == y.Failures && x.Forbidden == y.Forbidden && sameFamilies(x.Families, y.Families)
 }
 
 // Clear puts the account back to ok at once, whatever its state (disabled
-// included), and forgets its failure counts.
+// included), ends the benches of all its model families, and forgets its
+// failure counts.
 func (s *Scheduler) Clear(name string) error {
 	return s.admin(name, func(h *Health) {
 		h.State, h.Until, h.Reason, h.Failures, h.Forbidden = StateOK, time.Time{}, "", 0, 0
+		h.Families = nil
 	})
 }
 
@@ -189,7 +214,7 @@ func (s *Scheduler) admin(name string, edit func(*Health)) error {
 	before := a.health
 	edit(&a.health)
 	if !sameHealth(before, a.health) {
-		s.markDirty()
+		s.healthChanged(a.Name)
 	}
 	s.fill(a, now) // evicts waiters if it cannot serve, hands out slots if it can
 	return nil

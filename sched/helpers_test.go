@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -32,26 +33,41 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // store is a fake StateStore with function fields; nil fields act as an
-// empty, working store that remembers the last save.
+// empty, working store that applies every save to what it holds.
 type store struct {
 	mu     sync.Mutex
-	last   *Snapshot
-	saves  chan Snapshot // receives every save when non-nil
+	health map[string]Health
+	binds  map[BindingRef]Binding
+	saves  chan Changes // receives every save when non-nil
 	loadFn func() (Snapshot, error)
-	saveFn func(Snapshot) error
+	saveFn func(Changes) error
 }
 
-func (f *store) SaveState(s Snapshot) error {
+func (f *store) SaveChanges(c Changes) error {
 	if f.saveFn != nil {
-		if err := f.saveFn(s); err != nil {
+		if err := f.saveFn(c); err != nil {
 			return err
 		}
 	}
 	f.mu.Lock()
-	f.last = &s
+	if f.health == nil {
+		f.health, f.binds = map[string]Health{}, map[BindingRef]Binding{}
+	}
+	for name, h := range c.Health {
+		f.health[name] = h
+	}
+	for _, name := range c.Forget {
+		delete(f.health, name)
+	}
+	for _, b := range c.Bindings {
+		f.binds[BindingRef{b.Group, b.Session}] = b
+	}
+	for _, r := range c.Unbound {
+		delete(f.binds, r)
+	}
 	f.mu.Unlock()
 	if f.saves != nil {
-		f.saves <- s
+		f.saves <- c
 	}
 	return nil
 }
@@ -60,12 +76,18 @@ func (f *store) LoadState() (Snapshot, error) {
 	if f.loadFn != nil {
 		return f.loadFn()
 	}
+	return f.snapshot(), nil
+}
+
+// snapshot returns what the store holds.
+func (f *store) snapshot() Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.last == nil {
-		return Snapshot{}, nil
+	snap := Snapshot{Health: maps.Clone(f.health)}
+	for _, b := range f.binds {
+		snap.Bindings = append(snap.Bindings, b)
 	}
-	return *f.last, nil
+	return snap
 }
 
 // acct returns an anthropic account in group "g" with concurrency 1.
@@ -197,12 +219,35 @@ func (s *Scheduler) check() error {
 			errs = append(errs, fmt.Errorf("account %s: %d waiters with %d/%d in flight, state %s",
 				name, a.queue.n, a.inFlight, a.limit, a.health.State))
 		}
+		for w := a.queue.head; w != nil; w = w.next {
+			if _, ok := a.serves(&w.req, s.now()); !ok && !a.removed {
+				errs = append(errs, fmt.Errorf("account %s: a waiter for %s it cannot serve", name, w.req.Model))
+			}
+		}
 	}
 	for name, k := range s.keys {
 		checkQueue("key "+name, &k.queue)
 		if k.inFlight < 0 || (k.queue.n > 0 && k.inFlight < k.limit) {
 			errs = append(errs, fmt.Errorf("key %s: %d waiters with %d/%d in flight", name, k.queue.n, k.inFlight, k.limit))
 		}
+	}
+	linked := 0
+	for key, l := range s.byKey {
+		n := 0
+		var prev *binding
+		for b := l.head; b != nil; prev, b = b, b.next {
+			n++
+			if b.key != key || b.prev != prev || s.bindings[b.bindKey] != b {
+				errs = append(errs, fmt.Errorf("key %q: binding %d badly linked", key, n))
+			}
+		}
+		if n != l.n || l.tail != prev || n == 0 || n > s.cfg.MaxSessionsPerKey {
+			errs = append(errs, fmt.Errorf("key %q: list holds %d, counts %d, cap %d", key, n, l.n, s.cfg.MaxSessionsPerKey))
+		}
+		linked += n
+	}
+	if linked != len(s.bindings) {
+		errs = append(errs, fmt.Errorf("%d bindings, %d in key lists", len(s.bindings), linked))
 	}
 	if inFlight != s.inFlight || waiting != s.waiting {
 		errs = append(errs, fmt.Errorf("totals %d/%d, counted %d/%d", s.inFlight, s.waiting, inFlight, waiting))

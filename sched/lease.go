@@ -18,6 +18,13 @@ type Lease struct {
 	sticky   bool
 	waited   time.Duration
 	released atomic.Bool
+
+	// What a successful Release binds: (group, session) → account for
+	// the client key.
+	group, client string
+	session       sessionID
+	hasSession    bool
+	family        string // Request.Family
 }
 
 // Account returns the account as it was configured when the lease was
@@ -34,9 +41,21 @@ func (l *Lease) Sticky() bool { return l.sticky }
 // Waited returns how long Acquire waited in queues for this lease.
 func (l *Lease) Waited() time.Duration { return l.waited }
 
+// Family returns the model family the request draws on at this account:
+// Request.Family, or Family of the account's platform and UpstreamModel.
+// It is the Scope a rate limit on that family should name.
+func (l *Lease) Family() string {
+	if l.family != "" {
+		return l.family
+	}
+	return Family(l.account.Platform, l.upstream)
+}
+
 // Release frees the lease's slots, handing each to the next waiter in line,
-// and applies o to the account's health. Only the first call counts, so it
-// is safe in a defer after an explicit Release.
+// and applies o to the account's health. A Success binds the request's
+// session to the account (or refreshes its binding); nothing else binds.
+// Only the first call counts, so it is safe in a defer after an explicit
+// Release.
 func (l *Lease) Release(o Outcome) {
 	if l == nil || !l.released.CompareAndSwap(false, true) {
 		return
@@ -51,7 +70,14 @@ func (s *Scheduler) release(l *Lease, o Outcome) {
 		now = s.now()
 	}
 	a := l.acct
-	ch := s.applyOutcome(a, o, now)
+	fam := o.Scope
+	if fam == "" && o.Kind == Success && len(a.health.Families) > 0 {
+		fam = l.Family()
+	}
+	ch := s.applyOutcome(a, o, fam, now)
+	if o.Kind == Success && l.hasSession && !a.removed {
+		s.bind(l.group, l.session, a.Name, l.client, now)
+	}
 	s.freeSlot(a, now)
 	if l.key != nil {
 		s.freeKey(l.key)
@@ -77,6 +103,11 @@ func (s *Scheduler) AcquireInto(ctx context.Context, r Request, l *Lease) (*Leas
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var sid *sessionID
+	if r.Session != "" {
+		id := hashSession(r.Session) // before the lock: the hash is the slow part
+		sid = &id
+	}
 	p := waitPlan{pool: &s.wpool}
 	s.mu.Lock()
 	defer p.done() // runs last, after the unlock
@@ -88,7 +119,7 @@ func (s *Scheduler) AcquireInto(ctx context.Context, r Request, l *Lease) (*Leas
 	if err != nil {
 		return nil, err
 	}
-	l, err = s.acquireAccount(ctx, &r, &p, l)
+	l, err = s.acquireAccount(ctx, &r, sid, &p, l)
 	if err != nil {
 		if k != nil {
 			s.freeKey(k)
@@ -154,7 +185,7 @@ func (s *Scheduler) acquireKey(ctx context.Context, r *Request, p *waitPlan) (*k
 
 // acquireAccount takes an account slot for r, waiting when every candidate
 // is busy. It selects again whenever the account it waits on stops serving.
-func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan, l *Lease) (*Lease, error) {
+func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, sid *sessionID, p *waitPlan, l *Lease) (*Lease, error) {
 	var (
 		start time.Time // first wait for an account, real clock
 		buf   [16]candidate
@@ -177,10 +208,10 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan,
 			sticky  bool
 			timeout time.Duration
 		)
-		if c := s.boundCandidate(r, cands, now); c != nil {
+		if c := s.boundCandidate(r.Group, sid, cands, now); c != nil {
 			if c.Free {
 				s.take(c.acct)
-				return s.newLease(l, r, c.acct, c.upstream, true, now), nil
+				return s.newLease(l, r, sid, c.acct, c.upstream, true, now), nil
 			}
 			if c.acct.queue.n < s.cfg.StickyMaxWaiting {
 				q, sticky, timeout = c.acct, true, s.cfg.StickyWaitTimeout
@@ -191,7 +222,7 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan,
 			if free >= 0 {
 				c := &cands[free]
 				s.take(c.acct)
-				return s.newLease(l, r, c.acct, c.upstream, false, now), nil
+				return s.newLease(l, r, sid, c.acct, c.upstream, false, now), nil
 			}
 			q, timeout = cands[best].acct, s.cfg.FallbackWaitTimeout
 			if q.queue.n >= s.cfg.FallbackMaxWaiting {
@@ -216,7 +247,7 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, p *waitPlan,
 				return nil, err
 			}
 			up, _ := a.model(r.Model)
-			return s.newLease(l, r, a, up, sticky && a == q, s.now()), nil
+			return s.newLease(l, r, sid, a, up, sticky && a == q, s.now()), nil
 		case st == stateClosed:
 			return nil, ErrClosed
 		case st == stateWoken && err == nil:
@@ -243,15 +274,15 @@ func (s *Scheduler) freeSlot(a *account, now time.Time) {
 	}
 }
 
-// newLease builds the lease for a slot of a already counted, and binds r's
-// session to a.
-// newLease fills l, a fresh or released Lease, for a.
-func (s *Scheduler) newLease(l *Lease, r *Request, a *account, upstream string, sticky bool, now time.Time) *Lease {
+// newLease fills l, a fresh or released Lease, for a slot of a already
+// counted. It binds nothing: only the lease's successful Release does.
+func (s *Scheduler) newLease(l *Lease, r *Request, sid *sessionID, a *account, upstream string, sticky bool, now time.Time) *Lease {
 	a.health.LastUsed = now
-	if r.Session != "" {
-		s.bind(r.Group, r.Session, a.Name, now)
-	}
 	l.s, l.acct, l.key, l.account, l.upstream, l.sticky, l.waited = s, a, nil, a.Account, upstream, sticky, 0
+	l.group, l.client, l.family, l.hasSession = r.Group, r.Key, r.Family, sid != nil
+	if sid != nil {
+		l.session = *sid
+	}
 	l.released.Store(false)
 	return l
 }

@@ -23,15 +23,23 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	closed   bool
-	dirty    bool
 	pool     []*account          // active accounts sorted by name
 	byName   map[string]*account // pool plus removed accounts still holding slots
 	pending  map[string]Health   // loaded health of accounts not in the pool
 	keys     map[string]*keySlot
-	bindings map[bindKey]*Binding // pointers: a renewal is a field write
+	bindings map[bindKey]*binding // pointers: a renewal is a field write
+	byKey    map[string]*bindList // each client key's bindings, for its cap
 	inFlight int                  // account slots held, all accounts
 	waiting  int                  // queued waiters, account and key queues
 	seq      uint64               // enqueue order across queues, for stealing
+
+	// What the next save writes (see snapshot.go). dirty wakes Run; the
+	// sets may hold quieter changes (a refreshed TTL, a last-used time)
+	// that ride along with the next save.
+	dirty       bool
+	dirtyHealth map[string]struct{}
+	dirtyBinds  map[bindKey]struct{}
+	legacy      []BindingRef // stored bindings under a raw session id, to delete
 }
 
 // account is the scheduler's live view of one Account.
@@ -71,7 +79,11 @@ func New(cfg Config) (*Scheduler, error) {
 		byName:   make(map[string]*account, len(accts)),
 		pending:  make(map[string]Health),
 		keys:     make(map[string]*keySlot),
-		bindings: make(map[bindKey]*Binding),
+		bindings: make(map[bindKey]*binding),
+		byKey:    make(map[string]*bindList),
+
+		dirtyHealth: make(map[string]struct{}),
+		dirtyBinds:  make(map[bindKey]struct{}),
 	}
 	if s.store != nil {
 		snap, err := s.store.LoadState()
@@ -156,6 +168,7 @@ func (s *Scheduler) setAccounts(accts []Account, now time.Time) (bad []error) {
 		if !seen[a.Name] {
 			a.removed = true
 			s.evict(a)
+			s.healthChanged(a.Name) // forgotten by the next save
 			if a.inFlight == 0 {
 				delete(s.byName, a.Name)
 			}
@@ -211,7 +224,8 @@ func (s *Scheduler) Status() []AccountStatus {
 			InFlight: a.inFlight,
 			Waiting:  a.queue.n,
 			LastUsed: a.health.LastUsed,
-			Windows:  slices.Clone(a.health.Windows),
+			Windows:  scoped(a.health.Windows, ""),
+			Families: a.families(now),
 		})
 	}
 	return out

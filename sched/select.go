@@ -119,7 +119,8 @@ func (s *Scheduler) anyCandidate(r *Request, now time.Time) bool {
 }
 
 // serves reports whether a can take r now, ignoring its free slots, and
-// returns the upstream model.
+// returns the upstream model. A family benched on a bars the requests that
+// draw on it.
 func (a *account) serves(r *Request, now time.Time) (string, bool) {
 	if a.removed || a.Platform != r.Platform || a.Group != r.Group || !a.available(now) {
 		return "", false
@@ -127,7 +128,11 @@ func (a *account) serves(r *Request, now time.Time) (string, bool) {
 	if slices.Contains(r.Exclude, a.Name) {
 		return "", false
 	}
-	return a.model(r.Model)
+	up, ok := a.model(r.Model)
+	if ok && len(a.health.Families) > 0 && a.familyBenched(a.familyOf(r, up), now) {
+		return "", false
+	}
+	return up, ok
 }
 
 // free reports whether a has a slot no one waits for.

@@ -3,6 +3,8 @@ package sched
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -42,7 +44,7 @@ func TestSnapshotSurvivesRestart(t *testing.T) {
 		sessions = append(sessions, b.Session)
 	}
 	// Bindings last an hour: s1, s2 and old were made at 0 and are gone.
-	if len(sessions) != 1 || sessions[0] != "young" {
+	if len(sessions) != 1 || sessions[0] != SessionID("young") {
 		t.Fatalf("sessions = %v, want [young]", sessions)
 	}
 	l = mustAcquire(t, s2, sess("young"))
@@ -84,7 +86,7 @@ func TestLoadError(t *testing.T) {
 }
 
 func TestRunSavesDebouncedAndOnExit(t *testing.T) {
-	st := &store{saves: make(chan Snapshot, 16)}
+	st := &store{saves: make(chan Changes, 16)}
 	s, _ := mustNew(t, Config{Accounts: []Account{acct("a")}, Store: st, SnapshotDebounce: 10 * time.Millisecond})
 	// Leases that change no health (LastUsed only) do not dirty the snapshot.
 	for range 10 {
@@ -116,18 +118,17 @@ func TestRunSavesDebouncedAndOnExit(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
 	}
-	var last Snapshot
 	for n := len(st.saves); n > 0; n-- {
-		last = <-st.saves
+		<-st.saves
 	}
-	if got := last.Health["a"].State; got != StateOK {
+	if got := st.snapshot().Health["a"].State; got != StateOK {
 		t.Fatalf("final state = %q, want ok", got)
 	}
 }
 
 func TestSaveFailureStaysDirty(t *testing.T) {
 	fail := true
-	st := &store{saveFn: func(Snapshot) error {
+	st := &store{saveFn: func(Changes) error {
 		if fail {
 			return errors.New("disk full")
 		}
@@ -144,8 +145,8 @@ func TestSaveFailureStaysDirty(t *testing.T) {
 	if s.isDirty() {
 		t.Fatal("successful save left dirty")
 	}
-	if st.last == nil || st.last.Health["a"].State != StateDisabled {
-		t.Fatalf("saved %+v, want a disabled", st.last)
+	if got := st.snapshot(); got.Health["a"].State != StateDisabled {
+		t.Fatalf("saved %+v, want a disabled", got)
 	}
 }
 
@@ -153,4 +154,170 @@ func (s *Scheduler) isDirty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dirty
+}
+
+// TestSaveWritesOnlyChanges binds 10,000 sessions, saves, then changes
+// one: the second save carries that one binding and nothing else, and a
+// restart from the store still finds all 10,000.
+func TestSaveWritesOnlyChanges(t *testing.T) {
+	st := &store{saves: make(chan Changes, 8)}
+	clk := newClock()
+	cfg := Config{Accounts: []Account{acct("a"), acct("b")}, Store: st, Now: clk.Now}
+	s1, _ := mustNew(t, cfg)
+	for i := range 10_000 {
+		s1.BindKey("g", fmt.Sprint("s", i), "a", "k")
+	}
+	_ = s1.Disable("b")
+	s1.save(false)
+	first := saved(t, st)
+	if got := len(first.Bindings); got != 10_000 || len(first.Health) != 1 {
+		t.Fatalf("first save: %d bindings, %d health, want 10000 and 1", got, len(first.Health))
+	}
+	clk.Advance(time.Minute)
+	s1.BindKey("g", "s42", "b", "k") // moved
+	s1.save(false)
+	second := saved(t, st)
+	if len(second.Bindings) != 1 || second.Bindings[0].Session != SessionID("s42") ||
+		second.Bindings[0].Account != "b" || len(second.Unbound)+len(second.Health)+len(second.Forget) != 0 {
+		t.Fatalf("second save = %d bindings (%+v), %d unbound, %d health, %d forget; want the one moved binding",
+			len(second.Bindings), second.Bindings[:min(1, len(second.Bindings))], len(second.Unbound), len(second.Health), len(second.Forget))
+	}
+	s1.save(false) // nothing changed: no save
+	if len(st.saves) != 0 {
+		t.Fatalf("a save with no changes reached the store: %+v", <-st.saves)
+	}
+
+	s2, _ := mustNew(t, cfg)
+	bs := s2.Sessions()
+	if len(bs) != 10_000 {
+		t.Fatalf("restored %d bindings, want 10000", len(bs))
+	}
+	for _, b := range bs {
+		want := "a"
+		if b.Session == SessionID("s42") {
+			want = "b"
+		}
+		if b.Account != want || b.Key != "k" {
+			t.Fatalf("restored %+v, want account %s key k", b, want)
+		}
+	}
+	if got := status(t, s2, "b").State; got != StateDisabled {
+		t.Fatalf("restored b is %s, want disabled", got)
+	}
+}
+
+func TestSaveDeletesEndedBindings(t *testing.T) {
+	st := &store{saves: make(chan Changes, 8)}
+	s, clk := mustNew(t, Config{Accounts: []Account{acct("a")}, Store: st, MaxSessionsPerKey: 2})
+	s.Bind("g", "old", "a")
+	clk.Advance(30 * time.Minute)
+	s.Bind("g", "gone", "a")
+	s.Bind("g", "young", "a") // evicts "old", the key's least recently used
+	s.save(true)
+	saved(t, st)
+	if n := s.Unbind("gone"); n != 1 {
+		t.Fatalf("Unbind = %d", n)
+	}
+	clk.Advance(61 * time.Minute) // "young" expired
+	if n := s.sweep(clk.Now()); n != 1 {
+		t.Fatalf("sweep removed %d, want 1", n)
+	}
+	s.save(false)
+	c := saved(t, st)
+	var got []string
+	for _, r := range c.Unbound {
+		got = append(got, r.Session)
+	}
+	slices.Sort(got)
+	want := []string{SessionID("gone"), SessionID("young")}
+	slices.Sort(want)
+	if !slices.Equal(got, want) || len(c.Bindings) != 0 {
+		t.Fatalf("unbound %v bindings %d, want %v and none", got, len(c.Bindings), want)
+	}
+	if left := st.snapshot().Bindings; len(left) != 0 {
+		t.Fatalf("store still holds %+v", left)
+	}
+}
+
+func TestSaveFailureRequeuesChanges(t *testing.T) {
+	fail := true
+	st := &store{saveFn: func(Changes) error {
+		if fail {
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	s, _ := mustNew(t, Config{Accounts: []Account{acct("a")}, Store: st})
+	s.Bind("g", "s1", "a")
+	s.save(false)
+	fail = false
+	s.Bind("g", "s2", "a")
+	s.save(false)
+	var got []string
+	for _, b := range st.snapshot().Bindings {
+		got = append(got, b.Session)
+	}
+	slices.Sort(got)
+	want := []string{SessionID("s1"), SessionID("s2")}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stored %v, want %v: the failed save's binding is lost", got, want)
+	}
+}
+
+// TestRestoreRawSessions reads bindings stored before session ids were
+// hashed: they keep working under their hash, and the first save replaces
+// the raw records.
+func TestRestoreRawSessions(t *testing.T) {
+	clk := newClock()
+	st := &store{saves: make(chan Changes, 1)}
+	st.health = map[string]Health{}
+	st.binds = map[BindingRef]Binding{
+		{"g", "cc:abc"}: {Group: "g", Session: "cc:abc", Account: "b", Created: clk.Now(), Expires: clk.Now().Add(time.Hour)},
+		{"g", "cc:old"}: {Group: "g", Session: "cc:old", Account: "b", Created: clk.Now(), Expires: clk.Now()},
+	}
+	s, _ := mustNew(t, Config{Accounts: []Account{acct("a"), acct("b")}, Store: st, Now: clk.Now})
+	l := mustAcquire(t, s, sess("cc:abc"))
+	if l.Account().Name != "b" || !l.Sticky() {
+		t.Fatalf("cc:abc on %s sticky %v, want b sticky", l.Account().Name, l.Sticky())
+	}
+	l.Release(Outcome{Kind: Canceled})
+	s.save(false)
+	saved(t, st)
+	got := st.snapshot().Bindings
+	if len(got) != 1 || got[0].Session != SessionID("cc:abc") || got[0].Account != "b" {
+		t.Fatalf("store holds %+v, want only the hashed cc:abc", got)
+	}
+}
+
+// saved returns the save that a synchronous save just made.
+func saved(t *testing.T, st *store) Changes {
+	t.Helper()
+	select {
+	case c := <-st.saves:
+		return c
+	default:
+		t.Fatal("nothing reached the store")
+		return Changes{}
+	}
+}
+
+// TestQueuedRemovalsBounded: while the store keeps failing, churn (here
+// a key evicting its bindings) cannot grow the queue of removals forever.
+func TestQueuedRemovalsBounded(t *testing.T) {
+	st := &store{saveFn: func(Changes) error { return errors.New("disk full") }}
+	s, _ := mustNew(t, Config{Accounts: []Account{acct("a")}, Store: st, MaxSessionsPerKey: 1})
+	for i := range maxQueuedUnbinds + 5000 {
+		s.BindKey("g", fmt.Sprint("s", i), "a", "k")
+		if i%10_000 == 0 {
+			s.save(false)
+		}
+	}
+	s.save(false)
+	s.mu.Lock()
+	n := len(s.dirtyBinds)
+	s.mu.Unlock()
+	if n > 1+maxQueuedUnbinds {
+		t.Fatalf("%d binding changes queued, want at most %d", n, 1+maxQueuedUnbinds)
+	}
 }

@@ -55,8 +55,14 @@ type Request struct {
 	Group    string
 	Platform string
 	Model    string // the model the client asked for (before ModelMap)
-	// Session is the sticky session identity; empty means not sticky.
+	// Session is the sticky session identity; empty means not sticky. It
+	// is hashed (SessionID) before any table keeps it, so its length costs
+	// nothing past the request.
 	Session string
+	// Family is the model family the request draws on, for benches scoped
+	// to one family (see Family). Empty means derived per account from the
+	// model after its ModelMap; set it only to override that.
+	Family string
 	// Key is the client key's name; KeyConcurrency its in-flight limit
 	// (0 = unlimited).
 	Key            string
@@ -101,6 +107,9 @@ type Window struct {
 	Utilization float64   `json:"utilization"` // 0..1
 	ResetAt     time.Time `json:"reset_at"`
 	Status      string    `json:"status,omitempty"`
+	// Scope, when set, is the model family the window counts (a weekly
+	// Opus window); empty means the whole account.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Outcome is handed to Lease.Release; it feeds account health.
@@ -109,7 +118,13 @@ type Outcome struct {
 	Status  int       // upstream HTTP status, 0 when none
 	ResetAt time.Time // when a rate limit ends, if the upstream said
 	Reason  string    // safe, human-readable cause (no secrets)
-	// Windows, when non-nil, replaces the account's recorded windows.
+	// Scope, on a RateLimited outcome, names the model family the limit
+	// covers: only that family is benched on the account, until ResetAt.
+	// On a Success it names the family whose bench ends (default: the
+	// lease's family). Other kinds ignore it.
+	Scope string
+	// Windows, when non-nil, replaces the account's recorded windows of
+	// every scope it names; an empty non-nil list clears them all.
 	Windows []Window
 	// At, when set, is when the attempt ended as the caller read the
 	// clock; zero means the scheduler's own clock.
@@ -125,16 +140,36 @@ type AccountStatus struct {
 	InFlight int
 	Waiting  int
 	LastUsed time.Time
-	Windows  []Window
+	Windows  []Window // the account-wide (unscoped) windows
+	// Families lists, by name, the model families that are benched on the
+	// account or have windows of their own.
+	Families []FamilyStatus
 }
 
-// Binding is a sticky session bound to an account.
+// FamilyStatus is the state of one model family on one account.
+type FamilyStatus struct {
+	Family  string    `json:"family"`
+	State   State     `json:"state"` // ok or rate_limited
+	Until   time.Time `json:"until"`
+	Reason  string    `json:"reason,omitempty"`
+	Windows []Window  `json:"windows"`
+}
+
+// Binding is a sticky session bound to an account. Session is the hex
+// SessionID of the client's session id, never the id itself.
 type Binding struct {
 	Group   string    `json:"group"`
 	Session string    `json:"session"`
 	Account string    `json:"account"`
+	Key     string    `json:"key,omitempty"` // the client key whose request made it
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
+}
+
+// BindingRef names one stored binding: its group and hex session.
+type BindingRef struct {
+	Group   string
+	Session string
 }
 
 // Health is the persisted part of an account's state.
@@ -148,6 +183,16 @@ type Health struct {
 	Forbidden int       `json:"forbidden,omitempty"`
 	LastUsed  time.Time `json:"last_used"`
 	Windows   []Window  `json:"windows,omitempty"`
+	// Families are the benches of single model families, one per family.
+	Families []FamilyHealth `json:"families,omitempty"`
+}
+
+// FamilyHealth benches one model family of an account until Until.
+type FamilyHealth struct {
+	Family string    `json:"family"`
+	State  State     `json:"state"` // rate_limited
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // Snapshot is what survives a restart: account health and sticky bindings.
@@ -157,9 +202,30 @@ type Snapshot struct {
 	Bindings []Binding         `json:"bindings"`
 }
 
-// StateStore persists the scheduler's Snapshot. kv implements it.
+// Changes is what changed since the last save: the store applies it on
+// top of what it holds, so a save costs the changes, not the table.
+type Changes struct {
+	// Health holds the new health of every account whose health changed.
+	Health map[string]Health
+	// Forget names accounts whose health is no longer kept.
+	Forget []string
+	// Bindings holds the bindings made, moved or refreshed.
+	Bindings []Binding
+	// Unbound names the bindings that ended: expired, evicted, unbound.
+	Unbound []BindingRef
+}
+
+// Empty reports whether c changes nothing.
+func (c *Changes) Empty() bool {
+	return len(c.Health) == 0 && len(c.Forget) == 0 && len(c.Bindings) == 0 && len(c.Unbound) == 0
+}
+
+// StateStore persists the scheduler's state. kv implements it.
 type StateStore interface {
-	SaveState(Snapshot) error
+	// SaveChanges applies c atomically: upserts and deletes only.
+	SaveChanges(c Changes) error
+	// LoadState returns everything stored, or a zero Snapshot and no error
+	// when nothing was saved yet.
 	LoadState() (Snapshot, error)
 }
 

@@ -31,6 +31,7 @@ type accountView struct {
 	Concurrency int               `json:"concurrency"`
 	LastUsed    *time.Time        `json:"last_used"`
 	Windows     []sched.Window    `json:"windows"`
+	Families    []familyView      `json:"families"`
 	Email       string            `json:"email,omitempty"`
 	TokenPrefix string            `json:"token_prefix,omitempty"`
 	ExpiresAt   *time.Time        `json:"expires_at"`
@@ -43,6 +44,25 @@ type accountView struct {
 	Window5hReset       *time.Time `json:"window_5h_reset,omitempty"`
 	Window7dUtilization *float64   `json:"window_7d_utilization,omitempty"`
 	Window7dReset       *time.Time `json:"window_7d_reset,omitempty"`
+}
+
+// familyView is one model family's state on an account: benched on its
+// own (a weekly Opus limit) while the account serves other families.
+type familyView struct {
+	Family  string         `json:"family"`
+	State   string         `json:"state"`
+	Until   *time.Time     `json:"until"`
+	Reason  string         `json:"reason"`
+	Windows []sched.Window `json:"windows"`
+}
+
+func familyViews(fs []sched.FamilyStatus) []familyView {
+	out := make([]familyView, len(fs))
+	for i, f := range fs {
+		out[i] = familyView{Family: f.Family, State: string(f.State), Until: timePtr(f.Until),
+			Reason: f.Reason, Windows: nonNil(f.Windows)}
+	}
+	return out
 }
 
 // accountInput is the JSON body of POST and PATCH accounts.
@@ -94,7 +114,7 @@ func (h *Handler) accountViews() []accountView {
 			Name: a.Name, Platform: a.Platform, Type: a.Type, Group: a.Group, Priority: a.Priority,
 			State: string(a.State), Reason: a.Reason, Until: timePtr(a.Until),
 			InFlight: a.InFlight, Waiting: a.Waiting, Queued: a.Waiting, Concurrency: max(a.Concurrency, 1),
-			LastUsed: timePtr(a.LastUsed), Windows: nonNil(a.Windows),
+			LastUsed: timePtr(a.LastUsed), Windows: nonNil(a.Windows), Families: familyViews(a.Families),
 			Models: nonNil(a.Models), ModelMap: a.ModelMap,
 		}
 		for _, w := range a.Windows {
@@ -120,7 +140,7 @@ func (h *Handler) accountViews() []accountView {
 		info := &infos[i]
 		v := accountView{Name: info.Name, Platform: info.Platform, Type: info.Type, Group: info.Group,
 			Priority: info.Priority, State: "inactive", Reason: "not in the pool",
-			Concurrency: max(info.Concurrency, 1), Windows: []sched.Window{}}
+			Concurrency: max(info.Concurrency, 1), Windows: []sched.Window{}, Families: []familyView{}}
 		v.addInfo(info)
 		out = append(out, v)
 	}

@@ -81,7 +81,7 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("sessions = %v", ss)
 	}
 	s := ss[0].(map[string]any)
-	if s["session"] != "conv-123/with/slashes" || s["account"] != "claude-1" || s["age_s"] == nil || s["expires"] == nil {
+	if s["session"] != sched.SessionID("conv-123/with/slashes") || s["account"] != "claude-1" || s["age_s"] == nil || s["expires"] == nil {
 		t.Errorf("session = %v", s)
 	}
 	r := hs.send("DELETE", "/admin/api/sessions/conv-123/with/slashes", nil).must(t, 200)

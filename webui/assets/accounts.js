@@ -3,18 +3,33 @@
 
 const windowLabels = { '5h': '5h', '7d': '7d', primary: 'Codex 1', secondary: 'Codex 2' };
 
+const stateKind = s => ({ ok: 'ok', rate_limited: 'warn', overloaded: 'warn', cooldown: 'warn' }[s] || 'bad');
+
+// familyRows lists the model families with a state of their own (a weekly
+// Opus limit benches Opus only), one line each under the account's state.
+function familyRows(a) {
+  const fams = (a.families || []).filter(f => f.state !== 'ok');
+  if (!fams.length) return null;
+  return h('div', { class: 'families' }, fams.map(f =>
+    h('div', { class: 'small', 'data-family': f.family }, h('strong', null, f.family), ' ',
+      pill(f.state.replace('_', ' '), stateKind(f.state)),
+      f.until ? h('span', { class: 'muted' }, ' back ' + fmt.until(f.until)) : null,
+      f.reason ? h('div', { class: 'muted' }, f.reason) : null)));
+}
+
 function stateCell(a) {
-  const kind = { ok: 'ok', rate_limited: 'warn', overloaded: 'warn', cooldown: 'warn' }[a.state] || 'bad';
-  return h('div', null, pill(a.state.replace('_', ' '), kind),
+  return h('div', null, pill(a.state.replace('_', ' '), stateKind(a.state)),
     a.reason ? h('div', { class: 'small muted' }, a.reason) : null,
-    a.until ? h('div', { class: 'small muted' }, 'back ' + fmt.until(a.until)) : null);
+    a.until ? h('div', { class: 'small muted' }, 'back ' + fmt.until(a.until)) : null,
+    familyRows(a));
 }
 
 function windowsCell(a) {
-  if (!a.windows.length) return h('span', { class: 'muted small' }, a.type === 'api_key' ? '—' : 'no data yet');
-  return h('div', { class: 'bars' }, a.windows.map(w =>
-    bar(windowLabels[w.name] || w.name, w.utilization,
-      fmt.pct(w.utilization) + (w.reset_at ? ' · resets ' + fmt.until(w.reset_at) : ''))));
+  const ws = a.windows.map(w => [windowLabels[w.name] || w.name, w]);
+  for (const f of a.families || []) for (const w of f.windows) ws.push([f.family + ' ' + (windowLabels[w.name] || w.name), w]);
+  if (!ws.length) return h('span', { class: 'muted small' }, a.type === 'api_key' ? '—' : 'no data yet');
+  return h('div', { class: 'bars' }, ws.map(([label, w]) =>
+    bar(label, w.utilization, fmt.pct(w.utilization) + (w.reset_at ? ' · resets ' + fmt.until(w.reset_at) : ''))));
 }
 
 function tokenCell(a) {
@@ -35,7 +50,8 @@ function actions(a) {
   const out = [];
   if (a.state === 'disabled') out.push(action('Enable', post('enable', a.name + ' enabled')));
   else out.push(action('Disable', post('disable', a.name + ' disabled')));
-  if (a.state !== 'ok' && a.state !== 'disabled' && a.state !== 'inactive') out.push(action('Clear', post('clear', a.name + ' cleared')));
+  const benched = (a.families || []).some(f => f.state !== 'ok');
+  if ((a.state !== 'ok' || benched) && a.state !== 'disabled' && a.state !== 'inactive') out.push(action('Clear', post('clear', a.name + ' cleared')));
   if (a.type !== 'api_key') out.push(action('Refresh', post('refresh', 'token of ' + a.name + ' refreshed')));
   out.push(action('Test', async () => {
     toast('Testing ' + a.name + '…');

@@ -5,8 +5,9 @@ async function load() {
   let d;
   try { d = await api('GET', 'sessions'); } catch (e) { toast(e.message, true); return; }
   $('#sessions').replaceChildren(table([
-    { label: 'Session', cell: s => h('code', { title: s.session }, s.session.length > 24 ? s.session.slice(0, 24) + '…' : s.session) },
+    { label: 'Session', cell: s => h('code', { title: s.session }, s.session.slice(0, 12) + '…') },
     { label: 'Group', cell: s => s.group || 'default' },
+    { label: 'Key', cell: s => s.key || h('span', { class: 'muted' }, '—') },
     { label: 'Account', cell: s => h('strong', null, s.account) },
     { label: 'Age', cell: s => fmt.dur(s.age_s) },
     { label: 'Expires', cell: s => h('span', { class: 'muted' }, fmt.until(s.expires)) },
