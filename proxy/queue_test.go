@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,5 +257,55 @@ func TestShutdownCutsRunningRequests(t *testing.T) {
 			t.Errorf("shutdown took %v", d)
 		}
 		waitUntil(t, "slot freed", func() bool { return h.status("a1").InFlight == 0 })
+	}
+}
+
+// TestShutdownClosesKeptAliveConns: once a shutdown's grace period ran
+// out, no client connection is served any more. The connection of a
+// request cut by the shutdown is closed after its error reply rather than
+// kept alive to answer new requests against a closed scheduler and ledger
+// (fasthttp's own shutdown has returned by then and forgotten it).
+func TestShutdownClosesKeptAliveConns(t *testing.T) {
+	for _, body := range []string{simpleBody, streamBody} {
+		h := newHarness(t, []Account{apiAccount("a1", "k1")})
+		conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		send := func() (*http.Response, error) {
+			req, _ := http.NewRequest("POST", h.url+"/v1/messages", strings.NewReader(body))
+			req.Header.Set("x-api-key", testKey)
+			req.Header.Set("content-type", "application/json")
+			if err := req.Write(conn); err != nil {
+				return nil, err
+			}
+			resp, err := http.ReadResponse(br, req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			return resp, err
+		}
+		h.up.Script("k1", upstreamtest.Hang(30*time.Second))
+		type result struct {
+			resp *http.Response
+			err  error
+		}
+		first := make(chan result, 1)
+		go func() {
+			resp, err := send()
+			first <- result{resp, err}
+		}()
+		waitUntil(t, "request in flight", func() bool { return h.status("a1").InFlight == 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		h.srv.Shutdown(ctx)
+		cancel()
+		<-first // cut: an error reply or a closed connection, either is fine
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if resp, err := send(); err == nil {
+			t.Fatalf("a connection was still served after Shutdown returned: %d", resp.StatusCode)
+		}
 	}
 }

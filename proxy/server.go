@@ -116,6 +116,7 @@ type Server struct {
 	pool      poolRef
 	up        *upstreams
 	watch     *watcher
+	conns     *connSet
 	anthropic *Anthropic
 	responses *OpenAI
 	chat      *OpenAI
@@ -140,6 +141,7 @@ func New(cfg Config) *Server {
 		tokens:  cfg.Tokens,
 		up:      newUpstreams(64 << 20),
 		watch:   newWatcher(cfg.WatchInterval),
+		conns:   newConnSet(),
 		metrics: newMetrics(),
 		idBase:  strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
 	}
@@ -165,6 +167,7 @@ func New(cfg Config) *Server {
 		DisableHeaderNamesNormalizing: false,
 		ReadBufferSize:                16 << 10,
 		Logger:                        fasthttpLogger{cfg.Logger},
+		ConnState:                     s.conns.track,
 	}
 	s.wg.Add(1)
 	go func() {
@@ -205,10 +208,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.watch.cancelAll()
 	if err != nil {
 		// Streams were canceled above; give them a moment to write their
-		// error events and close.
-		grace, stop := context.WithTimeout(context.Background(), 2*time.Second)
-		defer stop()
-		err = s.srv.ShutdownWithContext(grace)
+		// error events, then close every connection fasthttp left open
+		// (see connSet).
+		s.watch.drainRequests(2 * time.Second)
+		s.conns.closeAll()
 	}
 	s.wg.Wait()
 	if s.cfg.RequestLog != nil {
