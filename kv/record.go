@@ -25,6 +25,7 @@ const (
 	flagIntercepted
 	flagRefused
 	flagMultiplier // 8 bytes of float64 follow the varints
+	flagEstimated
 )
 
 // encodeRecord and decodeRecord are the only places that know the ledger
@@ -55,6 +56,9 @@ func appendRecord(b []byte, r *ledger.Record) []byte {
 	}
 	if r.Multiplier != 0 {
 		flags |= flagMultiplier
+	}
+	if r.Estimated {
+		flags |= flagEstimated
 	}
 	b = append(b, recordFormatBinary, flags)
 	for _, s := range [...]string{r.Key, r.Account, r.Platform, r.Model, r.UpstreamModel, r.RequestID, r.Error} {
@@ -107,6 +111,7 @@ func decodeBinary(r *ledger.Record, v []byte, in *interner) error {
 	r.Stream = flags&flagStream != 0
 	r.Intercepted = flags&flagIntercepted != 0
 	r.Refused = flags&flagRefused != 0
+	r.Estimated = flags&flagEstimated != 0
 	r.Key = d.str(true)
 	r.Account = d.str(true)
 	r.Platform = d.str(true)

@@ -136,7 +136,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			CacheCreation5m: 2, CacheCreation1h: 1, CacheReadTokens: -5},
 		CostMicros: 123456789, ListMicros: 98765, Stream: true, Status: 529,
 		Duration: 90 * time.Second, TTFT: time.Millisecond, RequestID: "req_1", Intercepted: true,
-		Error: "upstream overloaded", Refused: true, Multiplier: 1.3,
+		Error: "upstream overloaded", Refused: true, Multiplier: 1.3, Estimated: true,
 	}
 	if err := db.Append([]ledger.Record{r, {Time: t0.Add(time.Second)}}, nil); err != nil {
 		t.Fatal(err)

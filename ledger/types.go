@@ -35,6 +35,11 @@ type Record struct {
 	RequestID   string        `json:"request_id,omitempty"` // upstream request id
 	Intercepted bool          `json:"intercepted,omitempty"`
 	Error       string        `json:"error,omitempty"` // safe cause for non-2xx
+	// Estimated marks usage the gateway estimated because the upstream
+	// never reported it: a stream that ended before its final usage
+	// (client hang-up, upstream cut) or an upstream that reports none.
+	// Output is estimated from the text relayed, input from the request.
+	Estimated bool `json:"estimated,omitempty"`
 
 	// Refused marks a request that never reached an upstream: refused by
 	// authentication, a quota or validation. It is counted in rollups as a

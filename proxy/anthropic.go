@@ -435,6 +435,8 @@ func (p *Anthropic) Event(event, data []byte, c *Call, st *StreamState) []byte {
 				return b
 			}
 		}
+	case "content_block_delta":
+		st.TextBytes += anthropicDeltaBytes(data)
 	case "message_delta":
 		anthropicUsage(gjson.Get(view(data), "usage").Raw, &st.Usage, true)
 	case "message_stop":

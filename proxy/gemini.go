@@ -216,6 +216,7 @@ func (p *Gemini) Event(_, data []byte, c *Call, st *StreamState) []byte {
 		return out
 	}
 	geminiUsage(d.Get("usageMetadata"), &st.Usage)
+	st.TextBytes += geminiPartsBytes(d)
 	if d.Get("candidates.0.finishReason").Exists() {
 		st.Done = true
 	}

@@ -41,6 +41,8 @@ type run struct {
 	// limits until a record settles it (settled) or finish releases it.
 	reservation ledger.Reservation
 	settled     bool
+	// estimated marks the usage recorded as the gateway's estimate.
+	estimated bool
 	// upstreamWait is the time spent waiting for upstreams, which the
 	// x-subgate-overhead-ms header leaves out.
 	upstreamWait time.Duration

@@ -272,6 +272,9 @@ func (p *OpenAI) Event(event, data []byte, c *Call, st *StreamState) []byte {
 	}
 	mapped := c.UpstreamModel != c.Model
 	switch string(event) {
+	case "response.output_text.delta", "response.reasoning_text.delta",
+		"response.reasoning_summary_text.delta", "response.function_call_arguments.delta":
+		st.TextBytes += stringBytes(gjson.Get(view(data), "delta"))
 	case "response.created":
 		st.ResponseID = strings.Clone(gjson.Get(view(data), "response.id").String())
 	case "response.completed", "response.incomplete", "response.failed":
@@ -314,6 +317,7 @@ func (p *OpenAI) chatEvent(data []byte, c *Call, st *StreamState) []byte {
 		st.Err = strings.Clone(e.Get("type").String())
 		return nil
 	}
+	st.TextBytes += chatDeltaBytes(d)
 	if u := d.Get("usage"); u.Exists() && u.Type != gjson.Null {
 		openaiUsage(u, &st.Usage)
 		if !c.ClientUsage && len(d.Get("choices").Array()) == 0 {

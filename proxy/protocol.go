@@ -55,6 +55,10 @@ type StreamState struct {
 	// Final is the complete response object, kept by protocols that can
 	// answer a non-stream client from an upstream stream (Codex).
 	Final []byte
+	// TextBytes counts the generated text (and thinking and tool
+	// arguments) seen so far, for billing a stream that ends before its
+	// usage (estimate.go).
+	TextBytes int64
 }
 
 // dropEvent, returned by Protocol.Event, removes the data line from what

@@ -58,7 +58,7 @@ func (r *run) relayAndSettle(w *bufio.Writer, lease *sched.Lease, acct *Account,
 		}
 		errMsg = res.failure
 	}
-	r.record(status, res.st.Usage, acct.Name, errMsg, res.ttft) // settle before the slot frees: see stillAdmitted
+	r.record(status, r.streamUsage(&res), acct.Name, errMsg, res.ttft) // settle before the slot frees: see stillAdmitted
 	lease.Release(o)
 	if o.Kind == sched.Success {
 		r.bindResponse(acct, res.st.ResponseID)

@@ -98,7 +98,7 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: c.Proto.Windows(&resp.Header)}
 	switch {
 	case res.clientGone:
-		r.record(499, res.st.Usage, acct.Name, "client went away", res.ttft) // settle, then free the slot
+		r.record(499, r.streamUsage(&res), acct.Name, "client went away", res.ttft) // settle, then free the slot
 		lease.Release(sched.Outcome{Kind: sched.Canceled})
 		return
 	case res.failure != "" || res.st.Final == nil:
@@ -107,7 +107,7 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 		r.fail(clientError{502, KindUpstream, "upstream stream ended without a response"}, nil)
 		return
 	}
-	r.record(200, res.st.Usage, acct.Name, "", res.ttft) // settle, then free the slot
+	r.record(200, r.streamUsage(&res), acct.Name, "", res.ttft) // settle, then free the slot
 	lease.Release(o)
 	r.bindResponse(acct, res.st.ResponseID)
 	if r.w != nil {
@@ -172,6 +172,7 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 			TTFT:          ttft,
 			RequestID:     c.RequestID,
 			Error:         errMsg,
+			Estimated:     r.estimated,
 		})
 	}
 	r.observe(status, u, cost, acct, errMsg, dur, ttft)

@@ -46,6 +46,7 @@ type usageRecord struct {
 	Error               string    `json:"error,omitempty"`
 	Refused             bool      `json:"refused,omitempty"`
 	Intercepted         bool      `json:"intercepted,omitempty"`
+	Estimated           bool      `json:"estimated,omitempty"`
 }
 
 func recordView(r *ledger.Record) usageRecord {
@@ -57,6 +58,7 @@ func recordView(r *ledger.Record) usageRecord {
 		CostUSD: usd(r.CostMicros), ListUSD: usd(r.ListMicros), Stream: r.Stream, Status: r.Status,
 		DurationMS: r.Duration.Milliseconds(), TTFTMS: r.TTFT.Milliseconds(),
 		RequestID: r.RequestID, Error: r.Error, Refused: r.Refused, Intercepted: r.Intercepted,
+		Estimated: r.Estimated,
 	}
 }
 

@@ -19,7 +19,7 @@ var csvHeader = []string{
 	"time", "key", "account", "platform", "model", "upstream_model", "status", "stream",
 	"input_tokens", "output_tokens", "cache_creation_tokens", "cache_creation_5m_tokens",
 	"cache_creation_1h_tokens", "cache_read_tokens", "cost_usd", "list_usd",
-	"duration_ms", "ttft_ms", "refused", "intercepted", "request_id", "error",
+	"duration_ms", "ttft_ms", "refused", "intercepted", "request_id", "error", "estimated",
 }
 
 // csvRow renders one record as CSV fields.
@@ -32,7 +32,7 @@ func csvRow(r *ledger.Record, row []string) []string {
 		i64(r.InputTokens), i64(r.OutputTokens), i64(r.CacheCreationTokens), i64(r.CacheCreation5m),
 		i64(r.CacheCreation1h), i64(r.CacheReadTokens), money(r.CostMicros), money(r.ListMicros),
 		i64(r.Duration.Milliseconds()), i64(r.TTFT.Milliseconds()), strconv.FormatBool(r.Refused),
-		strconv.FormatBool(r.Intercepted), csvSafe(r.RequestID), csvSafe(r.Error))
+		strconv.FormatBool(r.Intercepted), csvSafe(r.RequestID), csvSafe(r.Error), strconv.FormatBool(r.Estimated))
 }
 
 // csvSafe keeps a spreadsheet from running a client-chosen model name as
