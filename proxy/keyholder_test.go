@@ -155,7 +155,7 @@ func TestModelNameRules(t *testing.T) {
 	bad := []string{
 		strings.Repeat("a", maxModelLen+1),
 		"claude sonnet",
-		"claude\nsonnet",
+		`claude\nsonnet`,
 		`claude\"x`,
 		"claude-é",
 		"claude%3F",
@@ -181,10 +181,10 @@ func TestModelNameRules(t *testing.T) {
 		for _, m := range bad {
 			resp, b := h.post(path, body(m), "authorization", "Bearer "+testKey)
 			if resp.StatusCode != 400 || gjson.GetBytes(b, "error.type").String() != "invalid_request_error" {
-				t.Errorf("%s model %.20q: status %d %s", path, m, resp.StatusCode, b)
+				t.Errorf("%s model %.20q: status %d %.200s", path, m, resp.StatusCode, b)
 			}
 			if strings.Contains(string(b), m) {
-				t.Errorf("%s: the error echoes the model: %s", path, b)
+				t.Errorf("%s: the error echoes the model: %.200s", path, b)
 			}
 		}
 		for _, m := range good {
