@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,60 @@ func TestForbiddenStrikesNeedDifferentKeys(t *testing.T) {
 	send("sk-sg-carol")
 	if st := h.status("a1"); st.State != sched.StateCooldown {
 		t.Fatalf("after three keys: a1 state = %s, want cooldown", st.State)
+	}
+}
+
+// TestReal403BodiesThroughGateway: real providers' 403 bodies
+// (errrules/testdata/SOURCES.md) on API key accounts, through the gateway:
+// only the one that says the credential is dead benches and fails over;
+// the others reach the client byte for byte.
+func TestReal403BodiesThroughGateway(t *testing.T) {
+	tests := []struct {
+		file, platform string
+		bench          bool
+	}{
+		{"anthropic-403-permission.json", "anthropic", false},
+		{"openai-403-country.json", "openai", false},
+		{"openai-403-model-access.json", "openai", false},
+		{"gemini-403-unregistered.json", "gemini", false},
+		{"gemini-403-consumer-suspended.json", "gemini", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("errrules", "testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var accts []Account
+			path, body, hdr := "/v1/messages", simpleBody, []string(nil)
+			switch tt.platform {
+			case "anthropic":
+				accts = twoAccounts()
+			case "openai":
+				accts = []Account{openaiKey("a1", "k1"), openaiKey("a2", "k2")}
+				path, body, hdr = "/v1/responses", `{"model":"gpt-5","input":"hi"}`, []string{"authorization", "Bearer " + testKey}
+			case "gemini":
+				accts = []Account{geminiKey("a1", "k1"), geminiKey("a2", "k2")}
+				path, body = "/v1beta/models/gemini-2.5-flash:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+				hdr = []string{"x-api-key", "", "x-goog-api-key", testKey}
+			}
+			accts[1].Priority = 20
+			h := newHarness(t, accts)
+			h.up.Script("k1", errStep(403, string(raw)))
+			resp, got := h.post(path, body, hdr...)
+			if tt.bench {
+				if resp.StatusCode != 200 || h.status("a1").State != sched.StateError {
+					t.Errorf("status %d, a1 %s: want a failover and a1 in error", resp.StatusCode, h.status("a1").State)
+				}
+				return
+			}
+			if resp.StatusCode != 403 || string(got) != string(raw) {
+				t.Errorf("client got %d %s, want the upstream's 403 unchanged", resp.StatusCode, got)
+			}
+			if st := h.status("a1"); st.State != sched.StateOK || h.up.Count("k2") != 0 {
+				t.Errorf("a1 %s, a2 requests %d: want no penalty and no failover", st.State, h.up.Count("k2"))
+			}
+		})
 	}
 }
 

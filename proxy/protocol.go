@@ -89,7 +89,8 @@ type Call struct {
 	Proto    Protocol
 	Endpoint Endpoint
 	Key      *Key
-	// Path and Query are forwarded upstream (the query verbatim).
+	// Path is the route; Query is what Parse chose to forward of the
+	// client's query (upstreamQuery: re-encoded, never a ?key=).
 	Path  string
 	Query string
 	Body  []byte
