@@ -155,6 +155,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		MetricsEnabled:     cfg.Metrics.Enabled,
 		MetricsToken:       cfg.Metrics.Token,
 		Admin:              adminOnMain,
+		ErrorRules:         cfg.ErrorRules,
 	})
 	adm.srv = srv
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"subgate/proxy/errrules"
 )
 
 // Duration is a time.Duration written in TOML as a string such as "45s".
@@ -49,6 +51,8 @@ type Config struct {
 	Accounts  []AccountConfig `toml:"accounts"`
 	Keys      []KeyConfig     `toml:"keys"`
 	Prices    []PriceConfig   `toml:"prices"`
+	// ErrorRules override what an upstream error means (docs/error-rules.md).
+	ErrorRules []errrules.Rule `toml:"error_rules"`
 }
 
 // ServerConfig is the [server] table.

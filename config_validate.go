@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"subgate/proxy/errrules"
 )
 
 // Validate checks every field and combination of fields and returns all
@@ -25,6 +27,9 @@ func (c Config) Validate() error {
 	c.validateAccounts(&v)
 	c.validateKeys(&v)
 	c.validatePrices(&v)
+	if err := errrules.Validate(c.ErrorRules); err != nil {
+		v.errs = append(v.errs, err) // each problem names error_rules[i].field
+	}
 	return errors.Join(v.errs...)
 }
 

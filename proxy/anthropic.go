@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/errrules"
 	"subgate/sched"
 )
 
@@ -40,12 +41,13 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
 	var f anthropicFields
 	eachTopKey(view(c.Body), f.take, func() { f = anthropicFields{} })
-	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
-	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
-	c.MaxTokens = f.maxTokens
 	if err := f.modelErr(); err != nil {
 		return err
 	}
+	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
+	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
+	c.MaxTokens = f.maxTokens
+	c.Query = upstreamQuery(ctx.QueryArgs(), c.Query)
 	c.ClaudeCode = hasIdentity(f.system, p.Identity)
 	c.Session = sessionOf(f.userID, c.header("x-claude-code-session-id"), f.system, firstContent(f.messages))
 	return nil
@@ -247,10 +249,12 @@ func prependIdentity(body []byte, identity string) ([]byte, error) {
 	return sjson.SetRawBytes(body, "system", []byte(raw))
 }
 
-// Classify implements Protocol (scheduling.md, health table).
-func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
+// Classify implements Protocol: Anthropic names overload with its own
+// error type, and a 429's end with unified or retry-after headers.
+func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply {
 	typ := gjson.Get(view(body), "error.type").String()
-	return classify(status, a.OAuth(), typ == "overloaded_error", typ, func() time.Time { return anthropicReset(h, time.Now()) })
+	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
+		Overloaded: typ == "overloaded_error", Reset: func() time.Time { return anthropicReset(h, time.Now()) }}
 }
 
 // anthropicReset finds when a 429 ends: the latest reset among rejected

@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"errors"
-	"strconv"
-	"time"
+	"log/slog"
 
+	"subgate/proxy/errrules"
 	"subgate/sched"
 )
 
@@ -60,26 +60,57 @@ func failureError(err error, last sched.Outcome, attempts int) clientError {
 	}
 }
 
-// classify is the health table of scheduling.md, shared by every protocol:
-// a protocol only says whether the reply means "overloaded" in its own
-// words and when a 429 ends. typ is the upstream's error type or status
-// name, kept (without any message text) as the reason.
-func classify(status int, oauth, overloaded bool, typ string, reset func() time.Time) sched.Outcome {
-	o := sched.Outcome{Status: status, Reason: "upstream " + strconv.Itoa(status) + " " + typ}
+// kindOf is the client error kind of an upstream status, for errors the
+// gateway writes in the protocol's shape on the upstream's behalf (an
+// error rule's rewrite, a relayed error on a promised stream).
+func kindOf(status int) ErrKind {
 	switch {
-	case status == 400 || status == 404 || status == 413 || status == 422:
-		o.Kind = sched.RequestError
-	case status == 401 || (status == 403 && !oauth):
-		o.Kind = sched.AuthFailed
+	case status == 401:
+		return KindAuthentication
 	case status == 403:
-		o.Kind = sched.Forbidden
+		return KindPermission
+	case status == 404:
+		return KindNotFound
+	case status == 413:
+		return KindTooLarge
 	case status == 429:
-		o.Kind = sched.RateLimited
-		o.ResetAt = reset()
-	case status == 529 || overloaded:
-		o.Kind = sched.Overloaded
-	default:
-		o.Kind = sched.ServerError
+		return KindRateLimit
+	case status == 503 || status == 529:
+		return KindOverloaded
+	case status >= 500:
+		return KindAPI
 	}
-	return o
+	return KindInvalidRequest
+}
+
+// failover releases a failed attempt with o, the account's outcome, and
+// decides whether another account may be tried. class is how the attempt
+// counts for the client's error if every account fails (errrules'
+// Decision.Class): an error rule may rest an account differently from
+// what the reply means to the client.
+func (r *run) failover(lease *sched.Lease, acct *Account, o sched.Outcome, class sched.Kind) bool {
+	lease.Release(o)
+	r.last = o
+	r.last.Kind = class // r.last only chooses the client's error and its reason
+	r.exclude = append(r.exclude, acct.Name)
+	r.s.metrics.failovers[o.Kind].Add(1)
+	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
+	if r.attempts > r.s.cfg.MaxAccountSwitches {
+		r.fail(failureError(nil, r.last, r.attempts), nil)
+		return true
+	}
+	return false
+}
+
+// newErrorRules compiles the admin's error rules. The config was checked
+// with errrules.Validate, so an error here means a caller skipped that:
+// it is logged and the built-in table alone decides, as with no rules.
+func newErrorRules(rules []errrules.Rule, log *slog.Logger) *errrules.Engine {
+	e, err := errrules.New(errrules.Config{Rules: rules})
+	if err == nil {
+		return e
+	}
+	log.Error("error rules ignored", "err", err)
+	e, _ = errrules.New(errrules.Config{})
+	return e
 }

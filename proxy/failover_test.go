@@ -31,7 +31,9 @@ func TestFailoverHealthTable(t *testing.T) {
 		{"429", upstreamtest.RateLimited(30*time.Second, time.Time{}), sched.StateRateLimited},
 		{"529", upstreamtest.Overloaded(), sched.StateOverloaded},
 		{"401 api key", upstreamtest.AuthError(), sched.StateError},
-		{"403 api key", upstreamtest.PermissionError(), sched.StateError},
+		// A 403 benches an API key only when it says the key is dead (issue
+		// 13); any other 403 is relayed (errrules_test.go).
+		{"403 api key revoked", upstreamtest.Error(403, "permission_error", "This API key has been revoked."), sched.StateError},
 		{"500", upstreamtest.ServerError(), sched.StateOK}, // one 5xx is not yet a cooldown
 	}
 	for _, tt := range tests {

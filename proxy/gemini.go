@@ -3,14 +3,17 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/errrules"
 	"subgate/sched"
 )
 
@@ -39,10 +42,14 @@ func geminiMethod(path string) (model, method string) {
 }
 
 // Parse implements Protocol: the model and method come from the path.
+// The model must be a validPathModel (fasthttp has already decoded %3F,
+// %23, %2F and %2e in the path, and resolved dot segments), and the body
+// one JSON object with unique top-level keys, which Code Assist's
+// envelope relies on.
 func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], geminiHeaders, "")
+	c.Query = "" // never forwarded: Gemini clients put their key there
 	model, method := geminiMethod(c.Path)
-	c.Model = model
 	switch method {
 	case "generateContent":
 	case "streamGenerateContent":
@@ -52,23 +59,97 @@ func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	default:
 		return errUnknownMethod
 	}
-	if c.Model == "" {
+	switch {
+	case model == "":
 		return errMissingModel
+	case !validPathModel(model):
+		return errBadModel
 	}
-	body := gjson.Parse(view(c.Body))
-	c.MaxTokens = body.Get("generationConfig.maxOutputTokens").Int()
+	c.Model = model // a part of c.Path, already a copy
+	var f geminiFields
+	if err := f.read(view(c.Body)); err != nil {
+		return err
+	}
+	c.MaxTokens = gjson.Get(f.config, "maxOutputTokens").Int()
 	h := uint64(hashSeed)
 	if uid := ctx.Request.Header.Peek("x-gemini-api-privileged-user-id"); len(uid) > 0 {
 		h = hashAdd(h, view(uid))
 	} else {
-		first := body.Get("contents.0")
+		first := gjson.Get(f.contents, "0")
 		if !first.Exists() {
 			return nil
 		}
-		h = hashAdd(hashAdd(h, body.Get("systemInstruction").Raw), first.Raw)
+		h = hashAdd(hashAdd(h, f.system), first.Raw)
 	}
 	c.Session = hashString("g:", h)
 	return nil
+}
+
+// geminiFields are the top-level fields of a Gemini body the gateway
+// reads (raw values pointing into the body) and the keys it has seen.
+type geminiFields struct {
+	config, system, contents string
+	keys                     [16]string // the first keys, checked for duplicates without a map
+	n                        int
+	more                     map[string]bool // keys beyond the first 16
+	dup                      bool
+}
+
+// read takes every top-level key of body: with the scanner when it reads
+// body as one object, else after a full validation with gjson (escaped
+// keys, or bytes after the object, which a Code Assist envelope would
+// otherwise carry into its own top level).
+func (f *geminiFields) read(body string) error {
+	if !eachKey(body, f.take) {
+		if !gjson.Valid(body) {
+			return errNotJSON
+		}
+		*f = geminiFields{}
+		gjson.Parse(body).ForEach(func(k, v gjson.Result) bool { return f.take(k.Str, v.Raw) })
+	}
+	if f.dup {
+		return errDuplicateKey
+	}
+	return nil
+}
+
+// take records one top-level key; it stops at the first duplicate.
+func (f *geminiFields) take(key, raw string) bool {
+	if f.seen(key) {
+		f.dup = true
+		return false
+	}
+	switch key {
+	case "generationConfig":
+		f.config = raw
+	case "systemInstruction":
+		f.system = raw
+	case "contents":
+		f.contents = raw
+	}
+	return true
+}
+
+// seen records key and reports whether it was there already.
+func (f *geminiFields) seen(key string) bool {
+	for _, k := range f.keys[:f.n] {
+		if k == key {
+			return true
+		}
+	}
+	if f.n < len(f.keys) {
+		f.keys[f.n] = key
+		f.n++
+		return false
+	}
+	if f.more == nil {
+		f.more = make(map[string]bool)
+	}
+	if f.more[key] {
+		return true
+	}
+	f.more[key] = true
+	return false
 }
 
 func (p *Gemini) method(c *Call) string {
@@ -113,7 +194,9 @@ func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 		if a.BaseURL != "" {
 			base = a.BaseURL
 		}
-		setURL(req, base, "/v1beta/models/"+c.UpstreamModel+":"+p.method(c), query)
+		// The upstream model is the client's validPathModel or the
+		// admin's model_map target; escaped either way.
+		setURL(req, base, "/v1beta/models/"+url.PathEscape(c.UpstreamModel)+":"+p.method(c), query)
 		req.Header.Set("x-goog-api-key", token)
 		req.SetBodyRaw(c.Body)
 		return nil
@@ -124,27 +207,38 @@ func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 	if project == "" {
 		project = p.projects.cached(a.Name)
 	}
-	// Code Assist wraps the Gemini request in an envelope.
-	b := make([]byte, 0, len(c.Body)+128)
-	b = append(b, `{"model":`...)
-	b = append(b, jsonString(c.UpstreamModel)...)
-	if project != "" {
-		b = append(b, `,"project":`...)
-		b = append(b, jsonString(project)...)
+	b, err := codeAssistEnvelope(c.UpstreamModel, project, c.Body)
+	if err != nil {
+		return err
 	}
-	b = append(b, `,"user_prompt_id":`...)
-	b = append(b, jsonString("subgate-"+strconv.FormatInt(time.Now().UnixNano(), 36))...)
-	b = append(b, `,"request":`...)
-	b = append(b, c.Body...)
-	b = append(b, '}')
 	req.SetBodyRaw(b)
 	return nil
 }
 
-// Classify implements Protocol.
-func (p *Gemini) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
+// codeAssistEnvelope wraps a Gemini request for Code Assist, built with
+// sjson: body, which Parse admitted as one JSON object, becomes the value
+// of "request" and nothing else, so no client bytes reach the envelope's
+// own model and project.
+func codeAssistEnvelope(model, project string, body []byte) ([]byte, error) {
+	b, err := sjson.SetBytes([]byte(`{}`), "model", model)
+	if err == nil && project != "" {
+		b, err = sjson.SetBytes(b, "project", project)
+	}
+	if err == nil {
+		b, err = sjson.SetBytes(b, "user_prompt_id", "subgate-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	}
+	if err == nil {
+		b, err = sjson.SetRawBytes(b, "request", body) // a new buffer: body is not touched
+	}
+	return b, err
+}
+
+// Classify implements Protocol: Google's error type is error.status, and a
+// 503 is its overload.
+func (p *Gemini) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply {
 	e := gjson.Get(view(body), "error")
-	return classify(status, a.OAuth(), status == 503, e.Get("status").String(), func() time.Time { return geminiReset(e, time.Now()) })
+	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body,
+		Type: e.Get("status").String(), Overloaded: status == 503, Reset: func() time.Time { return geminiReset(e, time.Now()) }}
 }
 
 // geminiReset reads RetryInfo, and a per-day quota means the next midnight

@@ -401,16 +401,7 @@ func (r *run) tokenFailed(lease *sched.Lease, acct *Account, err error) bool {
 }
 
 // next releases a failed attempt and decides whether another account may
-// be tried.
+// be tried; the outcome's kind is also the client's error class.
 func (r *run) next(lease *sched.Lease, acct *Account, o sched.Outcome) bool {
-	lease.Release(o)
-	r.last = o
-	r.exclude = append(r.exclude, acct.Name)
-	r.s.metrics.failovers[o.Kind].Add(1)
-	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
-	if r.attempts > r.s.cfg.MaxAccountSwitches {
-		r.fail(failureError(nil, r.last, r.attempts), nil)
-		return true
-	}
-	return false
+	return r.failover(lease, acct, o, o.Kind)
 }

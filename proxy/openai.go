@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/errrules"
 	"subgate/sched"
 )
 
@@ -44,10 +45,11 @@ func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Header = copyHeaders(ctx, c.Header[:0], openaiHeaders, "x-codex-")
 	var f openaiFields
 	eachTopKey(view(c.Body), f.take, func() { f = openaiFields{} })
-	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
 	if err := f.modelErr(); err != nil {
 		return err
 	}
+	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
+	c.Query = ""                     // never forwarded (a ?key= is a client credential)
 	c.Stream, c.MaxTokens, c.ClientUsage = f.stream, f.maxTokens, f.clientUsage
 	switch {
 	case f.prev != "":
@@ -181,10 +183,11 @@ func jwtClaim(token, path string) string {
 	return gjson.GetBytes(payload, path).String()
 }
 
-// Classify implements Protocol.
-func (p *OpenAI) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome {
+// Classify implements Protocol: a 503 is OpenAI's overload.
+func (p *OpenAI) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply {
 	typ := gjson.Get(view(body), "error.type").String()
-	return classify(status, a.OAuth(), status == 503, typ, func() time.Time { return openaiReset(h, body, time.Now()) })
+	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
+		Overloaded: status == 503, Reset: func() time.Time { return openaiReset(h, body, time.Now()) }}
 }
 
 // openaiReset finds when a 429 ends: Codex's resets_at/resets_in_seconds,

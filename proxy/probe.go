@@ -91,8 +91,7 @@ func (s *Server) Probe(ctx context.Context, name string) (ProbeResult, error) {
 	res := ProbeResult{Status: resp.StatusCode(), Latency: time.Since(start), Model: c.UpstreamModel}
 	res.OK = res.Status >= 200 && res.Status < 300
 	if !res.OK {
-		o := proto.Classify(res.Status, &resp.Header, body, a)
-		res.Message = o.Reason
+		res.Message = s.rules.Decide(proto.Classify(res.Status, &resp.Header, body, a)).Outcome.Reason
 		if m := gjson.Get(view(body), "error.message").String(); m != "" {
 			res.Message += ": " + m
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/errrules"
 	"subgate/sched"
 )
 
@@ -21,8 +22,10 @@ type Protocol interface {
 	Parse(ctx *fasthttp.RequestCtx, c *Call) error
 	// Prepare fills req, the upstream request, for the leased account.
 	Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error
-	// Classify turns a non-2xx upstream reply into an outcome for the account.
-	Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) sched.Outcome
+	// Classify reads what the error rules need from a non-2xx upstream
+	// reply: its error type, the protocol's overloaded signal and its
+	// reset parser. errrules.Engine.Decide decides.
+	Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply
 	// Windows reads subscription window headers from a successful reply.
 	Windows(h *fasthttp.ResponseHeader) []sched.Window
 	// Response rewrites a buffered successful body for the client (model
@@ -93,7 +96,8 @@ type Call struct {
 	Proto    Protocol
 	Endpoint Endpoint
 	Key      *Key
-	// Path and Query are forwarded upstream (the query verbatim).
+	// Path is the route; Query is what Parse chose to forward of the
+	// client's query (upstreamQuery: re-encoded, never a ?key=).
 	Path  string
 	Query string
 	Body  []byte
@@ -156,13 +160,17 @@ func (f *bodyFields) takeCommon(key, raw string, maxKey bool) bool {
 	return true
 }
 
-// modelErr is the request error a body's model fields make, if any.
+// modelErr is the request error a body's model fields make, if any. A
+// model that is not a bounded model name (validModel) is refused here,
+// before it is kept anywhere: Parse copies it into the Call only after.
 func (f *bodyFields) modelErr() error {
 	switch {
 	case f.model == "":
 		return errMissingModel
 	case f.dupModel:
 		return errDuplicateModel
+	case !validModel(f.model):
+		return errBadModel
 	}
 	return nil
 }

@@ -9,33 +9,49 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/errrules"
 	"subgate/sched"
 )
 
-// upstreamError handles a non-2xx reply: a request error goes back to the
-// client as it is; anything else is the account's problem and fails over.
+// upstreamError handles a non-2xx reply as the error rules decide
+// (errrules' contract with the gateway): relay it to the client, as it is
+// or rewritten, or fail over; either way the lease is released with the
+// decision's outcome.
 func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) bool {
 	defer releaseExchange(req, resp)
-	body := readLimited(resp, 64<<10)
-	status := resp.StatusCode()
-	o := r.call.Proto.Classify(status, &resp.Header, body, acct)
-	if o.Kind != sched.RequestError {
-		return r.next(lease, acct, o)
+	c := r.call
+	body := readLimited(resp, errrules.MaxInspect)
+	d := r.s.rules.Decide(c.Proto.Classify(resp.StatusCode(), &resp.Header, body, acct))
+	if d.Strike && r.s.strikes.Count(acct.Name, c.Key.Name, time.Now()) {
+		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
 	}
-	lease.Release(o)
-	if r.w != nil {
-		msg := gjson.Get(view(body), "error.message").String()
-		r.writeEvent(r.call.Proto.StreamError(KindInvalidRequest, "upstream rejected the request: "+msg))
-	} else {
+	if !d.Relay {
+		return r.failover(lease, acct, d.Outcome, d.Class)
+	}
+	lease.Release(d.Outcome)
+	switch {
+	case r.w != nil: // a stream was promised while waiting: an error event
+		msg := d.Message
+		if msg == "" {
+			msg = "upstream rejected the request: " + gjson.Get(view(body), "error.message").String()
+		}
+		r.writeEvent(c.Proto.StreamError(kindOf(d.Status), msg))
+	case d.Message != "": // a rewrite, in the protocol's own shape
+		c.Proto.WriteError(r.ctx, d.Status, kindOf(d.Status), d.Message)
+	default: // the upstream's status and body, unchanged
 		ctx := r.ctx
-		ctx.SetStatusCode(status)
-		ctx.SetContentType("application/json")
+		ctx.SetStatusCode(d.Status)
+		if ct := resp.Header.ContentType(); len(ct) > 0 {
+			ctx.Response.Header.SetContentTypeBytes(ct)
+		} else {
+			ctx.SetContentType("application/json")
+		}
 		if id := resp.Header.Peek("request-id"); len(id) > 0 {
 			ctx.Response.Header.SetBytesV("request-id", id)
 		}
 		ctx.SetBody(body)
 	}
-	r.record(status, ledger.Usage{}, acct.Name, o.Reason, 0)
+	r.record(d.Status, ledger.Usage{}, acct.Name, d.Outcome.Reason, 0)
 	return true
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/errrules"
 	"subgate/proxy/reqlog"
 	"subgate/sched"
 )
@@ -63,6 +64,10 @@ type Config struct {
 
 	// Admin, when set, serves every path under /admin/.
 	Admin fasthttp.RequestHandler
+
+	// ErrorRules are the admin's [[error_rules]], tried before the
+	// built-in table (docs/error-rules.md); checked by errrules.Validate.
+	ErrorRules []errrules.Rule
 }
 
 func (c *Config) defaults() {
@@ -123,6 +128,8 @@ type Server struct {
 	gemini    *Gemini
 	srv       *fasthttp.Server
 	metrics   *metrics
+	rules     *errrules.Engine  // what an upstream error means
+	strikes   *errrules.Strikes // api_key 403s, counted per client key
 
 	ctx    context.Context // parent of every request; canceled when the grace period ends
 	cancel context.CancelFunc
@@ -148,6 +155,7 @@ func New(cfg Config) *Server {
 	if s.tokens == nil {
 		s.tokens = NewTokens(TokensConfig{Logger: cfg.Logger})
 	}
+	s.rules, s.strikes = newErrorRules(cfg.ErrorRules, cfg.Logger), errrules.NewStrikes(0)
 	s.anthropic = &Anthropic{BaseURL: cfg.AnthropicBaseURL, Identity: cfg.ClaudeCodeSystem}
 	s.responses = &OpenAI{BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
 	s.chat = &OpenAI{Chat: true, BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}

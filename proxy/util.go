@@ -21,7 +21,79 @@ var (
 	errDuplicateModel = errors.New("model: field given more than once")
 	errNotJSON        = errors.New("request body must be a JSON object")
 	errUnknownMethod  = errors.New("unknown method: want generateContent, streamGenerateContent or countTokens")
+	// errBadModel names the rule, never the model: a client's string is
+	// not echoed into errors, logs or the ledger.
+	errBadModel = errors.New("model: must be 1 to " + strconv.Itoa(maxModelLen) +
+		" letters, digits or . - _ : / @ [ ]")
+	errDuplicateKey = errors.New("request body has a top-level field more than once")
 )
+
+// maxModelLen bounds a client's model name. It is kept in every ledger
+// record (twice), the request log, metrics labels, pricing and scheduler
+// caches: unbounded, one key holder could grow all of them by megabytes
+// per request. Real ids are under 64 bytes.
+const maxModelLen = 256
+
+// modelByte marks the bytes a model name may hold: ASCII letters and
+// digits and . - _ : / @ [ ] (dated ids, Bedrock's "…-v1:0", Vertex's
+// "…@20240620", "[1m]" suffixes, "models/…").
+var modelByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte(".-_:/@[]", byte(c)) >= 0
+	}
+	return t
+}()
+
+// validModel reports whether s may be kept as a model name.
+func validModel(s string) bool {
+	if len(s) == 0 || len(s) > maxModelLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !modelByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// validPathModel reports whether s may be a model in a URL path: a
+// validModel that is one path segment ("/" excluded) and never a dot
+// segment, so it cannot move the upstream path however it is escaped.
+func validPathModel(s string) bool {
+	return validModel(s) && strings.IndexByte(s, '/') < 0 && !strings.Contains(s, "..")
+}
+
+// upstreamQuery is the query to forward from a client's parsed query
+// args: re-encoded pair by pair, never pasted, and without "key" (a
+// Gemini-style client credential, which never goes upstream). It returns
+// raw, the client's query as received, when that is already the answer,
+// which spares an allocation for the usual "?beta=true".
+func upstreamQuery(args *fasthttp.Args, raw string) string {
+	if args.Len() == 0 {
+		return ""
+	}
+	var buf [128]byte
+	b := buf[:0]
+	for k, v := range args.All() {
+		if string(k) == "key" {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, '&')
+		}
+		b = fasthttp.AppendQuotedArg(b, k)
+		if len(v) > 0 {
+			b = append(b, '=')
+			b = fasthttp.AppendQuotedArg(b, v)
+		}
+	}
+	if string(b) == raw {
+		return raw
+	}
+	return string(b)
+}
 
 // copyHeaders appends the allow-listed request headers (exact names, or a
 // name prefix) to dst as lowercase (name, value) copies. All the kept
@@ -85,7 +157,9 @@ func copyHeadersSlow(ctx *fasthttp.RequestCtx, dst [][2]string, keeps func([]byt
 	return dst
 }
 
-// setURL sets base+path(+?query) as the request URI.
+// setURL sets base+path(+?query) as the request URI. path and query must
+// be built by the gateway (fixed routes, validPathModel models escaped
+// with url.PathEscape, upstreamQuery), never pasted from a client.
 func setURL(req *fasthttp.Request, base, path, query string) {
 	var buf [256]byte // SetRequestURIBytes copies: most URLs need no allocation
 	u := buf[:0]

@@ -119,8 +119,18 @@ func (s *Statuses) UnmarshalTOML(v any) error {
 func Validate(rules []Rule) error {
 	var errs []error
 	for i, r := range rules {
-		if err := r.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("error_rules[%d]: %w", i, err))
+		err := r.Validate()
+		if err == nil {
+			continue
+		}
+		// One line per problem, each naming its rule: a joined error
+		// prefixed once would leave the later lines unnamed.
+		parts := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			parts = j.Unwrap()
+		}
+		for _, e := range parts {
+			errs = append(errs, fmt.Errorf("error_rules[%d]: %w", i, e))
 		}
 	}
 	return errors.Join(errs...)
