@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/edge"
 	"subgate/proxy/reqlog"
 	"subgate/sched"
 )
@@ -57,12 +58,27 @@ type Config struct {
 	// through it too. Without it the line goes through Logger.
 	RequestLog *reqlog.Writer
 
-	// MetricsEnabled serves GET /metrics, behind MetricsToken when set.
+	// MetricsEnabled serves GET /metrics: to a Bearer MetricsToken or
+	// admin credential, or to anyone when MetricsPublic is set and
+	// MetricsToken is empty.
 	MetricsEnabled bool
 	MetricsToken   string
+	MetricsPublic  bool
 
 	// Admin, when set, serves every path under /admin/.
 	Admin fasthttp.RequestHandler
+	// AdminAuth reports whether request headers carry the admin
+	// credential (bearer token or session cookie): it earns /admin/
+	// requests their body limit and opens /metrics. Nil admits nobody.
+	AdminAuth func(h *fasthttp.RequestHeader) bool
+
+	// Trust names the reverse proxies whose X-Forwarded-For, X-Real-IP
+	// and X-Forwarded-Proto are believed; nil believes nobody.
+	Trust *edge.Trust
+	// MaxConnsPerIP bounds the connections of one client address, and
+	// behind a trusted proxy the requests in flight of one forwarded
+	// client; 0 turns it off.
+	MaxConnsPerIP int
 }
 
 func (c *Config) defaults() {
@@ -121,6 +137,7 @@ type Server struct {
 	chat      *OpenAI
 	gemini    *Gemini
 	srv       *fasthttp.Server
+	guard     *edge.Guard
 	metrics   *metrics
 
 	ctx    context.Context // parent of every request; canceled when the grace period ends
@@ -152,11 +169,19 @@ func New(cfg Config) *Server {
 	s.gemini = &Gemini{BaseURL: cfg.GeminiBaseURL, CodeAssistURL: cfg.CodeAssistBaseURL, projects: newProjectCache(s.up, cfg.ProjectFound)}
 	s.pool.p.Store(newPool(cfg.Accounts, cfg.Keys))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.guard = edge.New(edge.Config{Trust: cfg.Trust, MaxConnsPerIP: cfg.MaxConnsPerIP, Admits: s.admits, Logger: cfg.Logger})
 	s.srv = &fasthttp.Server{
-		Handler:                       s.handler,
-		ErrorHandler:                  s.errorHandler,
-		MaxRequestBodySize:            cfg.MaxBodyBytes,
-		ReadTimeout:                   cfg.ReadTimeout,
+		Handler:      s.handler,
+		ErrorHandler: s.errorHandler,
+		// No body byte of a request without a credential is buffered
+		// beyond edge.SmallBody: fasthttp allocates the declared length
+		// before reading it.
+		HeaderReceived:     s.guard.HeaderReceived,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadTimeout:        cfg.ReadTimeout, // the whole request, headers and body
+		// A buffered reply must be written within WriteTimeout; a stream
+		// moves the deadline at every flush (relay.go).
+		WriteTimeout:                  cfg.WriteTimeout,
 		Concurrency:                   cfg.MaxConns,
 		IdleTimeout:                   cfg.IdleTimeout,
 		NoDefaultServerHeader:         true,
@@ -165,6 +190,9 @@ func New(cfg Config) *Server {
 		DisableHeaderNamesNormalizing: false,
 		ReadBufferSize:                16 << 10,
 		Logger:                        fasthttpLogger{cfg.Logger},
+	}
+	if cfg.MaxConnsPerIP > 0 {
+		s.srv.ConnState = s.guard.ConnState // counts only when there is a limit
 	}
 	s.wg.Add(1)
 	go func() {
@@ -184,7 +212,7 @@ func (s *Server) SetPool(accounts []Account, keys []Key) {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(lazyListener{ln, lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
+	err := s.srv.Serve(lazyListener{s.guard.Listener(ln), lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -240,6 +268,10 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	path := ctx.Path()
+	if !s.guard.Admit(ctx) { // resolves the client address first
+		s.shapeOf(path).WriteError(ctx, fasthttp.StatusTooManyRequests, KindRateLimit, "too many requests in flight from your address")
+		return
+	}
 	switch string(path) {
 	case "/v1/messages":
 		timed = s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)
@@ -306,7 +338,11 @@ func (s *Server) method(ctx *fasthttp.RequestCtx, p Protocol, want string) bool 
 // shape rather than fasthttp's plain-text page.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		s.anthropic.WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
+		if s.guard.Stranger(&ctx.Request.Header) {
+			s.refuseStranger(ctx) // its body was never read: what it lacks is a credential
+			return
+		}
+		s.shapeOf(ctx.Path()).WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
 			"request body exceeds "+strconv.Itoa(s.cfg.MaxBodyBytes>>20)+" MB")
 		return
 	}
@@ -318,18 +354,10 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	s.anthropic.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, "malformed HTTP request")
 }
 
-// authenticate finds the client key from x-api-key or a Bearer token.
+// authenticate finds the client key from x-api-key, a Bearer token,
+// x-goog-api-key or the query's key=.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx, p *pool) *Key {
-	secret := ctx.Request.Header.Peek("x-api-key")
-	if len(secret) == 0 {
-		auth := ctx.Request.Header.Peek("Authorization")
-		if len(auth) > 7 && (string(auth[:7]) == "Bearer " || string(auth[:7]) == "bearer ") {
-			secret = auth[7:]
-		}
-	}
-	if len(secret) == 0 { // Gemini clients
-		secret = ctx.Request.Header.Peek("x-goog-api-key")
-	}
+	secret := clientSecret(&ctx.Request.Header)
 	if len(secret) == 0 {
 		secret = ctx.QueryArgs().Peek("key")
 	}
@@ -337,6 +365,21 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, p *pool) *Key {
 		return nil
 	}
 	return p.lookupKey(secret)
+}
+
+// clientSecret is the client key a request's headers carry, nil when none.
+func clientSecret(h *fasthttp.RequestHeader) []byte {
+	secret := h.Peek("x-api-key")
+	if len(secret) == 0 {
+		auth := h.Peek("Authorization")
+		if len(auth) > 7 && (string(auth[:7]) == "Bearer " || string(auth[:7]) == "bearer ") {
+			secret = auth[7:]
+		}
+	}
+	if len(secret) == 0 { // Gemini clients
+		secret = h.Peek("x-goog-api-key")
+	}
+	return secret
 }
 
 type fasthttpLogger struct{ l *slog.Logger }
