@@ -125,7 +125,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	ui := webui.New(webui.Config{
 		TokenHash: adminHash, PasswordHash: cfg.Admin.PasswordHash,
 		Sched: sch, Ledger: led, Accounts: adm, Keys: adminKeys{adm},
-		Backup: db.WriteTo, Logger: log, Trust: trust,
+		Backup: db.WriteTo, Logger: log, Trust: trust, WriteTimeout: cfg.Server.WriteTimeout.Duration,
 		SecureCookies: cfg.Server.TLSCert != "" || cfg.Admin.CookieSecure,
 	})
 	var adminOnMain fasthttp.RequestHandler

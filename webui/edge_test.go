@@ -1,7 +1,9 @@
 package webui
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -210,5 +212,45 @@ func TestAuthorizedFromHeaders(t *testing.T) {
 		if got := hs.h.Authorized(&h); got != tt.want {
 			t.Errorf("%s: Authorized = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestDownloadOutlastsWriteTimeout: the server's write timeout bounds a
+// reply, but a backup that takes longer to produce and send while its
+// client keeps reading is not cut: each write moves the deadline.
+func TestDownloadOutlastsWriteTimeout(t *testing.T) {
+	const chunk, chunks = 64 << 10, 40
+	h := newLoopbackHandler(t, func(c *Config) {
+		c.WriteTimeout = 300 * time.Millisecond
+		c.Backup = func(w io.Writer) (int64, error) {
+			var n int64
+			for range chunks {
+				time.Sleep(20 * time.Millisecond) // 800 ms in all: beyond the write timeout
+				m, err := w.Write(bytes.Repeat([]byte("b"), chunk))
+				n += int64(m)
+				if err != nil {
+					return n, err
+				}
+			}
+			return n, nil
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: h.Handler, WriteTimeout: 300 * time.Millisecond}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/admin/api/backup", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != chunk*chunks {
+		t.Errorf("steady client got %d of %d bytes (%v): cut by the reply's write timeout", n, chunk*chunks, err)
 	}
 }

@@ -44,6 +44,9 @@ type Config struct {
 	// and X-Forwarded-Proto are believed: the login limiter and log read
 	// the client address they give. Nil believes nobody.
 	Trust *edge.Trust
+	// WriteTimeout is the server's write_timeout: a download (backup,
+	// export) is cut when its client takes no bytes this long. 0 = never.
+	WriteTimeout time.Duration
 }
 
 // Stats is the part of the ledger the admin pages read. Summary and Top
