@@ -191,8 +191,14 @@ func New(cfg Config) *Server {
 		ReadBufferSize:                16 << 10,
 		Logger:                        fasthttpLogger{cfg.Logger},
 	}
-	if cfg.MaxConnsPerIP > 0 {
-		s.srv.ConnState = s.guard.ConnState // counts only when there is a limit
+	if cfg.MaxConnsPerIP > 0 { // the guard counts only when there is a limit
+		prev := s.srv.ConnState // keep any hook already set
+		s.srv.ConnState = func(c net.Conn, st fasthttp.ConnState) {
+			if prev != nil {
+				prev(c, st)
+			}
+			s.guard.ConnState(c, st)
+		}
 	}
 	s.wg.Add(1)
 	go func() {
