@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"subgate/kv"
 	"subgate/ledger"
 	"subgate/proxy"
+	"subgate/proxy/edge"
 	"subgate/proxy/reqlog"
 	"subgate/sched"
 	"subgate/webui"
@@ -118,11 +120,16 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			"gemini":    {TokenURL: gm.OAuthTokenURL, ClientID: gm.OAuthClientID, ClientSecret: gm.OAuthClientSecret},
 		},
 	})
+	trust, err := edge.ParseTrust(cfg.Server.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("server.trusted_proxies: %w", err) // validated at load
+	}
 	adm := &admin{cfg: cfg, db: db, tokens: tokens, led: led, log: log}
 	ui := webui.New(webui.Config{
 		TokenHash: adminHash, PasswordHash: cfg.Admin.PasswordHash,
 		Sched: sch, Ledger: led, Accounts: adm, Keys: adminKeys{adm},
-		Backup: db.WriteTo, Logger: log, SecureCookies: cfg.Server.TLSCert != "",
+		Backup: db.WriteTo, Logger: log, Trust: trust, WriteTimeout: cfg.Server.WriteTimeout.Duration,
+		SecureCookies: cfg.Server.TLSCert != "" || cfg.Admin.CookieSecure,
 	})
 	var adminOnMain fasthttp.RequestHandler
 	if cfg.Server.AdminListen == "" {
@@ -152,10 +159,14 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		IdleTimeout:        cfg.Server.IdleTimeout.Duration,
 		WriteTimeout:       cfg.Server.WriteTimeout.Duration,
 		MaxConns:           cfg.Server.MaxConns,
+		MaxConnsPerIP:      cfg.Server.MaxConnsPerIP,
+		Trust:              trust,
 		MetricsEnabled:     cfg.Metrics.Enabled,
 		MetricsToken:       cfg.Metrics.Token,
+		MetricsPublic:      cfg.Metrics.Public,
 		Admin:              adminOnMain,
 		ErrorRules:         cfg.ErrorRules,
+		AdminAuth:          ui.Authorized,
 	})
 	adm.srv = srv
 
@@ -177,10 +188,11 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	var adminSrv *fasthttp.Server
 	if aln != nil {
-		adminSrv = &fasthttp.Server{Handler: ui.Handler, ReadTimeout: cfg.Server.ReadTimeout.Duration, NoDefaultServerHeader: true}
+		var guard *edge.Guard
+		adminSrv, guard = newAdminServer(cfg.Server, ui, trust, log)
 		log.Info("admin listening", "addr", aln.Addr().String())
 		serving++
-		go func() { serveErr <- adminSrv.Serve(aln) }()
+		go func() { serveErr <- adminSrv.Serve(guard.Listener(aln)) }()
 	}
 
 	select {
@@ -212,6 +224,64 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	led.Close()
 	stopSched()
 	return err
+}
+
+// newAdminServer builds the admin_listen server with the main server's
+// defences: the same connection limits, timeouts and client-address
+// rules, no body beyond edge.SmallBody before the admin credential is
+// shown, and a recover, since fasthttp does not catch handler panics.
+// Serve it on guard.Listener(ln).
+func newAdminServer(sc ServerConfig, ui adminUI, trust *edge.Trust, log *slog.Logger) (*fasthttp.Server, *edge.Guard) {
+	guard := edge.New(edge.Config{Trust: trust, MaxConnsPerIP: sc.MaxConnsPerIP, Admits: ui.Authorized, Logger: log})
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			defer func() {
+				if v := recover(); v != nil {
+					log.Error("admin handler panic", "route", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
+					ctx.ResetBody()
+					ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+					ctx.SetContentType("application/json")
+					ctx.SetBodyString(`{"error":{"message":"internal error","status":500}}`)
+				}
+			}()
+			if !guard.Admit(ctx) {
+				ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
+				ctx.SetContentType("application/json")
+				ctx.SetBodyString(`{"error":{"message":"too many requests in flight from your address","status":429}}`)
+				return
+			}
+			ui.Handler(ctx)
+		},
+		ErrorHandler:          ui.ErrorHandler,
+		HeaderReceived:        guard.HeaderReceived,
+		ReadTimeout:           sc.ReadTimeout.Duration,
+		IdleTimeout:           sc.IdleTimeout.Duration,
+		WriteTimeout:          sc.WriteTimeout.Duration,
+		Concurrency:           sc.MaxConns,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLog{log},
+	}
+	if sc.MaxConnsPerIP > 0 {
+		srv.ConnState = guard.ConnState
+	}
+	return srv, guard
+}
+
+// adminUI is what the admin server needs of *webui.Handler.
+type adminUI interface {
+	Handler(ctx *fasthttp.RequestCtx)
+	Authorized(h *fasthttp.RequestHeader) bool
+	ErrorHandler(ctx *fasthttp.RequestCtx, err error)
+}
+
+// fasthttpLog sends fasthttp's own messages (connection errors) to Debug,
+// without their arguments: those may quote request bytes, credentials
+// included.
+type fasthttpLog struct{ l *slog.Logger }
+
+func (f fasthttpLog) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp", "msg", format, "args", len(args))
 }
 
 // listen opens a TCP listener, with TLS when the config has a certificate.

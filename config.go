@@ -67,10 +67,17 @@ type ServerConfig struct {
 	IdleTimeout   Duration `toml:"idle_timeout"`
 	WriteTimeout  Duration `toml:"write_timeout"` // a client that reads nothing this long is cut
 	MaxConns      int      `toml:"max_conns"`     // concurrent client connections
-	AdminListen   string   `toml:"admin_listen"`  // serve /admin/ here instead of on listen
-	TLSCert       string   `toml:"tls_cert"`      // PEM files: serve HTTPS when both are set
-	TLSKey        string   `toml:"tls_key"`
-	MasterKeyFile string   `toml:"master_key_file"` // encrypts upstream credentials at rest; SUBGATE_MASTER_KEY wins
+	// MaxConnsPerIP bounds one client address's connections (an IPv6 /64),
+	// and behind a trusted proxy one forwarded client's requests in
+	// flight; 0 = off.
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+	// TrustedProxies are the reverse proxies (CIDR prefixes or addresses)
+	// whose X-Forwarded-For, X-Real-IP and X-Forwarded-Proto are believed.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	AdminListen    string   `toml:"admin_listen"` // serve /admin/ here instead of on listen
+	TLSCert        string   `toml:"tls_cert"`     // PEM files: serve HTTPS when both are set
+	TLSKey         string   `toml:"tls_key"`
+	MasterKeyFile  string   `toml:"master_key_file"` // encrypts upstream credentials at rest; SUBGATE_MASTER_KEY wins
 }
 
 // AdminConfig is the [admin] table. An empty Token means: generate one at
@@ -80,12 +87,18 @@ type AdminConfig struct {
 	// PasswordHash is a bcrypt hash for the UI login (`subgate admin
 	// hash-password`); empty allows the token only.
 	PasswordHash string `toml:"password_hash"`
+	// CookieSecure always marks the session cookie Secure; without it the
+	// cookie is Secure over TLS or behind a trusted proxy that forwards
+	// X-Forwarded-Proto: https.
+	CookieSecure bool `toml:"cookie_secure"`
 }
 
 // MetricsConfig is the [metrics] table.
 type MetricsConfig struct {
 	Enabled bool   `toml:"enabled"`
-	Token   string `toml:"token"` // bearer token for GET /metrics; empty = open
+	Token   string `toml:"token"` // bearer token for GET /metrics (the admin token works too)
+	// Public serves /metrics to anyone; only without a token.
+	Public bool `toml:"public"`
 }
 
 // UpstreamsConfig is the [upstreams] table.
@@ -232,6 +245,9 @@ func DefaultConfig() Config {
 		IdleTimeout:   Duration{120 * time.Second},
 		WriteTimeout:  Duration{60 * time.Second},
 		MaxConns:      10000,
+		MaxConnsPerIP: 64,
+		// Empty rather than nil: what the example's "[]" decodes to.
+		TrustedProxies: []string{},
 	}
 	c.Metrics.Enabled = true
 	c.Upstreams.Anthropic = AnthropicUpstream{

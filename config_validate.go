@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"subgate/proxy/errrules"
+	"subgate/proxy/edge"
 )
 
 // Validate checks every field and combination of fields and returns all
@@ -113,6 +114,12 @@ func (c Config) validateServer(v *validator) {
 	if s.MaxConns < 1 {
 		v.add("server.max_conns", "must be >= 1")
 	}
+	if s.MaxConnsPerIP < 0 {
+		v.add("server.max_conns_per_ip", "must be >= 0 (0 = off)")
+	}
+	if _, err := edge.ParseTrust(s.TrustedProxies); err != nil {
+		v.add("server.trusted_proxies", "%v", err)
+	}
 	if s.AdminListen != "" {
 		if _, _, err := net.SplitHostPort(s.AdminListen); err != nil {
 			v.add("server.admin_listen", "must be host:port")
@@ -123,6 +130,9 @@ func (c Config) validateServer(v *validator) {
 	}
 	if h := c.Admin.PasswordHash; h != "" && !strings.HasPrefix(h, "$2") {
 		v.add("admin.password_hash", "must be a bcrypt hash (subgate admin hash-password)")
+	}
+	if c.Metrics.Public && c.Metrics.Token != "" {
+		v.add("metrics.public", "public metrics need no token: unset metrics.token, or public")
 	}
 }
 

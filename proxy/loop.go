@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ type run struct {
 	hdr   [8][2]string // backs callv.Header for the usual few headers
 	pool  *pool
 	start time.Time
+	ip    netip.Addr // the client's address, for the request log
 	// leasev holds the lease of a buffered client's attempt.
 	leasev sched.Lease
 
@@ -88,6 +90,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 	// The run and its call are one object, reused (see recycle).
 	r := runs.Get().(*run)
 	r.s, r.ctx, r.pool, r.start = s, ctx, p, start
+	r.ip, _ = netipAddr(ctx)
 	r.callv = Call{
 		Proto:    proto,
 		Endpoint: ep,

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"cmp"
-	"crypto/subtle"
 	"maps"
 	"slices"
 	"sort"
@@ -153,13 +152,11 @@ type countValue struct {
 
 // metricsHandler serves GET /metrics in the Prometheus text format.
 func (s *Server) metricsHandler(ctx *fasthttp.RequestCtx) {
-	if tok := s.cfg.MetricsToken; tok != "" {
-		auth := ctx.Request.Header.Peek("Authorization")
-		if subtle.ConstantTimeCompare(auth, []byte("Bearer "+tok)) != 1 {
-			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
-			ctx.SetBodyString("unauthorized\n")
-			return
-		}
+	if !s.metricsAllowed(ctx) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="subgate metrics"`)
+		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+		ctx.SetBodyString("unauthorized: send the metrics token or the admin token as a Bearer token\n")
+		return
 	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) { s.writeMetrics(w) })

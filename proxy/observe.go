@@ -27,7 +27,7 @@ func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg strin
 		return
 	}
 	e := reqlog.Entry{
-		Time: r.recorded, Route: c.Path, Key: c.Key.Name, Acct: acct, Model: c.Model,
+		Time: r.recorded, Route: c.Path, Key: c.Key.Name, IP: r.ip, Acct: acct, Model: c.Model,
 		Status: status, Stream: c.Stream, In: u.InputTokens, Out: u.OutputTokens,
 		CacheRead: u.CacheReadTokens, CacheWrite: u.CacheCreationTokens,
 		Ms: dur.Milliseconds(), TTFTMs: ttft.Milliseconds(), Failovers: max(r.attempts-1, 0), Err: errMsg,

@@ -15,6 +15,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/edge"
 	"subgate/proxy/reqlog"
 	"subgate/sched"
 )
@@ -58,9 +59,12 @@ type Config struct {
 	// through it too. Without it the line goes through Logger.
 	RequestLog *reqlog.Writer
 
-	// MetricsEnabled serves GET /metrics, behind MetricsToken when set.
+	// MetricsEnabled serves GET /metrics: to a Bearer MetricsToken or
+	// admin credential, or to anyone when MetricsPublic is set and
+	// MetricsToken is empty.
 	MetricsEnabled bool
 	MetricsToken   string
+	MetricsPublic  bool
 
 	// Admin, when set, serves every path under /admin/.
 	Admin fasthttp.RequestHandler
@@ -68,6 +72,18 @@ type Config struct {
 	// ErrorRules are the admin's [[error_rules]], tried before the
 	// built-in table (docs/error-rules.md); checked by errrules.Validate.
 	ErrorRules []errrules.Rule
+	// AdminAuth reports whether request headers carry the admin
+	// credential (bearer token or session cookie): it earns /admin/
+	// requests their body limit and opens /metrics. Nil admits nobody.
+	AdminAuth func(h *fasthttp.RequestHeader) bool
+
+	// Trust names the reverse proxies whose X-Forwarded-For, X-Real-IP
+	// and X-Forwarded-Proto are believed; nil believes nobody.
+	Trust *edge.Trust
+	// MaxConnsPerIP bounds the connections of one client address, and
+	// behind a trusted proxy the requests in flight of one forwarded
+	// client; 0 turns it off.
+	MaxConnsPerIP int
 }
 
 func (c *Config) defaults() {
@@ -127,6 +143,7 @@ type Server struct {
 	chat      *OpenAI
 	gemini    *Gemini
 	srv       *fasthttp.Server
+	guard     *edge.Guard
 	metrics   *metrics
 	rules     *errrules.Engine  // what an upstream error means
 	strikes   *errrules.Strikes // api_key 403s, counted per client key
@@ -162,11 +179,19 @@ func New(cfg Config) *Server {
 	s.gemini = &Gemini{BaseURL: cfg.GeminiBaseURL, CodeAssistURL: cfg.CodeAssistBaseURL, projects: newProjectCache(s.up, cfg.ProjectFound)}
 	s.pool.p.Store(newPool(cfg.Accounts, cfg.Keys))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.guard = edge.New(edge.Config{Trust: cfg.Trust, MaxConnsPerIP: cfg.MaxConnsPerIP, Admits: s.admits, Logger: cfg.Logger})
 	s.srv = &fasthttp.Server{
-		Handler:                       s.handler,
-		ErrorHandler:                  s.errorHandler,
-		MaxRequestBodySize:            cfg.MaxBodyBytes,
-		ReadTimeout:                   cfg.ReadTimeout,
+		Handler:      s.handler,
+		ErrorHandler: s.errorHandler,
+		// No body byte of a request without a credential is buffered
+		// beyond edge.SmallBody: fasthttp allocates the declared length
+		// before reading it.
+		HeaderReceived:     s.guard.HeaderReceived,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadTimeout:        cfg.ReadTimeout, // the whole request, headers and body
+		// A buffered reply must be written within WriteTimeout; a stream
+		// moves the deadline at every flush (relay.go).
+		WriteTimeout:                  cfg.WriteTimeout,
 		Concurrency:                   cfg.MaxConns,
 		IdleTimeout:                   cfg.IdleTimeout,
 		NoDefaultServerHeader:         true,
@@ -176,6 +201,15 @@ func New(cfg Config) *Server {
 		ReadBufferSize:                16 << 10,
 		Logger:                        fasthttpLogger{cfg.Logger},
 		ConnState:                     s.conns.track,
+	}
+	if cfg.MaxConnsPerIP > 0 { // the guard counts only when there is a limit
+		prev := s.srv.ConnState // keep any hook already set
+		s.srv.ConnState = func(c net.Conn, st fasthttp.ConnState) {
+			if prev != nil {
+				prev(c, st)
+			}
+			s.guard.ConnState(c, st)
+		}
 	}
 	s.wg.Add(1)
 	go func() {
@@ -196,7 +230,7 @@ func (s *Server) SetPool(accounts []Account, keys []Key) {
 // Serve accepts connections on ln until Shutdown, each with TCP keepalive
 // on (see keepAlive).
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(lazyListener{ln, lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
+	err := s.srv.Serve(lazyListener{s.guard.Listener(ln), lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -252,6 +286,10 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	path := ctx.Path()
+	if !s.guard.Admit(ctx) { // resolves the client address first
+		s.shapeOf(path).WriteError(ctx, fasthttp.StatusTooManyRequests, KindRateLimit, "too many requests in flight from your address")
+		return
+	}
 	switch string(path) {
 	case "/v1/messages":
 		timed = s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)
@@ -318,7 +356,11 @@ func (s *Server) method(ctx *fasthttp.RequestCtx, p Protocol, want string) bool 
 // shape rather than fasthttp's plain-text page.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		s.anthropic.WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
+		if s.guard.Stranger(&ctx.Request.Header) {
+			s.refuseStranger(ctx) // its body was never read: what it lacks is a credential
+			return
+		}
+		s.shapeOf(ctx.Path()).WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
 			"request body exceeds "+strconv.Itoa(s.cfg.MaxBodyBytes>>20)+" MB")
 		return
 	}
@@ -330,18 +372,10 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	s.anthropic.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, "malformed HTTP request")
 }
 
-// authenticate finds the client key from x-api-key or a Bearer token.
+// authenticate finds the client key from x-api-key, a Bearer token,
+// x-goog-api-key or the query's key=.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx, p *pool) *Key {
-	secret := ctx.Request.Header.Peek("x-api-key")
-	if len(secret) == 0 {
-		auth := ctx.Request.Header.Peek("Authorization")
-		if len(auth) > 7 && (string(auth[:7]) == "Bearer " || string(auth[:7]) == "bearer ") {
-			secret = auth[7:]
-		}
-	}
-	if len(secret) == 0 { // Gemini clients
-		secret = ctx.Request.Header.Peek("x-goog-api-key")
-	}
+	secret := clientSecret(&ctx.Request.Header)
 	if len(secret) == 0 {
 		secret = ctx.QueryArgs().Peek("key")
 	}
@@ -349,6 +383,21 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, p *pool) *Key {
 		return nil
 	}
 	return p.lookupKey(secret)
+}
+
+// clientSecret is the client key a request's headers carry, nil when none.
+func clientSecret(h *fasthttp.RequestHeader) []byte {
+	secret := h.Peek("x-api-key")
+	if len(secret) == 0 {
+		auth := h.Peek("Authorization")
+		if len(auth) > 7 && (string(auth[:7]) == "Bearer " || string(auth[:7]) == "bearer ") {
+			secret = auth[7:]
+		}
+	}
+	if len(secret) == 0 { // Gemini clients
+		secret = h.Peek("x-goog-api-key")
+	}
+	return secret
 }
 
 type fasthttpLogger struct{ l *slog.Logger }

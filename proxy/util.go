@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math/bits"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
+
+	"subgate/proxy/edge"
 )
 
 var (
@@ -237,13 +238,12 @@ func view(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// netipAddr is the client's address.
+// netipAddr is the client's address: the request's RemoteAddr, which
+// the handler made the forwarded client's when the peer is a trusted
+// proxy (edge.Guard.Admit), so allow lists and logs read the client.
 func netipAddr(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
-	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		a, ok := netip.AddrFromSlice(ta.IP)
-		return a.Unmap(), ok
-	}
-	return netip.Addr{}, false
+	a := edge.AddrOf(ctx.RemoteAddr())
+	return a, a.IsValid()
 }
 
 // sessionHash is a 64-bit hash of conversation content for sticky

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/crypto/bcrypt"
+
+	"subgate/proxy/edge"
 )
 
 const (
@@ -105,11 +106,21 @@ type auth struct {
 // authenticate accepts the admin bearer token or a session cookie. A
 // request that sends an Authorization header is judged by it alone.
 func (h *Handler) authenticate(ctx *fasthttp.RequestCtx) auth {
-	if hdr := ctx.Request.Header.Peek("Authorization"); len(hdr) > 0 {
+	return h.authHeader(&ctx.Request.Header)
+}
+
+// Authorized reports whether request headers carry the admin credential:
+// the bearer token, or the cookie of a live session. It reads the headers
+// alone, so a server may ask before it reads the body (edge.Guard), and is
+// safe for concurrent use.
+func (h *Handler) Authorized(hdr *fasthttp.RequestHeader) bool { return h.authHeader(hdr).ok }
+
+func (h *Handler) authHeader(hd *fasthttp.RequestHeader) auth {
+	if hdr := hd.Peek("Authorization"); len(hdr) > 0 {
 		tok, ok := strings.CutPrefix(string(hdr), "Bearer ")
 		return auth{ok: ok && tok != "" && h.tokenOK(tok)}
 	}
-	if id := ctx.Request.Header.Cookie(cookieName); len(id) > 0 {
+	if id := hd.Cookie(cookieName); len(id) > 0 {
 		if s := h.sessions.get(string(id)); s != nil {
 			return auth{ok: true, session: s}
 		}
@@ -130,8 +141,7 @@ func (h *Handler) secretOK(secret string) bool {
 	if h.tokenOK(secret) {
 		return true
 	}
-	return h.cfg.PasswordHash != "" &&
-		bcrypt.CompareHashAndPassword([]byte(h.cfg.PasswordHash), []byte(secret)) == nil
+	return h.cfg.PasswordHash != "" && h.compare([]byte(h.cfg.PasswordHash), []byte(secret)) == nil
 }
 
 // csrfOK checks a cookie-authenticated state change: the session's CSRF
@@ -182,25 +192,28 @@ func (h *Handler) login(ctx *fasthttp.RequestCtx) {
 		secret = string(ctx.PostArgs().Peek("secret"))
 		next = string(ctx.PostArgs().Peek("next"))
 	}
-	ip := ctx.RemoteIP().String()
-	if ok, retry := h.limiter.allow(ip); !ok {
-		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(retry.Seconds()+0.999)))
-		h.loginFailed(ctx, isJSON, fasthttp.StatusTooManyRequests, "Too many failed logins; try again in a minute.")
-		return
-	}
+	ip := h.cfg.Trust.Client(ctx)
 	if !sameOrigin(ctx) {
 		h.loginFailed(ctx, isJSON, fasthttp.StatusForbidden, "Cross-origin login refused.")
 		return
 	}
+	// The attempt counts before the secret is checked: bcrypt is slow, and
+	// attempts that arrive together must not all reach it.
+	bucket := edge.Bucket(ip).String()
+	if ok, retry := h.limiter.take(bucket); !ok {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(retry.Seconds()+0.999)))
+		h.loginFailed(ctx, isJSON, fasthttp.StatusTooManyRequests, "Too many failed logins; try again in a minute.")
+		return
+	}
 	if !h.secretOK(secret) {
-		h.limiter.fail(ip)
-		h.log.Warn("admin login failed", "ip", ip)
+		h.log.Warn("admin login failed", "ip", ip.String())
 		h.loginFailed(ctx, isJSON, fasthttp.StatusUnauthorized, "Wrong admin token or password.")
 		return
 	}
+	h.limiter.forgive(bucket) // only failures count
 	id, s := h.sessions.create()
 	h.setCookie(ctx, id, sessionTTL)
-	h.log.Info("admin login", "ip", ip)
+	h.log.Info("admin login", "ip", ip.String())
 	if isJSON {
 		writeJSON(ctx, map[string]any{"ok": true, "csrf": s.csrf})
 		return
@@ -257,7 +270,9 @@ func (h *Handler) setCookie(ctx *fasthttp.RequestCtx, value string, ttl time.Dur
 	c.SetPath("/admin")
 	c.SetHTTPOnly(true)
 	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	c.SetSecure(h.cfg.SecureCookies)
+	// Secure when the browser reached us over HTTPS: our TLS, or a
+	// trusted proxy's (X-Forwarded-Proto), or whenever the admin says so.
+	c.SetSecure(h.cfg.SecureCookies || h.cfg.Trust.HTTPS(ctx))
 	if ttl < 0 {
 		c.SetExpire(fasthttp.CookieExpireDelete)
 	} else {
@@ -266,62 +281,68 @@ func (h *Handler) setCookie(ctx *fasthttp.RequestCtx, value string, ttl time.Dur
 	ctx.Response.Header.SetCookie(c)
 }
 
-// limiter counts failed logins per IP in a sliding window.
+// limiter counts login attempts per client address (an IPv6 /64) in a
+// sliding window: each attempt counts from before its secret is checked,
+// and a successful one is forgiven afterwards, so the window holds the
+// failed attempts and those still being checked.
 type limiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	max    int
-	window time.Duration
-	fails  map[string][]time.Time
+	mu       sync.Mutex
+	now      func() time.Time
+	max      int
+	window   time.Duration
+	attempts map[string][]time.Time
 }
 
 // maxTrackedIPs bounds the limiter's memory under a spray of addresses.
 const maxTrackedIPs = 10000
 
 func newLimiter(now func() time.Time, max int, window time.Duration) *limiter {
-	return &limiter{now: now, max: max, window: window, fails: make(map[string][]time.Time)}
+	return &limiter{now: now, max: max, window: window, attempts: make(map[string][]time.Time)}
 }
 
-// allow reports whether ip may try to log in, and if not, how long until
-// it may.
-func (l *limiter) allow(ip string) (bool, time.Duration) {
+// take counts an attempt from ip, or reports false with the wait until
+// ip may try again.
+func (l *limiter) take(ip string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	f := l.live(ip, now)
-	if len(f) < l.max {
-		return true, 0
+	if len(f) >= l.max {
+		return false, f[0].Add(l.window).Sub(now)
 	}
-	return false, f[0].Add(l.window).Sub(now)
-}
-
-// fail records a failed login from ip.
-func (l *limiter) fail(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.fails) >= maxTrackedIPs {
-		for k := range l.fails {
-			if len(l.live(k, now)) == 0 {
-				delete(l.fails, k)
-			}
+	if f == nil && len(l.attempts) >= maxTrackedIPs {
+		for k := range l.attempts {
+			l.live(k, now)
 		}
 	}
-	l.fails[ip] = append(l.live(ip, now), now)
+	l.attempts[ip] = append(f, now)
+	return true, 0
 }
 
-// live drops ip's failures older than the window and returns the rest.
+// forgive takes back ip's latest attempt: it succeeded.
+func (l *limiter) forgive(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.live(ip, l.now())
+	if len(f) <= 1 {
+		delete(l.attempts, ip)
+		return
+	}
+	l.attempts[ip] = f[:len(f)-1]
+}
+
+// live drops ip's attempts older than the window and returns the rest.
 func (l *limiter) live(ip string, now time.Time) []time.Time {
-	f := l.fails[ip]
+	f := l.attempts[ip]
 	i := 0
 	for i < len(f) && !now.Before(f[i].Add(l.window)) {
 		i++
 	}
 	f = f[i:]
 	if len(f) == 0 {
-		delete(l.fails, ip)
+		delete(l.attempts, ip)
 		return nil
 	}
-	l.fails[ip] = f
+	l.attempts[ip] = f
 	return f
 }

@@ -13,7 +13,11 @@
 //     state change also needs the session's CSRF token (X-CSRF-Token) and
 //     must not come from another site (Sec-Fetch-Site, else Origin).
 //   - The session cookie is HttpOnly, SameSite=Strict, Path=/admin, and
-//     Secure when Config.SecureCookies is set.
+//     Secure when Config.SecureCookies is set or the browser came over
+//     HTTPS (TLS here, or X-Forwarded-Proto from a Config.Trust proxy).
+//   - A login attempt counts against its client address before the
+//     password's bcrypt check, so parallel attempts cannot outrun the
+//     limit; a successful one is forgiven.
 //   - No response contains an upstream credential, a proxy password or a
 //     key secret, except the one answer to POST /admin/api/keys.
 //   - Pages allow scripts and styles from the binary only (CSP), and build
@@ -23,8 +27,12 @@
 // Caveats:
 //   - Sessions and the failed-login counter live in memory: a restart logs
 //     everybody out and resets the counter.
-//   - Failed logins are limited per client IP as the server sees it; behind
-//     a reverse proxy every client shares one limit.
+//   - Failed logins are limited per client address (an IPv6 /64); behind a
+//     reverse proxy that is not in Config.Trust every client shares one
+//     limit.
+//   - Authorized sees only the headers: servers call it before reading a
+//     body (edge.Guard), and the login form, whose credential is in the
+//     body, must fit in edge.SmallBody.
 //   - Usage paging uses the time of the last record as its cursor; records
 //     sharing that exact nanosecond across a page boundary may be skipped.
 //   - A filtered usage query scans raw records back from its cursor; a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -132,8 +133,9 @@ func (h *Handler) backup(ctx *fasthttp.RequestCtx, _ []string) {
 func (h *Handler) stream(ctx *fasthttp.RequestCtx, what string, produce func(w io.Writer) error) {
 	pr, pw := io.Pipe()
 	log := h.log
+	conn, timeout := ctx.Conn(), h.cfg.WriteTimeout
 	go func() {
-		tw := &trackWriter{w: pw}
+		tw := &trackWriter{w: pw, conn: conn, timeout: timeout}
 		bw := bufio.NewWriterSize(tw, 32<<10)
 		err := produce(bw)
 		if err == nil {
@@ -151,13 +153,21 @@ func (h *Handler) stream(ctx *fasthttp.RequestCtx, what string, produce func(w i
 }
 
 // trackWriter remembers the first write error, to tell a client that
-// went away from a failing producer.
+// went away from a failing producer. Before each write it moves the
+// connection's write deadline timeout ahead: the server's write timeout
+// bounds one reply, and a download may rightly take longer, but a client
+// that takes nothing for timeout is cut.
 type trackWriter struct {
-	w   io.Writer
-	err error
+	w       io.Writer
+	err     error
+	conn    net.Conn
+	timeout time.Duration
 }
 
 func (t *trackWriter) Write(p []byte) (int, error) {
+	if t.conn != nil && t.timeout > 0 {
+		_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
+	}
 	n, err := t.w.Write(p)
 	if err != nil && t.err == nil {
 		t.err = err

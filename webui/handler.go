@@ -1,12 +1,14 @@
 package webui
 
 import (
+	"errors"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Handler serves the admin API and pages under /admin/.
@@ -17,6 +19,9 @@ type Handler struct {
 	sessions *sessions
 	limiter  *limiter
 	pages    *pages
+	// compare checks a password against its bcrypt hash (a seam for the
+	// tests that count how many attempts reach it).
+	compare func(hash, password []byte) error
 }
 
 // New returns the admin handler. It panics when cfg.Sched is nil, a
@@ -38,6 +43,7 @@ func New(cfg Config) *Handler {
 		sessions: newSessions(cfg.Now),
 		limiter:  newLimiter(cfg.Now, loginAttempts, loginWindow),
 		pages:    mustPages(),
+		compare:  bcrypt.CompareHashAndPassword,
 	}
 }
 
@@ -178,6 +184,24 @@ func (h *Handler) page(ctx *fasthttp.RequestCtx, path string) {
 		csrf = a.session.csrf
 	}
 	h.pages.render(ctx, name, pageData{CSRF: csrf})
+}
+
+// ErrorHandler answers requests a server could not read, in the admin
+// API's shape: 401 for a body refused before any credential was shown
+// (edge.Guard lets a stranger send edge.SmallBody bytes), 413 for one
+// too large for the server's limit, 408 for a slow one.
+func (h *Handler) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var te interface{ Timeout() bool }
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge) && !h.Authorized(&ctx.Request.Header):
+		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong admin token or session", "")
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large", "")
+	case errors.As(err, &te) && te.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, "timeout reading request", "")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "malformed HTTP request", "")
+	}
 }
 
 // secureHeaders keeps the admin pages out of frames and other origins'

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"subgate/ledger"
+	"subgate/proxy/edge"
 	"subgate/sched"
 )
 
@@ -35,8 +36,17 @@ type Config struct {
 	// Now is the clock for sessions, rate limits and ranges; nil means
 	// time.Now.
 	Now func() time.Time
-	// SecureCookies marks the session cookie Secure (served over TLS).
+	// SecureCookies always marks the session cookie Secure (TLS here, or
+	// [admin] cookie_secure). Without it the cookie is Secure when the
+	// request came over TLS or through a trusted proxy that says so.
 	SecureCookies bool
+	// Trust names the reverse proxies whose X-Forwarded-For, X-Real-IP
+	// and X-Forwarded-Proto are believed: the login limiter and log read
+	// the client address they give. Nil believes nobody.
+	Trust *edge.Trust
+	// WriteTimeout is the server's write_timeout: a download (backup,
+	// export) is cut when its client takes no bytes this long. 0 = never.
+	WriteTimeout time.Duration
 }
 
 // Stats is the part of the ledger the admin pages read. Summary and Top

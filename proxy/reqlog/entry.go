@@ -2,6 +2,7 @@ package reqlog
 
 import (
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode"
@@ -13,8 +14,9 @@ import (
 type Entry struct {
 	Time       time.Time // when the request was recorded; zero means now
 	Route      string
-	Key        string // client key name
-	Acct       string // account that served it, or ""
+	Key        string     // client key name
+	IP         netip.Addr // client address (the forwarded client's behind a trusted proxy); zero when unknown
+	Acct       string     // account that served it, or ""
 	Model      string
 	Status     int
 	Stream     bool
@@ -36,13 +38,23 @@ const Msg = "request"
 func (e *Entry) Record() slog.Record {
 	r := slog.NewRecord(e.when(), slog.LevelInfo, Msg, 0)
 	r.AddAttrs(
-		slog.String("route", e.Route), slog.String("key", e.Key), slog.String("acct", e.Acct),
+		slog.String("route", e.Route), slog.String("key", e.Key), slog.String("ip", e.ip()),
+		slog.String("acct", e.Acct),
 		slog.String("model", e.Model), slog.Int("status", e.Status), slog.Bool("stream", e.Stream),
 		slog.Int64("in", e.In), slog.Int64("out", e.Out),
 		slog.Int64("cache_read", e.CacheRead), slog.Int64("cache_write", e.CacheWrite),
 		slog.Int64("ms", e.Ms), slog.Int64("ttft_ms", e.TTFTMs),
 		slog.Int("failovers", e.Failovers), slog.String("err", e.Err))
 	return r
+}
+
+// ip is the address as the line shows it: no zone (a zone would be text
+// a client chose), "" when unknown.
+func (e *Entry) ip() string {
+	if !e.IP.IsValid() {
+		return ""
+	}
+	return e.IP.WithZone("").String()
 }
 
 func (e *Entry) when() time.Time {
@@ -60,7 +72,11 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	b = appendJSONString(b, e.Route)
 	b = append(b, `,"key":`...)
 	b = appendJSONString(b, e.Key)
-	b = append(b, `,"acct":`...)
+	b = append(b, `,"ip":"`...)
+	if e.IP.IsValid() {
+		b = e.IP.WithZone("").AppendTo(b) // digits, dots, colons: nothing to escape
+	}
+	b = append(b, `","acct":`...)
 	b = appendJSONString(b, e.Acct)
 	b = append(b, `,"model":`...)
 	b = appendJSONString(b, e.Model)
@@ -155,6 +171,12 @@ func (e *Entry) appendText(b []byte) []byte {
 	b = append(b, textPrefix...)
 	b = appendTextString(append(b, " "+ansiFaint+"route="+ansiReset...), e.Route)
 	b = appendTextString(append(b, " "+ansiFaint+"key="+ansiReset...), e.Key)
+	b = append(b, " "+ansiFaint+"ip="+ansiReset...)
+	if e.IP.IsValid() {
+		b = e.IP.WithZone("").AppendTo(b) // never needs quoting
+	} else {
+		b = append(b, `""`...)
+	}
 	b = appendTextString(append(b, " "+ansiFaint+"acct="+ansiReset...), e.Acct)
 	b = appendTextString(append(b, " "+ansiFaint+"model="+ansiReset...), e.Model)
 	b = strconv.AppendInt(append(b, " "+ansiFaint+"status="+ansiReset...), int64(e.Status), 10)

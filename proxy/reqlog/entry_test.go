@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -38,13 +39,21 @@ var awkward = []string{
 	"\ufffd", "nbsp\u00a0", "zero\u200bwidth", "upstream 529: {\"type\":\"overloaded_error\"}",
 }
 
+// ips are client addresses of every form a line may show, the unknown
+// one and a zone (never written: it would be text a client chose) among
+// them.
+var ips = []netip.Addr{
+	{}, netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::1"),
+	netip.MustParseAddr("::ffff:192.0.2.1"), netip.MustParseAddr("fe80::1%eth0\"\n"), netip.MustParseAddr("::1"),
+}
+
 func sampleEntries() []Entry {
 	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("x", -(3*3600 + 30*60))}
 	var es []Entry
 	for i, s := range awkward {
 		es = append(es, Entry{
 			Time:  time.Date(2026, 11, 22, 13, 4, 5, []int{0, 123456789, 120000000, 1000}[i%4], zones[i%3]),
-			Route: "/v1/messages", Key: s, Acct: "acct-" + s, Model: s, Status: 200 + i,
+			Route: "/v1/messages", Key: s, IP: ips[i%len(ips)], Acct: "acct-" + s, Model: s, Status: 200 + i,
 			Stream: i%2 == 0, In: int64(i) * 1000, Out: -int64(i), CacheRead: 1 << 40, CacheWrite: 0,
 			Ms: int64(i * 7), TTFTMs: 3, Failovers: i % 3, Err: s,
 		})
@@ -66,6 +75,28 @@ func TestTextMatchesTint(t *testing.T) {
 		got, want := string(e.appendText(nil)), tintText(t, &e)
 		if got != want {
 			t.Errorf("model %q:\n got %q\nwant %q", e.Model, got, want)
+		}
+	}
+}
+
+// TestIPField: the line names the client address, without a zone.
+func TestIPField(t *testing.T) {
+	tests := []struct {
+		ip         netip.Addr
+		json, text string
+	}{
+		{netip.Addr{}, `"ip":""`, "ip=" + ansiReset + `"" `},
+		{netip.MustParseAddr("203.0.113.7"), `"ip":"203.0.113.7"`, "ip=" + ansiReset + "203.0.113.7 "},
+		{netip.MustParseAddr("2001:db8::1"), `"ip":"2001:db8::1"`, "ip=" + ansiReset + "2001:db8::1 "},
+		{netip.MustParseAddr("fe80::1%x\"y"), `"ip":"fe80::1"`, "ip=" + ansiReset + "fe80::1 "},
+	}
+	for _, tt := range tests {
+		e := Entry{IP: tt.ip}
+		if got := string(e.appendJSON(nil)); !strings.Contains(got, tt.json) {
+			t.Errorf("JSON for %v: %s lacks %s", tt.ip, got, tt.json)
+		}
+		if got := string(e.appendText(nil)); !strings.Contains(got, tt.text) {
+			t.Errorf("text for %v: %q lacks %q", tt.ip, got, tt.text)
 		}
 	}
 }
