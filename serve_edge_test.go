@@ -77,7 +77,7 @@ func (panicky) Handler(*fasthttp.RequestCtx) { panic("boom") }
 // TestAdminServerRecoversPanics: a panic in an admin handler is answered
 // 500 and logged; the admin server keeps serving.
 func TestAdminServerRecoversPanics(t *testing.T) {
-	var logs syncBuf
+	var logs lockedBuffer
 	addr, _ := startAdminServer(t, DefaultConfig().Server, panicky{testUI(t)}, nil, slog.New(slog.NewJSONHandler(&logs, nil)))
 	for i := range 2 {
 		resp, body := rawReply(t, addr, "GET /admin/ HTTP/1.1\r\nHost: x\r\n\r\n")

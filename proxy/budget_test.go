@@ -154,7 +154,7 @@ func TestLedgerUnavailable(t *testing.T) {
 	opt, led, store := withLedger(t, ledger.Config{})
 	h := newHarness(t, []Account{apiAccount("a1", "k1")}, opt,
 		withKeys(Key{Name: "sk-limited", Limits: ledger.Limits{LimitDay: 5_000_000}}, Key{Name: "sk-free"}),
-		func(c *Config, _ *sched.Config) { c.MetricsEnabled = true })
+		func(c *Config, _ *sched.Config) { c.MetricsEnabled, c.MetricsPublic = true, true })
 	post := func(key string) (*http.Response, []byte) { return h.post("/v1/messages", simpleBody, "x-api-key", key) }
 
 	if resp, body := post("sk-limited"); resp.StatusCode != 200 {
@@ -248,7 +248,7 @@ func metricValue(t *testing.T, metrics, name string) int64 {
 func TestCountTokensCountsAgainstRPM(t *testing.T) {
 	h := newHarness(t, []Account{apiAccount("a1", "k1"), geminiKey("g1", "gk1")},
 		withKey(Key{Limits: ledger.Limits{RPM: 3}}),
-		func(c *Config, _ *sched.Config) { c.MetricsEnabled = true })
+		func(c *Config, _ *sched.Config) { c.MetricsEnabled, c.MetricsPublic = true, true })
 	count := `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hello"}]}`
 	for i, want := range []int{200, 200} {
 		if resp, body := h.post("/v1/messages/count_tokens", count); resp.StatusCode != want {

@@ -94,7 +94,7 @@ func TestOversizedModelIsRefused(t *testing.T) {
 	logw := &countingWriter{}
 	h := newHarness(t, []Account{apiAccount("a1", "k1"), openaiKey("o1", "sk-o1")}, func(c *Config, _ *sched.Config) {
 		c.MaxBodyBytes = 16 << 20
-		c.MetricsEnabled = true
+		c.MetricsEnabled, c.MetricsPublic = true, true
 		c.Logger = slog.New(slog.NewJSONHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	// One successful request first, so the file and the metrics have
