@@ -250,6 +250,11 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 		w.WriteString("subgate_token_refreshes_total{result=\"ok\"} " + strconv.FormatUint(ok, 10) + "\n")
 		w.WriteString("subgate_token_refreshes_total{result=\"error\"} " + strconv.FormatUint(failed, 10) + "\n")
 	})
+	if rl := s.cfg.RequestLog; rl != nil {
+		series("subgate_log_dropped_total", "Request log lines lost: the log destination fell behind or failed.", "counter", func() {
+			w.WriteString("subgate_log_dropped_total " + strconv.FormatUint(rl.Stats().Dropped, 10) + "\n")
+		})
+	}
 }
 
 // writeLedgerHealth writes the series that show a failing store: records

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"subgate/proxy/reqlog"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
@@ -130,5 +131,31 @@ func TestAppendMillis(t *testing.T) {
 		if got != want {
 			t.Errorf("appendMillis(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// TestMetricsLogDropped: request log lines the destination refused show
+// in /metrics, so a stuck or failing log is visible.
+func TestMetricsLogDropped(t *testing.T) {
+	rl := reqlog.New(reqlog.Config{Out: failingWriter{}, FlushInterval: time.Millisecond})
+	t.Cleanup(func() { rl.Close() })
+	h := newHarness(t, twoAccounts(), func(c *Config, _ *sched.Config) {
+		c.MetricsEnabled, c.MetricsPublic, c.RequestLog = true, true, rl
+	})
+	h.post("/v1/messages", simpleBody)
+	h.records(1)
+	rl.Flush()
+	resp, err := http.Get(h.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "subgate_log_dropped_total 1\n") {
+		t.Errorf("metrics lack subgate_log_dropped_total 1:\n%s", b)
 	}
 }
