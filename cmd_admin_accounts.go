@@ -52,7 +52,7 @@ func (a *admin) reload() error {
 }
 
 func (a *admin) fromConfig(name string) bool {
-	return slices.ContainsFunc(a.cfg.Accounts, func(c AccountConfig) bool { return c.Name == name })
+	return slices.ContainsFunc(a.cfg.Accounts, func(c kv.Account) bool { return c.Name == name })
 }
 
 // List implements webui.Accounts.

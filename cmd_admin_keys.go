@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"subgate/kv"
 	"subgate/ledger"
@@ -26,17 +25,7 @@ func (a *admin) keyFromConfig(name string) bool {
 func (a *admin) listKeys() []webui.KeyInfo {
 	var out []webui.KeyInfo
 	for _, k := range a.cfg.Keys {
-		var exp time.Time
-		if k.ExpiresAt != "" {
-			exp, _ = time.Parse(time.RFC3339, k.ExpiresAt)
-		}
-		out = append(out, webui.KeyInfo{
-			Name: k.Name, Group: k.Group, Source: "config", Concurrency: k.Concurrency, RPM: k.RPM,
-			Limit5hUSD: k.Limit5hUSD, LimitDayUSD: k.LimitDayUSD, LimitWeekUSD: k.LimitWeekUSD,
-			LimitMonthUSD: k.LimitMonthUSD, QuotaUSD: k.QuotaUSD, RateMultiplier: k.RateMultiplier,
-			ExpiresAt: exp, Models: k.Models, AllowIPs: k.AllowIPs, Enabled: k.Enabled == nil || *k.Enabled,
-			InterceptWarmup: k.InterceptWarmup, Windows: a.windows(k.Name, k.limits()),
-		})
+		out = append(out, a.keyInfo(k.Key, "config"))
 	}
 	stored, err := a.db.Keys()
 	if err != nil {
@@ -46,15 +35,19 @@ func (a *admin) listKeys() []webui.KeyInfo {
 		if a.keyFromConfig(k.Name) {
 			continue
 		}
-		out = append(out, webui.KeyInfo{
-			Name: k.Name, Group: k.Group, Source: "ui", Concurrency: k.Concurrency, RPM: k.RPM,
-			Limit5hUSD: k.Limit5hUSD, LimitDayUSD: k.LimitDayUSD, LimitWeekUSD: k.LimitWeekUSD,
-			LimitMonthUSD: k.LimitMonthUSD, QuotaUSD: k.QuotaUSD, RateMultiplier: k.RateMultiplier,
-			ExpiresAt: k.ExpiresAt, Models: k.Models, AllowIPs: k.AllowIPs, Enabled: k.Enabled,
-			InterceptWarmup: k.InterceptWarmup, Created: k.Created, Windows: a.windows(k.Name, k.Limits()),
-		})
+		out = append(out, a.keyInfo(k, "ui"))
 	}
 	return out
+}
+
+func (a *admin) keyInfo(k kv.Key, source string) webui.KeyInfo {
+	return webui.KeyInfo{
+		Name: k.Name, Group: k.Group, Source: source, Concurrency: k.Concurrency, RPM: k.RPM,
+		Limit5hUSD: k.Limit5hUSD, LimitDayUSD: k.LimitDayUSD, LimitWeekUSD: k.LimitWeekUSD,
+		LimitMonthUSD: k.LimitMonthUSD, QuotaUSD: k.QuotaUSD, RateMultiplier: k.RateMultiplier,
+		ExpiresAt: k.ExpiresAt.Time, Models: k.Models, AllowIPs: k.AllowIPs, Enabled: k.Enabled,
+		InterceptWarmup: k.InterceptWarmup, Created: k.Created, Windows: a.windows(k.Name, k.Limits()),
+	}
 }
 
 func (a *admin) windows(key string, lim ledger.Limits) []webui.KeyWindow {
@@ -84,7 +77,7 @@ func checkKey(n webui.NewKey, adding bool) error {
 			return &webui.FieldError{Field: f.name, Msg: "must be >= 0"}
 		}
 	}
-	if _, err := parseAllowIPs(n.AllowIPs); err != nil {
+	if _, err := (kv.Key{AllowIPs: n.AllowIPs}).Prefixes(); err != nil {
 		return &webui.FieldError{Field: "allow_ips", Msg: err.Error()}
 	}
 	return nil
@@ -97,7 +90,7 @@ func applyKey(k *kv.Key, n webui.NewKey) {
 	}
 	k.Concurrency, k.RPM = n.Concurrency, n.RPM
 	k.Limit5hUSD, k.LimitDayUSD, k.LimitWeekUSD, k.LimitMonthUSD = n.Limit5hUSD, n.LimitDayUSD, n.LimitWeekUSD, n.LimitMonthUSD
-	k.QuotaUSD, k.RateMultiplier, k.ExpiresAt = n.QuotaUSD, n.RateMultiplier, n.ExpiresAt
+	k.QuotaUSD, k.RateMultiplier, k.ExpiresAt = n.QuotaUSD, n.RateMultiplier, kv.Time{Time: n.ExpiresAt}
 	k.Models, k.AllowIPs, k.Enabled, k.InterceptWarmup = n.Models, n.AllowIPs, n.Enabled, n.InterceptWarmup
 }
 

@@ -228,7 +228,7 @@ func importClaude(ctx context.Context, cfg Config, f accountFlags, cred claudeOA
 		Type:         "oauth",
 		AccessToken:  cred.AccessToken,
 		RefreshToken: cred.RefreshToken,
-		ExpiresAt:    cred.expiry(),
+		ExpiresAt:    kv.Time{Time: cred.expiry()},
 	})
 	if err != nil {
 		return err
@@ -236,7 +236,7 @@ func importClaude(ctx context.Context, cfg Config, f accountFlags, cred claudeOA
 	_, err = fmt.Fprintf(stdout, "imported Claude account %q (token %s, %s)\n"+
 		"note: Claude Code and subgate now share this login; refresh tokens rotate, so when one\n"+
 		"side refreshes, the other's copy stops working. `subgate login claude` gives subgate its own.\n",
-		acct.Name, tokenPrefix(firstNonEmpty(cred.AccessToken, cred.RefreshToken)), expiryText(acct.ExpiresAt))
+		acct.Name, tokenPrefix(firstNonEmpty(cred.AccessToken, cred.RefreshToken)), expiryText(acct.ExpiresAt.Time))
 	return err
 }
 
@@ -324,7 +324,7 @@ func codexAccount(file string, data []byte) (kv.Account, error) {
 		AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, IDToken: t.IDToken,
 		AccountID: firstNonEmpty(t.AccountID, id.Auth.ChatGPTAccountID, parseJWT(t.AccessToken).Auth.ChatGPTAccountID),
 		Email:     id.Email,
-		ExpiresAt: parseJWT(t.AccessToken).expiry(),
+		ExpiresAt: kv.Time{Time: parseJWT(t.AccessToken).expiry()},
 	}
 	return a, nil
 }
@@ -351,7 +351,7 @@ func importCodex(cfg Config, f accountFlags, file string, stdout io.Writer) erro
 	_, err = fmt.Fprintf(stdout, "imported Codex account %q (token %s, %s)\n"+
 		"note: Codex CLI and subgate now share this login; refresh tokens rotate, so when one\n"+
 		"side refreshes, the other's copy stops working. `subgate login codex` gives subgate its own.\n",
-		acct.Name, tokenPrefix(firstNonEmpty(acct.AccessToken, acct.RefreshToken)), expiryText(acct.ExpiresAt))
+		acct.Name, tokenPrefix(firstNonEmpty(acct.AccessToken, acct.RefreshToken)), expiryText(acct.ExpiresAt.Time))
 	return err
 }
 
@@ -384,7 +384,7 @@ func geminiAccount(file string, data []byte) (kv.Account, error) {
 		Email: parseJWT(c.IDToken).Email,
 	}
 	if ms, err := c.ExpiryDate.Float64(); err == nil && ms > 0 {
-		a.ExpiresAt = time.UnixMilli(int64(ms))
+		a.ExpiresAt = kv.Time{Time: time.UnixMilli(int64(ms))}
 	}
 	return a, nil
 }
@@ -402,6 +402,6 @@ func importGemini(cfg Config, f accountFlags, file string, stdout io.Writer) err
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "imported Gemini account %q (token %s, %s)\n",
-		acct.Name, tokenPrefix(firstNonEmpty(acct.AccessToken, acct.RefreshToken)), expiryText(acct.ExpiresAt))
+		acct.Name, tokenPrefix(firstNonEmpty(acct.AccessToken, acct.RefreshToken)), expiryText(acct.ExpiresAt.Time))
 	return err
 }

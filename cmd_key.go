@@ -9,6 +9,8 @@ import (
 	"io"
 
 	"github.com/BurntSushi/toml"
+
+	"subgate/kv"
 )
 
 // errUsage marks a command-line mistake; main may exit 2 on it.
@@ -55,7 +57,7 @@ func cmdKeyNew(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	kc := KeyConfig{Name: pos[0], Key: key, Group: *group}
+	kc := KeyConfig{Key: kv.Key{Name: pos[0], Group: *group}, Secret: key}
 	block, err := keyBlock(kc)
 	if err != nil {
 		return err
@@ -82,7 +84,7 @@ func keyBlock(k KeyConfig) ([]byte, error) {
 	}
 	doc := struct {
 		Keys []entry `toml:"keys"`
-	}{[]entry{{k.Name, k.Hash(), k.Group}}}
+	}{[]entry{{k.Name, k.SecretHash(), k.Group}}}
 	var buf bytes.Buffer
 	enc := toml.NewEncoder(&buf)
 	enc.Indent = ""

@@ -96,7 +96,7 @@ func cmdLogin(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 		who = "(email not reported)"
 	}
 	_, err = fmt.Fprintf(stdout, "logged in as %s; stored account %q (type %s, token %s, %s)\n",
-		who, acct.Name, acct.Type, tokenPrefix(acct.AccessToken), expiryText(acct.ExpiresAt))
+		who, acct.Name, acct.Type, tokenPrefix(acct.AccessToken), expiryText(acct.ExpiresAt.Time))
 	return err
 }
 

@@ -256,9 +256,9 @@ func (f *oauthFlow) account(tok tokenResponse, now time.Time) kv.Account {
 		a.Email = id.Email // only when the openid scope was granted
 	}
 	if tok.ExpiresIn > 0 {
-		a.ExpiresAt = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+		a.ExpiresAt = kv.Time{Time: now.Add(time.Duration(tok.ExpiresIn) * time.Second)}
 	} else {
-		a.ExpiresAt = parseJWT(tok.AccessToken).expiry()
+		a.ExpiresAt = kv.Time{Time: parseJWT(tok.AccessToken).expiry()}
 	}
 	return a
 }

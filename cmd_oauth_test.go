@@ -219,7 +219,7 @@ func TestOAuthFinishOpenAI(t *testing.T) {
 		a.IDToken == "" || a.Email != "coder@example.com" || a.AccountID != testChatGPTAcct {
 		t.Errorf("account = %+v", a)
 	}
-	if d := time.Until(a.ExpiresAt); d < 239*time.Hour || d > 240*time.Hour {
+	if d := time.Until(a.ExpiresAt.Time); d < 239*time.Hour || d > 240*time.Hour {
 		t.Errorf("ExpiresAt in %v, want 240h", d)
 	}
 	reqs := ts.requests()

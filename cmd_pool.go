@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"subgate/kv"
 	"subgate/ledger"
@@ -16,19 +15,8 @@ func poolAccounts(cfg Config, db *kv.DB) ([]proxy.Account, error) {
 	out := make([]proxy.Account, 0, len(cfg.Accounts))
 	seen := make(map[string]bool)
 	for _, a := range cfg.Accounts {
-		var exp time.Time
-		if a.ExpiresAt != "" {
-			exp, _ = time.Parse(time.RFC3339, a.ExpiresAt) // validated at load
-		}
-		out = append(out, proxy.Account{
-			Account: sched.Account{
-				Name: a.Name, Platform: a.Platform, Type: a.Type, Group: a.Group,
-				Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap,
-			},
-			APIKey: a.APIKey, AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, ExpiresAt: exp,
-			IDToken: a.IDToken, AccountID: a.AccountID, ProjectID: a.ProjectID,
-			BaseURL: a.BaseURL, Proxy: a.Proxy, FromConfig: true, InterceptWarmup: a.InterceptWarmup,
-		})
+		a.FromConfig = true
+		out = append(out, proxyAccount(a))
 		seen[a.Name] = true
 	}
 	stored, err := db.Accounts()
@@ -39,20 +27,18 @@ func poolAccounts(cfg Config, db *kv.DB) ([]proxy.Account, error) {
 		if seen[a.Name] {
 			continue
 		}
-		out = append(out, fromKV(a))
+		out = append(out, proxyAccount(a))
 	}
 	return out, nil
 }
 
-func fromKV(a kv.Account) proxy.Account {
+// proxyAccount is the proxy's runtime view of an account.
+func proxyAccount(a kv.Account) proxy.Account {
 	return proxy.Account{
-		Account: sched.Account{
-			Name: a.Name, Platform: a.Platform, Type: a.Type, Group: a.Group,
-			Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap,
-		},
-		APIKey: a.APIKey, AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, IDToken: a.IDToken,
-		ExpiresAt: a.ExpiresAt, AccountID: a.AccountID, ProjectID: a.ProjectID,
-		BaseURL: a.BaseURL, Proxy: a.Proxy,
+		Account: a.Sched(),
+		APIKey:  a.APIKey, AccessToken: a.AccessToken, RefreshToken: a.RefreshToken, IDToken: a.IDToken,
+		ExpiresAt: a.ExpiresAt.Time, AccountID: a.AccountID, ProjectID: a.ProjectID,
+		BaseURL: a.BaseURL, Proxy: a.Proxy, FromConfig: a.FromConfig, InterceptWarmup: a.InterceptWarmup,
 	}
 }
 
@@ -70,20 +56,11 @@ func poolKeys(cfg Config, db *kv.DB) ([]proxy.Key, error) {
 	out := make([]proxy.Key, 0, len(cfg.Keys))
 	seen := make(map[string]bool)
 	for i, k := range cfg.Keys {
-		h, err := proxy.ParseKeyHash(k.Hash())
+		pk, err := proxyKey(k.Model())
 		if err != nil {
 			return nil, fmt.Errorf("keys[%d]: %w", i, err)
 		}
-		ips, _ := parseAllowIPs(k.AllowIPs) // validated at load
-		var exp time.Time
-		if k.ExpiresAt != "" {
-			exp, _ = time.Parse(time.RFC3339, k.ExpiresAt)
-		}
-		out = append(out, proxy.Key{
-			Name: k.Name, Hash: h, Group: k.Group, Concurrency: k.Concurrency,
-			Limits: k.limits(), ExpiresAt: exp, Disabled: k.Enabled != nil && !*k.Enabled,
-			Models: k.Models, AllowIPs: ips, InterceptWarmup: k.InterceptWarmup,
-		})
+		out = append(out, pk)
 		seen[k.Name] = true
 	}
 	stored, err := db.Keys()
@@ -94,27 +71,28 @@ func poolKeys(cfg Config, db *kv.DB) ([]proxy.Key, error) {
 		if seen[k.Name] {
 			continue
 		}
-		pk, err := keyFromKV(k)
+		pk, err := proxyKey(k)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("stored key %s: %w", k.Name, err)
 		}
 		out = append(out, pk)
 	}
 	return out, nil
 }
 
-func keyFromKV(k kv.Key) (proxy.Key, error) {
+// proxyKey is the proxy's runtime view of a key.
+func proxyKey(k kv.Key) (proxy.Key, error) {
 	h, err := proxy.ParseKeyHash(k.Hash)
 	if err != nil {
-		return proxy.Key{}, fmt.Errorf("stored key %s: %w", k.Name, err)
+		return proxy.Key{}, err
 	}
-	ips, err := parseAllowIPs(k.AllowIPs)
+	ips, err := k.Prefixes()
 	if err != nil {
-		return proxy.Key{}, fmt.Errorf("stored key %s: allow_ips: %w", k.Name, err)
+		return proxy.Key{}, fmt.Errorf("allow_ips: %w", err)
 	}
 	return proxy.Key{
 		Name: k.Name, Hash: h, Group: k.Group, Concurrency: k.Concurrency, Limits: k.Limits(),
-		ExpiresAt: k.ExpiresAt, Disabled: !k.Enabled, Models: k.Models, AllowIPs: ips,
+		ExpiresAt: k.ExpiresAt.Time, Disabled: !k.Enabled, Models: k.Models, AllowIPs: ips,
 		InterceptWarmup: k.InterceptWarmup,
 	}, nil
 }

@@ -47,10 +47,10 @@ func TestKeyNew(t *testing.T) {
 	}
 	k := doc.Keys[0]
 	sum := sha256.Sum256([]byte(key))
-	if got, want := k.KeySHA256, hex.EncodeToString(sum[:]); got != want {
+	if got, want := k.Hash, hex.EncodeToString(sum[:]); got != want {
 		t.Errorf("key_sha256 = %s, want sha256 of the printed key %s", got, want)
 	}
-	if k.Name != "alice" || k.Group != "team" || k.Key != "" {
+	if k.Name != "alice" || k.Group != "team" || k.Secret != "" {
 		t.Errorf("block = %+v, want name alice, group team, no clear key", k)
 	}
 
@@ -330,7 +330,7 @@ func TestLoginClaude(t *testing.T) {
 				a.Email != "mock@example.com" || a.Platform != "anthropic" {
 				t.Errorf("account = %+v", a)
 			}
-			if d := time.Until(a.ExpiresAt); d < tt.expires-time.Minute || d > tt.expires {
+			if d := time.Until(a.ExpiresAt.Time); d < tt.expires-time.Minute || d > tt.expires {
 				t.Errorf("ExpiresAt in %v, want about %v", d, tt.expires)
 			}
 			for _, secret := range []string{a.AccessToken, a.RefreshToken, verifier} {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"subgate/kv"
 	"subgate/proxy/errrules"
 )
 
@@ -48,7 +47,7 @@ type Config struct {
 	Scheduler SchedulerConfig `toml:"scheduler"`
 	Ledger    LedgerConfig    `toml:"ledger"`
 	Metrics   MetricsConfig   `toml:"metrics"`
-	Accounts  []AccountConfig `toml:"accounts"`
+	Accounts  []kv.Account    `toml:"accounts"`
 	Keys      []KeyConfig     `toml:"keys"`
 	Prices    []PriceConfig   `toml:"prices"`
 	// ErrorRules override what an upstream error means (docs/error-rules.md).
@@ -159,48 +158,28 @@ const (
 	unpricedAllow  = "allow"
 )
 
-// AccountConfig is one [[accounts]] entry. Defaults (platform anthropic,
-// concurrency 3, priority 10, group "default") are applied by LoadConfig.
-type AccountConfig struct {
-	Name         string `toml:"name"`
-	Platform     string `toml:"platform"` // anthropic | openai | gemini
-	Type         string `toml:"type"`     // api_key | oauth | setup_token
-	APIKey       string `toml:"api_key"`
-	AccessToken  string `toml:"access_token"`
-	RefreshToken string `toml:"refresh_token"`
-	ExpiresAt    string `toml:"expires_at"` // RFC 3339 or empty
-	IDToken      string `toml:"id_token"`   // openai oauth: its claim gives the account id
-	AccountID    string `toml:"account_id"` // openai oauth: chatgpt-account-id
-	ProjectID    string `toml:"project_id"` // gemini oauth: Code Assist project
-	// InterceptWarmup answers Claude Code's probes locally for this account.
-	InterceptWarmup bool              `toml:"intercept_warmup"`
-	Concurrency     int               `toml:"concurrency"`
-	Priority        int               `toml:"priority"` // lower is preferred
-	Group           string            `toml:"group"`
-	BaseURL         string            `toml:"base_url"`
-	Proxy           string            `toml:"proxy"`
-	Models          []string          `toml:"models"`
-	ModelMap        map[string]string `toml:"model_map"`
-}
-
-// KeyConfig is one [[keys]] entry: a client key handed out by the gateway.
+// KeyConfig is one [[keys]] entry: the key model, plus the key in clear,
+// a convenience of the file that is hashed at load (the model keeps the
+// sha256 only).
 type KeyConfig struct {
-	Name        string `toml:"name"`
-	Key         string `toml:"key"`
-	KeySHA256   string `toml:"key_sha256"`
-	Group       string `toml:"group"`
-	Concurrency int    `toml:"concurrency"` // 0 = unlimited
-	KeyPolicy
+	kv.Key
+	Secret string `toml:"key"`
 }
 
-// Hash returns the lowercase hex sha256 of the key, the form keys are
-// indexed and compared by.
-func (k KeyConfig) Hash() string {
-	if k.Key != "" {
-		sum := sha256.Sum256([]byte(k.Key))
-		return hex.EncodeToString(sum[:])
+// SecretHash returns the lowercase hex sha256 of the key, the form keys
+// are indexed and compared by: of Secret when set, else key_sha256.
+func (k KeyConfig) SecretHash() string {
+	if k.Secret != "" {
+		return kv.HashSecret(k.Secret)
 	}
-	return strings.ToLower(k.KeySHA256)
+	return strings.ToLower(k.Hash)
+}
+
+// Model returns the entry as the key model, with its Hash in lowercase hex.
+func (k KeyConfig) Model() kv.Key {
+	m := k.Key
+	m.Hash = k.SecretHash()
+	return m
 }
 
 // PriceConfig is one [[prices]] entry, in USD per million tokens. It
@@ -321,11 +300,15 @@ func decodeConfig(data []byte, cfg *Config) error {
 		return errors.Join(errs...)
 	}
 	// BurntSushi/toml cannot pre-fill array elements, so a second pass over
-	// the same bytes tells an absent priority from an explicit 0.
+	// the same bytes tells an absent priority from an explicit 0, and an
+	// absent enabled from an explicit false.
 	var set struct {
 		Accounts []struct {
 			Priority *int `toml:"priority"`
 		} `toml:"accounts"`
+		Keys []struct {
+			Enabled *bool `toml:"enabled"`
+		} `toml:"keys"`
 	}
 	if _, err := toml.Decode(string(data), &set); err != nil {
 		return err
@@ -346,8 +329,12 @@ func decodeConfig(data []byte, cfg *Config) error {
 		}
 	}
 	for i := range cfg.Keys {
-		if cfg.Keys[i].Group == "" {
-			cfg.Keys[i].Group = defaultGroup
+		k := &cfg.Keys[i]
+		if k.Group == "" {
+			k.Group = defaultGroup
+		}
+		if i >= len(set.Keys) || set.Keys[i].Enabled == nil {
+			k.Enabled = true
 		}
 	}
 	return nil
