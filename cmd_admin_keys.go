@@ -53,8 +53,8 @@ func (a *admin) keyInfo(k kv.Key, source string) webui.KeyInfo {
 func (a *admin) windows(key string, lim ledger.Limits) []webui.KeyWindow {
 	var out []webui.KeyWindow
 	for _, w := range a.led.KeyUsage(key, lim) {
-		out = append(out, webui.KeyWindow{Window: string(w.Window), UsedUSD: float64(w.Used) / 1e6,
-			LimitUSD: float64(w.Limit) / 1e6, ResetAt: w.ResetAt})
+		out = append(out, webui.KeyWindow{Window: string(w.Window), UsedUSD: ledger.MicrosToUSD(w.Used),
+			LimitUSD: ledger.MicrosToUSD(w.Limit), ResetAt: w.ResetAt})
 	}
 	return out
 }

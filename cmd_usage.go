@@ -66,5 +66,5 @@ func printUsage(w io.Writer, by string, days int, rows []ledger.Group) error {
 func writeUsageRow(w io.Writer, name string, c ledger.Counts) {
 	fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t$%.2f\t$%.2f\t\n", name, c.Requests, c.Errors, c.Refusals,
 		c.InputTokens, c.OutputTokens, c.CacheCreationTokens, c.CacheReadTokens,
-		float64(c.CostMicros)/1e6, float64(c.ListMicros)/1e6)
+		ledger.MicrosToUSD(c.CostMicros), ledger.MicrosToUSD(c.ListMicros))
 }
