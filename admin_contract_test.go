@@ -188,7 +188,8 @@ func TestAdminKeysContract(t *testing.T) {
 
 // TestAdminOAuthFinishContract: a login finished without a name gets one
 // made from its platform, type and token; a name taken meanwhile is
-// refused after the exchange; abandoned logins are forgotten.
+// refused after the exchange. (That abandoned logins are forgotten is
+// oauth.Pending's, tested there.)
 func TestAdminOAuthFinishContract(t *testing.T) {
 	adm, db, up := newDirectAdmin(t, serveOpts{})
 	ctx := context.Background()
@@ -216,21 +217,6 @@ func TestAdminOAuthFinishContract(t *testing.T) {
 		}
 	}
 
-	// A login left for more than 30 minutes is dropped at the next start.
-	adm.mu.Lock()
-	adm.logins["abandoned"] = pendingLogin{created: time.Now().Add(-31 * time.Minute)}
-	adm.logins["recent"] = pendingLogin{created: time.Now().Add(-29 * time.Minute)}
-	adm.mu.Unlock()
-	if _, err := adm.OAuthStart("openai", "oauth"); err != nil {
-		t.Fatal(err)
-	}
-	adm.mu.Lock()
-	_, abandoned := adm.logins["abandoned"]
-	_, recent := adm.logins["recent"]
-	adm.mu.Unlock()
-	if abandoned || !recent {
-		t.Errorf("after a start: abandoned login kept %v, recent kept %v; want false, true", abandoned, recent)
-	}
 }
 
 // TestAdminStoreFailure: with the store gone, every change reports the

@@ -10,10 +10,10 @@ import (
 	"net/url"
 	"slices"
 	"sync"
-	"time"
 
 	"subgate/kv"
 	"subgate/proxy"
+	"subgate/proxy/oauth"
 	"subgate/webui"
 )
 
@@ -28,13 +28,7 @@ type admin struct {
 	log    *slog.Logger
 
 	mu     sync.Mutex // serialises changes and reloads
-	logins map[string]pendingLogin
-}
-
-type pendingLogin struct {
-	flow     *oauthFlow
-	verifier string
-	created  time.Time
+	logins oauth.Pending
 }
 
 // reload rebuilds the proxy's pool from the config and kv.
@@ -257,34 +251,19 @@ func (a *admin) OAuthStart(platform, kind string) (webui.OAuthStart, error) {
 	if err != nil {
 		return webui.OAuthStart{}, &webui.FieldError{Field: "platform", Msg: err.Error()}
 	}
-	u, state, verifier, err := flow.Start()
+	u, state, err := a.logins.Start(flow)
 	if err != nil {
 		return webui.OAuthStart{}, err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.logins == nil {
-		a.logins = map[string]pendingLogin{}
-	}
-	for s, p := range a.logins { // forget abandoned logins
-		if time.Since(p.created) > 30*time.Minute {
-			delete(a.logins, s)
-		}
-	}
-	a.logins[state] = pendingLogin{flow: flow, verifier: verifier, created: time.Now()}
 	return webui.OAuthStart{URL: u, State: state}, nil
 }
 
 // OAuthFinish implements webui.Accounts.
 func (a *admin) OAuthFinish(ctx context.Context, state, pasted string, n webui.NewAccount) (string, error) {
-	a.mu.Lock()
-	p, ok := a.logins[state]
-	delete(a.logins, state)
-	a.mu.Unlock()
-	if !ok {
-		return "", &webui.FieldError{Field: "state", Msg: "unknown or expired login; start again"}
+	acct, err := a.logins.Finish(ctx, state, pasted)
+	if errors.Is(err, oauth.ErrUnknownLogin) {
+		return "", &webui.FieldError{Field: "state", Msg: err.Error()}
 	}
-	acct, err := p.flow.Finish(ctx, pasted, state, p.verifier)
 	if err != nil {
 		return "", &webui.FieldError{Field: "pasted", Msg: err.Error()}
 	}

@@ -8,7 +8,6 @@ import (
 
 	"subgate/kv"
 	"subgate/ledger"
-	"subgate/proxy"
 	"subgate/webui"
 )
 
@@ -103,12 +102,11 @@ func (a *admin) createKey(ctx context.Context, n webui.NewKey) (string, error) {
 	if _, err := a.db.GetKey(n.Name); err == nil || a.keyFromConfig(n.Name) {
 		return "", fmt.Errorf("key %q: %w", n.Name, webui.ErrExists)
 	}
-	secret, err := newClientKey()
+	secret, err := kv.NewSecret()
 	if err != nil {
 		return "", err
 	}
-	h := proxy.HashKey(secret)
-	k := kv.Key{Name: n.Name, Hash: fmt.Sprintf("%x", h[:])}
+	k := kv.Key{Name: n.Name, Hash: kv.HashSecret(secret)}
 	applyKey(&k, n)
 	if err := a.db.PutKey(k); err != nil {
 		return "", err

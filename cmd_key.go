@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,7 +52,7 @@ func cmdKeyNew(args []string, stdout io.Writer) error {
 	if len(pos) != 1 || pos[0] == "" {
 		return usageError("%s", keyNewUsage)
 	}
-	key, err := newClientKey()
+	key, err := kv.NewSecret()
 	if err != nil {
 		return err
 	}
@@ -92,25 +91,4 @@ func keyBlock(k KeyConfig) ([]byte, error) {
 		return nil, fmt.Errorf("encode key block: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// newClientKey returns "sk-sg-" and 48 uniformly random base62 characters
-// (about 285 bits).
-func newClientKey() (string, error) {
-	out := make([]byte, 0, 48)
-	buf := make([]byte, 64)
-	for len(out) < 48 {
-		if _, err := rand.Read(buf); err != nil {
-			return "", fmt.Errorf("random key: %w", err)
-		}
-		for _, b := range buf {
-			// 248 = 4*62: rejecting larger bytes keeps the choice uniform.
-			if b < 248 && len(out) < 48 {
-				out = append(out, base62[b%62])
-			}
-		}
-	}
-	return "sk-sg-" + string(out), nil
 }

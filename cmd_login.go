@@ -7,16 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
-	"time"
 
 	"subgate/kv"
+	"subgate/proxy/oauth"
 )
 
 const loginUsage = "subgate login claude [--setup-token] | codex [--no-browser] | gemini" +
@@ -102,13 +99,13 @@ func cmdLogin(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 
 // pasteLogin prints the authorize URL and finishes with the line the user
 // pastes: code#state for Claude, the bare code for Google.
-func pasteLogin(ctx context.Context, flow *oauthFlow, stdin io.Reader, stdout io.Writer) (kv.Account, error) {
+func pasteLogin(ctx context.Context, flow *oauth.Flow, stdin io.Reader, stdout io.Writer) (kv.Account, error) {
 	authURL, state, verifier, err := flow.Start()
 	if err != nil {
 		return kv.Account{}, err
 	}
 	who, what := "Claude", "the code the page shows (code#state), or the whole callback URL"
-	if flow.platform == "gemini" {
+	if flow.Config().Platform == "gemini" {
 		who, what = "Google", "the authorization code the page shows"
 	}
 	fmt.Fprintf(stdout, "Open this URL in a browser and sign in with the %s account to add:\n\n%s\n\n"+
@@ -124,22 +121,23 @@ func pasteLogin(ctx context.Context, flow *oauthFlow, stdin io.Reader, stdout io
 // redirect URL where a local listener catches the code, and at the same
 // time a pasted redirected URL is accepted on stdin for a browser on
 // another machine. Whichever arrives first wins.
-func callbackLogin(ctx context.Context, flow *oauthFlow, browser bool, stdin io.Reader, stdout io.Writer) (kv.Account, error) {
+func callbackLogin(ctx context.Context, flow *oauth.Flow, browser bool, stdin io.Reader, stdout io.Writer) (kv.Account, error) {
 	authURL, state, verifier, err := flow.Start()
 	if err != nil {
 		return kv.Account{}, err
 	}
-	var callbacks <-chan callback
-	cs, lerr := startCallbackServer(flow.redirectURL, state)
+	redirect := flow.Config().RedirectURL
+	var callbacks <-chan oauth.Redirect
+	cs, lerr := oauth.ListenCallback(redirect, state)
 	if lerr == nil {
 		defer cs.Close()
-		callbacks = cs.got
+		callbacks = cs.Redirects()
 	}
 	fmt.Fprintf(stdout, "Open this URL in a browser and sign in with the ChatGPT account to add:\n\n%s\n\n", authURL)
 	if lerr != nil {
 		fmt.Fprintf(stdout, "(no local callback: %v)\n", lerr)
 	} else {
-		fmt.Fprintf(stdout, "Waiting for the browser at %s.\n", flow.redirectURL)
+		fmt.Fprintf(stdout, "Waiting for the browser at %s.\n", redirect)
 	}
 	fmt.Fprint(stdout, "If the browser runs on another machine, its last page will not load: "+
 		"copy that page's whole URL from the address bar and paste it here:\n")
@@ -154,8 +152,8 @@ func callbackLogin(ctx context.Context, flow *oauthFlow, browser bool, stdin io.
 		case <-ctx.Done():
 			return kv.Account{}, ctx.Err()
 		case cb := <-callbacks:
-			acct, err := flow.Finish(ctx, cb.url, state, verifier)
-			cb.reply <- err
+			acct, err := flow.Finish(ctx, cb.URL, state, verifier)
+			cb.Reply <- err
 			return acct, err
 		case line, ok := <-lines:
 			switch {
@@ -167,99 +165,6 @@ func callbackLogin(ctx context.Context, flow *oauthFlow, browser bool, stdin io.
 				return flow.Finish(ctx, line, state, verifier)
 			}
 		}
-	}
-}
-
-// callback is a redirect caught by the local listener.
-type callback struct {
-	url   string       // the redirected URL, as Finish parses it
-	reply chan<- error // the login's outcome, told to the browser
-}
-
-// callbackServer listens on the loopback redirect URL for the one
-// redirect that carries this login's state.
-type callbackServer struct {
-	srv   *http.Server
-	base  string
-	state string
-	got   chan callback
-	stop  chan struct{}
-}
-
-// startCallbackServer listens on the host and port of redirect, which must
-// be a plain-http loopback URL such as http://localhost:1455/auth/callback.
-func startCallbackServer(redirect, state string) (*callbackServer, error) {
-	u, err := url.Parse(redirect)
-	if err != nil || u.Scheme != "http" {
-		return nil, fmt.Errorf("redirect URL %q is not a plain-http loopback URL", redirect)
-	}
-	host, port := u.Hostname(), u.Port()
-	switch {
-	case port == "":
-		port = "80"
-	case host == "localhost":
-		host = "127.0.0.1" // where browsers try localhost; Codex CLI listens there too
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("redirect URL %q is not a loopback URL", redirect)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		return nil, fmt.Errorf("listen for the browser: %w", err)
-	}
-	cs := &callbackServer{
-		base: u.Scheme + "://" + u.Host + u.EscapedPath(), state: state,
-		got: make(chan callback), stop: make(chan struct{}),
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+routePath(u.EscapedPath()), cs.serve)
-	cs.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go cs.srv.Serve(ln) // ends with Close
-	return cs, nil
-}
-
-func routePath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	return p
-}
-
-func (cs *callbackServer) serve(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if r.URL.Query().Get("state") != cs.state {
-		// Not this login's redirect (a stale tab, another process): it
-		// must not end the login.
-		http.Error(w, "State mismatch: subgate is not waiting for this login.", http.StatusBadRequest)
-		return
-	}
-	reply := make(chan error, 1)
-	select {
-	case cs.got <- callback{url: cs.base + "?" + r.URL.RawQuery, reply: reply}:
-	case <-cs.stop:
-		http.Error(w, "subgate is no longer waiting for this login.", http.StatusGone)
-		return
-	case <-r.Context().Done():
-		return
-	}
-	select {
-	case err := <-reply:
-		if err != nil {
-			http.Error(w, "Login failed: "+err.Error(), http.StatusBadGateway)
-			return
-		}
-		fmt.Fprintln(w, "Signed in. subgate is storing the account; you can close this tab.")
-	case <-r.Context().Done():
-	}
-}
-
-// Close stops the listener and waits briefly for a reply in flight.
-func (cs *callbackServer) Close() {
-	close(cs.stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if cs.srv.Shutdown(ctx) != nil {
-		cs.srv.Close()
 	}
 }
 

@@ -1,5 +1,11 @@
 package main
 
+import (
+	"fmt"
+
+	"subgate/proxy/oauth"
+)
+
 // OpenAIUpstream holds the OpenAI API, the ChatGPT Codex backend and the
 // OpenAI OAuth client values.
 type OpenAIUpstream struct {
@@ -70,4 +76,39 @@ func (c Config) validateOtherUpstreams(v *validator) {
 			v.add(f.key, "must be an http(s) URL")
 		}
 	}
+}
+
+// newOAuthFlow returns platform's login flow with the [upstreams] client
+// values. kind is "oauth", or "setup_token" for a long-lived
+// inference-only Claude token.
+func newOAuthFlow(cfg Config, platform, kind string) (*oauth.Flow, error) {
+	fc := oauth.FlowConfig{Platform: platform, Kind: kind}
+	var key string
+	switch platform {
+	case "anthropic":
+		up := cfg.Upstreams.Anthropic
+		key = "upstreams.anthropic"
+		fc.AuthorizeURL, fc.TokenURL, fc.ClientID = up.OAuthAuthorizeURL, up.OAuthTokenURL, up.OAuthClientID
+		fc.RedirectURL, fc.Scopes, fc.UserAgent = up.OAuthRedirectURL, up.OAuthScopes, up.UserAgent
+	case "openai":
+		up := cfg.Upstreams.OpenAI
+		key = "upstreams.openai"
+		fc.AuthorizeURL, fc.TokenURL, fc.ClientID = up.OAuthAuthorizeURL, up.OAuthTokenURL, up.OAuthClientID
+		fc.RedirectURL, fc.Scopes = up.OAuthRedirectURL, up.OAuthScopes
+	case "gemini":
+		up := cfg.Upstreams.Gemini
+		key = "upstreams.gemini"
+		fc.AuthorizeURL, fc.TokenURL, fc.ClientID = up.OAuthAuthorizeURL, up.OAuthTokenURL, up.OAuthClientID
+		fc.ClientSecret, fc.RedirectURL, fc.Scopes = up.OAuthClientSecret, up.OAuthRedirectURL, up.OAuthScopes
+	}
+	f, err := oauth.NewFlow(fc)
+	switch {
+	case err != nil:
+		return nil, err
+	case fc.ClientID == "":
+		return nil, fmt.Errorf("%s.oauth_client_id is empty", key)
+	case fc.AuthorizeURL == "" || fc.TokenURL == "" || fc.RedirectURL == "":
+		return nil, fmt.Errorf("%s: oauth_authorize_url, oauth_token_url and oauth_redirect_url are required", key)
+	}
+	return f, nil
 }
