@@ -1,35 +1,30 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"subgate/kv"
 	"subgate/ledger"
 	"subgate/proxy"
-	"subgate/sched"
+	"subgate/webui"
 )
 
-// poolAccounts merges config accounts (read-only, they win on a name
-// clash) with the accounts imported into kv.
-func poolAccounts(cfg Config, db *kv.DB) ([]proxy.Account, error) {
-	out := make([]proxy.Account, 0, len(cfg.Accounts))
-	seen := make(map[string]bool)
-	for _, a := range cfg.Accounts {
-		a.FromConfig = true
-		out = append(out, proxyAccount(a))
-		seen[a.Name] = true
+// proxyPool builds the proxy's runtime views of the pool's models.
+func proxyPool(accounts []kv.Account, keys []kv.Key) ([]proxy.Account, []proxy.Key, error) {
+	pa := make([]proxy.Account, len(accounts))
+	for i, a := range accounts {
+		pa[i] = proxyAccount(a)
 	}
-	stored, err := db.Accounts()
-	if err != nil {
-		return nil, fmt.Errorf("load accounts: %w", err)
-	}
-	for _, a := range stored {
-		if seen[a.Name] {
-			continue
+	pk := make([]proxy.Key, len(keys))
+	for i, k := range keys {
+		var err error
+		if pk[i], err = proxyKey(k); err != nil {
+			return nil, nil, fmt.Errorf("key %q: %w", k.Name, err)
 		}
-		out = append(out, proxyAccount(a))
 	}
-	return out, nil
+	return pa, pk, nil
 }
 
 // proxyAccount is the proxy's runtime view of an account.
@@ -40,44 +35,6 @@ func proxyAccount(a kv.Account) proxy.Account {
 		ExpiresAt: a.ExpiresAt.Time, AccountID: a.AccountID, ProjectID: a.ProjectID,
 		BaseURL: a.BaseURL, Proxy: a.Proxy, FromConfig: a.FromConfig, InterceptWarmup: a.InterceptWarmup,
 	}
-}
-
-func schedAccounts(accounts []proxy.Account) []sched.Account {
-	out := make([]sched.Account, len(accounts))
-	for i := range accounts {
-		out[i] = accounts[i].Account
-	}
-	return out
-}
-
-// poolKeys merges config keys (read-only) with keys created through the
-// admin API and kept in kv.
-func poolKeys(cfg Config, db *kv.DB) ([]proxy.Key, error) {
-	out := make([]proxy.Key, 0, len(cfg.Keys))
-	seen := make(map[string]bool)
-	for i, k := range cfg.Keys {
-		pk, err := proxyKey(k.Model())
-		if err != nil {
-			return nil, fmt.Errorf("keys[%d]: %w", i, err)
-		}
-		out = append(out, pk)
-		seen[k.Name] = true
-	}
-	stored, err := db.Keys()
-	if err != nil {
-		return nil, fmt.Errorf("load keys: %w", err)
-	}
-	for _, k := range stored {
-		if seen[k.Name] {
-			continue
-		}
-		pk, err := proxyKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("stored key %s: %w", k.Name, err)
-		}
-		out = append(out, pk)
-	}
-	return out, nil
 }
 
 // proxyKey is the proxy's runtime view of a key.
@@ -96,6 +53,40 @@ func proxyKey(k kv.Key) (proxy.Key, error) {
 		InterceptWarmup: k.InterceptWarmup,
 	}, nil
 }
+
+// gateway adapts the proxy and its token manager to webui.Gateway,
+// handing the proxy its runtime views of the models.
+type gateway struct {
+	srv    *proxy.Server
+	tokens *proxy.Tokens
+}
+
+var _ webui.Gateway = (*gateway)(nil)
+
+func (g *gateway) SetPool(accounts []kv.Account, keys []kv.Key) error {
+	pa, pk, err := proxyPool(accounts, keys)
+	if err != nil {
+		return err
+	}
+	g.srv.SetPool(pa, pk)
+	return nil
+}
+
+func (g *gateway) Probe(ctx context.Context, name string) (webui.TestResult, error) {
+	r, err := g.srv.Probe(ctx, name)
+	if errors.Is(err, proxy.ErrUnknownAccount) {
+		return webui.TestResult{}, webui.ErrNotFound
+	}
+	return webui.TestResult{OK: r.OK, Status: r.Status, Latency: r.Latency, Model: r.Model, Message: r.Message}, err
+}
+
+func (g *gateway) Refresh(ctx context.Context, a kv.Account) error {
+	pa := proxyAccount(a)
+	_, err := g.tokens.ForceRefresh(ctx, &pa)
+	return err
+}
+
+func (g *gateway) Forget(name string) { g.tokens.Forget(name) }
 
 func priceOverrides(ps []PriceConfig) []ledger.PriceOverride {
 	out := make([]ledger.PriceOverride, len(ps))

@@ -23,6 +23,7 @@ import (
 	"subgate/ledger"
 	"subgate/proxy"
 	"subgate/proxy/edge"
+	"subgate/proxy/oauth"
 	"subgate/proxy/reqlog"
 	"subgate/sched"
 	"subgate/webui"
@@ -53,15 +54,6 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	accounts, err := poolAccounts(cfg, db)
-	if err != nil {
-		return err
-	}
-	keys, err := poolKeys(cfg, db)
-	if err != nil {
-		return err
-	}
-
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -85,9 +77,37 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	go func() { defer wg.Done(); led.Run(bg) }()
 	defer led.Close()
 
+	up, oa, gm := cfg.Upstreams.Anthropic, cfg.Upstreams.OpenAI, cfg.Upstreams.Gemini
 	sc := cfg.Scheduler
+	tokens := proxy.NewTokens(proxy.TokensConfig{
+		Store:  db,
+		Logger: log,
+		Ahead:  sc.RefreshAhead.Duration,
+		Endpoints: map[string]proxy.OAuthEndpoint{
+			"anthropic": {TokenURL: up.OAuthTokenURL, ClientID: up.OAuthClientID, UserAgent: up.UserAgent},
+			"openai":    {TokenURL: oa.OAuthTokenURL, ClientID: oa.OAuthClientID},
+			"gemini":    {TokenURL: gm.OAuthTokenURL, ClientID: gm.OAuthClientID, ClientSecret: gm.OAuthClientSecret},
+		},
+	})
+	gw := &gateway{tokens: tokens} // its srv is set once the proxy exists, before anything serves
+	adm := webui.NewAdmin(webui.AdminConfig{
+		Store: db, Accounts: cfg.Accounts, Keys: cfg.keyModels(), Gateway: gw, Usage: led, Logger: log,
+		Flow: func(platform, kind string) (*oauth.Flow, error) { return newOAuthFlow(cfg, platform, kind) },
+	})
+	models, keyModels, err := adm.Pool()
+	if err != nil {
+		return err
+	}
+	accounts, keys, err := proxyPool(models, keyModels)
+	if err != nil {
+		return err
+	}
+	schedAccounts := make([]sched.Account, len(models))
+	for i, a := range models {
+		schedAccounts[i] = a.Sched()
+	}
 	sch, err := sched.New(sched.Config{
-		Accounts:            schedAccounts(accounts),
+		Accounts:            schedAccounts,
 		Store:               db,
 		Logger:              log,
 		StickyTTL:           sc.StickyTTL.Duration,
@@ -109,25 +129,13 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	go func() { defer wg.Done(); sch.Run(schedCtx) }()
 	defer stopSched() // final snapshot
 
-	up, oa, gm := cfg.Upstreams.Anthropic, cfg.Upstreams.OpenAI, cfg.Upstreams.Gemini
-	tokens := proxy.NewTokens(proxy.TokensConfig{
-		Store:  db,
-		Logger: log,
-		Ahead:  sc.RefreshAhead.Duration,
-		Endpoints: map[string]proxy.OAuthEndpoint{
-			"anthropic": {TokenURL: up.OAuthTokenURL, ClientID: up.OAuthClientID, UserAgent: up.UserAgent},
-			"openai":    {TokenURL: oa.OAuthTokenURL, ClientID: oa.OAuthClientID},
-			"gemini":    {TokenURL: gm.OAuthTokenURL, ClientID: gm.OAuthClientID, ClientSecret: gm.OAuthClientSecret},
-		},
-	})
 	trust, err := edge.ParseTrust(cfg.Server.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("server.trusted_proxies: %w", err) // validated at load
 	}
-	adm := &admin{cfg: cfg, db: db, tokens: tokens, led: led, log: log}
 	ui := webui.New(webui.Config{
 		TokenHash: adminHash, PasswordHash: cfg.Admin.PasswordHash,
-		Sched: sch, Ledger: led, Accounts: adm, Keys: adminKeys{adm},
+		Sched: sch, Ledger: led, Accounts: adm, Keys: adm.Keys(),
 		Backup: db.WriteTo, Logger: log, Trust: trust, WriteTimeout: cfg.Server.WriteTimeout.Duration,
 		SecureCookies: cfg.Server.TLSCert != "" || cfg.Admin.CookieSecure,
 	})
@@ -168,7 +176,7 @@ func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		ErrorRules:         cfg.ErrorRules,
 		AdminAuth:          ui.Authorized,
 	})
-	adm.srv = srv
+	gw.srv = srv
 
 	ln, err := listen(cfg.Server, cfg.Server.Listen)
 	if err != nil {

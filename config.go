@@ -182,6 +182,15 @@ func (k KeyConfig) Model() kv.Key {
 	return m
 }
 
+// keyModels returns the [[keys]] entries as the key model.
+func (c Config) keyModels() []kv.Key {
+	out := make([]kv.Key, len(c.Keys))
+	for i, k := range c.Keys {
+		out[i] = k.Model()
+	}
+	return out
+}
+
 // PriceConfig is one [[prices]] entry, in USD per million tokens. It
 // overrides or adds to the price table. The _above_200k fields, when
 // input_above_200k is set, price requests whose prompt exceeds 200k

@@ -216,6 +216,36 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// Redacted returns the account as an admin may see it: each credential
+// cut to the prefix that recognises it (SecretPrefix) and the proxy's
+// password masked. It is idempotent, so a view may apply it to what it
+// was handed.
+func (a Account) Redacted() Account {
+	for _, s := range []*string{&a.APIKey, &a.AccessToken, &a.RefreshToken, &a.IDToken} {
+		if *s != "" {
+			*s = SecretPrefix(*s)
+		}
+	}
+	if u, err := url.Parse(a.Proxy); err == nil && u.User != nil {
+		a.Proxy = u.Redacted()
+	}
+	return a
+}
+
+// SecretPrefix shows enough of a secret to recognise it and never the
+// secret part: "sk-ant-oat01…". A prefix (ending in "…") is returned as
+// it is.
+func SecretPrefix(s string) string {
+	if strings.HasSuffix(s, "…") {
+		return s
+	}
+	n := 12
+	if len(s) < 2*n {
+		n = len(s) / 3
+	}
+	return s[:n] + "…"
+}
+
 // HashSecret returns the lowercase hex sha256 of a client key's secret,
 // the form keys are stored, indexed and compared by.
 func HashSecret(secret string) string {

@@ -152,3 +152,18 @@ func TestKeyPrefixes(t *testing.T) {
 		t.Error("Prefixes(nope) succeeded")
 	}
 }
+
+// TestAccountRedacted: credentials are cut to their prefix, the proxy
+// password is masked, and redacting twice changes nothing.
+func TestAccountRedacted(t *testing.T) {
+	a := kv.Account{APIKey: "sk-ant-api03-SECRETSECRETSECRET", AccessToken: "short-secret",
+		Proxy: "socks5://user:pa55word@127.0.0.1:9"}
+	r := a.Redacted()
+	want := kv.Account{APIKey: "sk-ant-api03…", AccessToken: "shor…", Proxy: "socks5://user:xxxxx@127.0.0.1:9"}
+	if r.APIKey != want.APIKey || r.AccessToken != want.AccessToken || r.RefreshToken != "" || r.Proxy != want.Proxy {
+		t.Errorf("Redacted() = %+v, want %+v", r, want)
+	}
+	if again := r.Redacted(); again.APIKey != r.APIKey || again.AccessToken != r.AccessToken || again.Proxy != r.Proxy {
+		t.Errorf("Redacted twice = %+v, want %+v", again, r)
+	}
+}
