@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"subgate/kv"
+	"subgate/ledger"
 	"subgate/proxy/errrules"
 )
 
@@ -118,6 +120,31 @@ type AnthropicUpstream struct {
 	OAuthScopes       string `toml:"oauth_scopes"`
 	ClaudeCodeSystem  string `toml:"claude_code_system"`
 	UserAgent         string `toml:"user_agent"` // on OAuth requests
+}
+
+// OpenAIUpstream holds the OpenAI API, the ChatGPT Codex backend and the
+// OpenAI OAuth client values.
+type OpenAIUpstream struct {
+	BaseURL           string `toml:"base_url"`
+	CodexBaseURL      string `toml:"codex_base_url"`
+	OAuthTokenURL     string `toml:"oauth_token_url"`
+	OAuthAuthorizeURL string `toml:"oauth_authorize_url"`
+	OAuthClientID     string `toml:"oauth_client_id"`
+	OAuthRedirectURL  string `toml:"oauth_redirect_url"`
+	OAuthScopes       string `toml:"oauth_scopes"`
+}
+
+// GeminiUpstream holds the Gemini API, Code Assist and the Google OAuth
+// client values of Gemini CLI.
+type GeminiUpstream struct {
+	BaseURL           string `toml:"base_url"`
+	CodeAssistBaseURL string `toml:"code_assist_base_url"`
+	OAuthTokenURL     string `toml:"oauth_token_url"`
+	OAuthAuthorizeURL string `toml:"oauth_authorize_url"`
+	OAuthClientID     string `toml:"oauth_client_id"`
+	OAuthClientSecret string `toml:"oauth_client_secret"`
+	OAuthRedirectURL  string `toml:"oauth_redirect_url"`
+	OAuthScopes       string `toml:"oauth_scopes"`
 }
 
 // SchedulerConfig is the [scheduler] table.
@@ -347,4 +374,49 @@ func decodeConfig(data []byte, cfg *Config) error {
 		}
 	}
 	return nil
+}
+
+func defaultOpenAIUpstream() OpenAIUpstream {
+	return OpenAIUpstream{
+		BaseURL:           "https://api.openai.com/v1",
+		CodexBaseURL:      "https://chatgpt.com/backend-api/codex",
+		OAuthTokenURL:     "https://auth.openai.com/oauth/token",
+		OAuthAuthorizeURL: "https://auth.openai.com/oauth/authorize",
+		OAuthClientID:     "app_EMoamEEZ73f0CkXaXp7hrann",
+		OAuthRedirectURL:  "http://localhost:1455/auth/callback",
+		OAuthScopes:       "openid profile email offline_access",
+	}
+}
+
+func defaultGeminiUpstream() GeminiUpstream {
+	return GeminiUpstream{
+		BaseURL:           "https://generativelanguage.googleapis.com",
+		CodeAssistBaseURL: "https://cloudcode-pa.googleapis.com",
+		OAuthTokenURL:     "https://oauth2.googleapis.com/token",
+		OAuthAuthorizeURL: "https://accounts.google.com/o/oauth2/v2/auth",
+		OAuthClientID:     "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
+		// Gemini CLI's public "installed application" secret: not a secret
+		// for such clients, Google documents it as embeddable.
+		OAuthClientSecret: "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",
+		OAuthRedirectURL:  "https://codeassist.google.com/authcode",
+		OAuthScopes:       "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile",
+	}
+}
+
+// priceOverrides returns [[prices]] as the ledger takes them.
+func (c Config) priceOverrides() []ledger.PriceOverride {
+	out := make([]ledger.PriceOverride, len(c.Prices))
+	for i, p := range c.Prices {
+		out[i] = ledger.PriceOverride{Model: p.Model, Input: p.Input, Output: p.Output,
+			CacheWrite5m: p.CacheWrite5m, CacheWrite1h: p.CacheWrite1h, CacheRead: p.CacheRead,
+			InputAbove200k: p.InputAbove200k, OutputAbove200k: p.OutputAbove200k,
+			CacheWrite5mAbove200k: p.CacheWrite5mAbove200k, CacheWrite1hAbove200k: p.CacheWrite1hAbove200k,
+			CacheReadAbove200k: p.CacheReadAbove200k}
+	}
+	return out
+}
+
+// dbPath is where the kv database lives inside data_dir.
+func dbPath(cfg Config) string {
+	return filepath.Join(cfg.Server.DataDir, "subgate.db")
 }

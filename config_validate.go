@@ -272,3 +272,23 @@ func (c Config) validatePrices(v *validator) {
 		}
 	}
 }
+
+func (c Config) validateOtherUpstreams(v *validator) {
+	o, g := c.Upstreams.OpenAI, c.Upstreams.Gemini
+	for _, f := range []struct{ key, val string }{
+		{"upstreams.openai.base_url", o.BaseURL},
+		{"upstreams.openai.codex_base_url", o.CodexBaseURL},
+		{"upstreams.openai.oauth_token_url", o.OAuthTokenURL},
+		{"upstreams.openai.oauth_authorize_url", o.OAuthAuthorizeURL},
+		{"upstreams.openai.oauth_redirect_url", o.OAuthRedirectURL},
+		{"upstreams.gemini.base_url", g.BaseURL},
+		{"upstreams.gemini.code_assist_base_url", g.CodeAssistBaseURL},
+		{"upstreams.gemini.oauth_token_url", g.OAuthTokenURL},
+		{"upstreams.gemini.oauth_authorize_url", g.OAuthAuthorizeURL},
+		{"upstreams.gemini.oauth_redirect_url", g.OAuthRedirectURL},
+	} {
+		if !httpURL(f.val) {
+			v.add(f.key, "must be an http(s) URL")
+		}
+	}
+}
