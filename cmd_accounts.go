@@ -42,6 +42,21 @@ func (f *accountFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.priority, "priority", defaultAccountPriority, "priority, lower is preferred")
 }
 
+// parseAccountFlags parses the account flags, and those fs already has,
+// over args, allowing at most maxPos positional arguments.
+func parseAccountFlags(fs *flag.FlagSet, args []string, usage string, maxPos int) (accountFlags, []string, error) {
+	var f accountFlags
+	f.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return f, nil, usageError("%s (%v)", usage, err)
+	}
+	if len(pos) > maxPos {
+		return f, nil, usageError("%s", usage)
+	}
+	return f, pos, f.check()
+}
+
 func (f *accountFlags) check() error {
 	if f.concurrency < 1 {
 		return usageError("--concurrency must be >= 1")
@@ -94,17 +109,8 @@ func cmdImport(ctx context.Context, cfg Config, args []string, stdout io.Writer)
 	if !ok {
 		return usageError("unknown platform %q; %s", cli, importUsage)
 	}
-	fset := flag.NewFlagSet("import "+cli, flag.ContinueOnError)
-	var f accountFlags
-	f.register(fset)
-	pos, err := parseFlags(fset, args[1:])
+	f, pos, err := parseAccountFlags(flag.NewFlagSet("import "+cli, flag.ContinueOnError), args[1:], importUsage, 1)
 	if err != nil {
-		return usageError("%s (%v)", importUsage, err)
-	}
-	if len(pos) > 1 {
-		return usageError("%s", importUsage)
-	}
-	if err := f.check(); err != nil {
 		return err
 	}
 	file := ""
@@ -216,16 +222,8 @@ func cmdLogin(ctx context.Context, cfg Config, args []string, stdin io.Reader, s
 	case "openai":
 		fs.BoolVar(&noBrowser, "no-browser", false, "only print the URL; do not open a browser")
 	}
-	var f accountFlags
-	f.register(fs)
-	pos, err := parseFlags(fs, args[1:])
+	f, _, err := parseAccountFlags(fs, args[1:], loginUsage, 0)
 	if err != nil {
-		return usageError("%s (%v)", loginUsage, err)
-	}
-	if len(pos) > 0 {
-		return usageError("%s", loginUsage)
-	}
-	if err := f.check(); err != nil {
 		return err
 	}
 	kind, prefix := "oauth", args[0]+"-oauth"
