@@ -212,7 +212,7 @@ func TestAdminOAuthFinishContract(t *testing.T) {
 		t.Fatalf("finish without a name = %q, %v; want anthropic-oauth-<6 hex>", name, err)
 	}
 	a, err := db.GetAccount(name)
-	if err != nil || a.Type != "oauth" || a.Group != "default" || a.Concurrency != defaultAccountConcurrency ||
+	if err != nil || a.Type != "oauth" || a.Group != "default" || a.Concurrency != kv.DefaultConcurrency ||
 		!strings.HasPrefix(a.AccessToken, "sk-ant-oat01-") || a.RefreshToken == "" {
 		t.Errorf("stored login: %+v, %v", a, err)
 	}

@@ -37,9 +37,9 @@ type accountFlags struct {
 
 func (f *accountFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "account name (default: generated)")
-	fs.StringVar(&f.group, "group", defaultGroup, "account group")
-	fs.IntVar(&f.concurrency, "concurrency", defaultAccountConcurrency, "max in-flight requests")
-	fs.IntVar(&f.priority, "priority", defaultAccountPriority, "priority, lower is preferred")
+	fs.StringVar(&f.group, "group", kv.DefaultGroup, "account group")
+	fs.IntVar(&f.concurrency, "concurrency", kv.DefaultConcurrency, "max in-flight requests")
+	fs.IntVar(&f.priority, "priority", kv.DefaultPriority, "priority, lower is preferred")
 }
 
 // parseAccountFlags parses the account flags, and those fs already has,
@@ -412,7 +412,7 @@ const keyNewUsage = "subgate key new NAME [--group G]"
 // [[keys]] block to paste into the config, which holds only the key's hash.
 func cmdKeyNew(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("key new", flag.ContinueOnError)
-	group := fs.String("group", defaultGroup, "group of accounts the key may use")
+	group := fs.String("group", kv.DefaultGroup, "group of accounts the key may use")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return usageError("%s (%v)", keyNewUsage, err)

@@ -237,14 +237,6 @@ type PriceConfig struct {
 	CacheReadAbove200k    float64 `toml:"cache_read_above_200k"`
 }
 
-// Defaults applied to [[accounts]] and [[keys]] entries.
-const (
-	defaultGroup              = "default"
-	defaultAccountConcurrency = 3
-	defaultAccountPriority    = 10
-	defaultPlatform           = "anthropic"
-)
-
 // DefaultConfig returns the configuration used when no file is given; a file
 // is decoded over it.
 func DefaultConfig() Config {
@@ -352,22 +344,22 @@ func decodeConfig(data []byte, cfg *Config) error {
 	for i := range cfg.Accounts {
 		a := &cfg.Accounts[i]
 		if i >= len(set.Accounts) || set.Accounts[i].Priority == nil {
-			a.Priority = defaultAccountPriority
+			a.Priority = kv.DefaultPriority
 		}
 		if a.Concurrency == 0 {
-			a.Concurrency = defaultAccountConcurrency
+			a.Concurrency = kv.DefaultConcurrency
 		}
 		if a.Group == "" {
-			a.Group = defaultGroup
+			a.Group = kv.DefaultGroup
 		}
 		if a.Platform == "" {
-			a.Platform = defaultPlatform
+			a.Platform = kv.DefaultPlatform
 		}
 	}
 	for i := range cfg.Keys {
 		k := &cfg.Keys[i]
 		if k.Group == "" {
-			k.Group = defaultGroup
+			k.Group = kv.DefaultGroup
 		}
 		if i >= len(set.Keys) || set.Keys[i].Enabled == nil {
 			k.Enabled = true

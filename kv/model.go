@@ -80,6 +80,16 @@ type Key struct {
 	FromConfig bool `json:"-" toml:"-"`
 }
 
+// Defaults of a new account or key that leaves them out (the config
+// file, the CLI's flags, the admin API). A concurrency of 0 means the
+// default too.
+const (
+	DefaultGroup       = "default"
+	DefaultConcurrency = 3
+	DefaultPriority    = 10
+	DefaultPlatform    = "anthropic"
+)
+
 // Platforms and account types the model accepts, in the order messages
 // list them.
 var (

@@ -103,8 +103,8 @@ func accountInputOf(a kv.Account) accountInput {
 func applyAccount(dst *kv.Account, n kv.Account) {
 	dst.Platform, dst.Type = n.Platform, n.Type
 	dst.BaseURL, dst.Proxy = n.BaseURL, n.Proxy
-	dst.Group = cmp.Or(n.Group, defaultGroup)
-	dst.Priority, dst.Concurrency = n.Priority, cmp.Or(n.Concurrency, defaultConcurrency)
+	dst.Group = cmp.Or(n.Group, kv.DefaultGroup)
+	dst.Priority, dst.Concurrency = n.Priority, cmp.Or(n.Concurrency, kv.DefaultConcurrency)
 	dst.Models, dst.ModelMap = n.Models, n.ModelMap
 	if n.APIKey != "" {
 		dst.APIKey = n.APIKey

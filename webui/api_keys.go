@@ -86,7 +86,7 @@ func applyKey(dst *kv.Key, n kv.Key) {
 	name, hash, created := dst.Name, dst.Hash, dst.Created
 	*dst = n
 	dst.Name, dst.Hash, dst.Created = name, hash, created
-	dst.Group = cmp.Or(n.Group, defaultGroup)
+	dst.Group = cmp.Or(n.Group, kv.DefaultGroup)
 }
 
 func (h *Handler) findKey(name string) (KeyInfo, bool) {

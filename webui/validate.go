@@ -16,12 +16,6 @@ import (
 // appear in URL paths, logs and the ledger.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
 
-// Defaults of an account or key created here without them.
-const (
-	defaultGroup       = "default"
-	defaultConcurrency = 3
-)
-
 func checkName(field, name string) error {
 	if name == "" {
 		return &FieldError{Field: field, Msg: "required"}
