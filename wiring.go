@@ -249,7 +249,7 @@ func withStore(cfg Config, fn func(*kv.DB) error) (err error) {
 // over server.master_key_file.
 const masterKeyEnv = "SUBGATE_MASTER_KEY"
 
-// msgPlaintext is serve's start-up warning when no master key is set.
+// msgPlaintext is the App's start-up warning when no master key is set.
 const msgPlaintext = "upstream credentials are stored unencrypted; set " + masterKeyEnv + " or server.master_key_file"
 
 // masterKey returns the key from SUBGATE_MASTER_KEY, else from
