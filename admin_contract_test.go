@@ -13,6 +13,7 @@ import (
 	"subgate/kv"
 	"subgate/ledger"
 	"subgate/proxy"
+	"subgate/proxy/oauth"
 	"subgate/proxy/upstreamtest"
 	"subgate/webui"
 )
@@ -24,7 +25,7 @@ import (
 
 // newDirectAdmin wires an admin as serve does, on the config of
 // writeServeConfig (config account a1 and a2, config key alice).
-func newDirectAdmin(t *testing.T, o serveOpts) (*admin, *kv.DB, *upstreamtest.Server) {
+func newDirectAdmin(t *testing.T, o serveOpts) (*webui.Admin, *kv.DB, *upstreamtest.Server) {
 	t.Helper()
 	up := startMock(t, upstreamtest.Config{})
 	cfg, err := LoadConfig(writeServeConfig(t, t.TempDir(), freeAddr(t), up.URL(), o))
@@ -39,26 +40,30 @@ func newDirectAdmin(t *testing.T, o serveOpts) (*admin, *kv.DB, *upstreamtest.Se
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	accounts, err := poolAccounts(cfg, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := poolKeys(cfg, db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	led := ledger.New(ledger.Config{Store: db})
 	t.Cleanup(led.Close)
 	an := cfg.Upstreams.Anthropic
 	tokens := proxy.NewTokens(proxy.TokensConfig{Store: db, Endpoints: map[string]proxy.OAuthEndpoint{
 		"anthropic": {TokenURL: an.OAuthTokenURL, ClientID: an.OAuthClientID}}})
-	srv := proxy.New(proxy.Config{Accounts: accounts, Keys: keys, Tokens: tokens, Ledger: led, AnthropicBaseURL: an.BaseURL})
+	gw := &gateway{tokens: tokens}
+	adm := webui.NewAdmin(webui.AdminConfig{Store: db, Accounts: cfg.Accounts, Keys: cfg.keyModels(),
+		Gateway: gw, Usage: led, Logger: slog.New(slog.DiscardHandler),
+		Flow: func(platform, kind string) (*oauth.Flow, error) { return newOAuthFlow(cfg, platform, kind) }})
+	models, keyModels, err := adm.Pool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts, keys, err := proxyPool(models, keyModels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.srv = proxy.New(proxy.Config{Accounts: accounts, Keys: keys, Tokens: tokens, Ledger: led, AnthropicBaseURL: an.BaseURL})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(ctx)
+		gw.srv.Shutdown(ctx)
 	})
-	return &admin{cfg: cfg, db: db, srv: srv, tokens: tokens, led: led, log: slog.New(slog.DiscardHandler)}, db, up
+	return adm, db, up
 }
 
 // errKind names what an error is, for table comparisons.
@@ -82,35 +87,35 @@ func errKind(err error) string {
 func TestAdminAccountsContract(t *testing.T) {
 	adm, _, _ := newDirectAdmin(t, serveOpts{})
 	ctx := context.Background()
-	api := func(name string) webui.NewAccount {
-		return webui.NewAccount{Name: name, Platform: "anthropic", Type: "api_key", APIKey: "sk-ant-api03-x"}
+	api := func(name string) kv.Account {
+		return kv.Account{Name: name, Platform: "anthropic", Type: "api_key", APIKey: "sk-ant-api03-x"}
 	}
 	if err := adm.Add(ctx, api("stored")); err != nil {
 		t.Fatal(err)
 	}
-	with := func(f func(*webui.NewAccount)) webui.NewAccount { n := api("new"); f(&n); return n }
+	with := func(f func(*kv.Account)) kv.Account { n := api("new"); f(&n); return n }
 	for _, tt := range []struct {
 		name string
 		err  error
 		want string
 	}{
 		{"add without name", adm.Add(ctx, api("")), "field name"},
-		{"add unknown platform", adm.Add(ctx, with(func(n *webui.NewAccount) { n.Platform = "cursor" })), "field platform"},
-		{"add unknown type", adm.Add(ctx, with(func(n *webui.NewAccount) { n.Type = "cookie" })), "field type"},
-		{"add api_key without key", adm.Add(ctx, with(func(n *webui.NewAccount) { n.APIKey = "" })), "field api_key"},
-		{"add setup_token without token", adm.Add(ctx, with(func(n *webui.NewAccount) { n.Type = "setup_token" })), "field access_token"},
-		{"add setup_token for openai", adm.Add(ctx, with(func(n *webui.NewAccount) {
+		{"add unknown platform", adm.Add(ctx, with(func(n *kv.Account) { n.Platform = "cursor" })), "field platform"},
+		{"add unknown type", adm.Add(ctx, with(func(n *kv.Account) { n.Type = "cookie" })), "field type"},
+		{"add api_key without key", adm.Add(ctx, with(func(n *kv.Account) { n.APIKey = "" })), "field api_key"},
+		{"add setup_token without token", adm.Add(ctx, with(func(n *kv.Account) { n.Type = "setup_token" })), "field access_token"},
+		{"add setup_token for openai", adm.Add(ctx, with(func(n *kv.Account) {
 			n.Type, n.Platform, n.AccessToken = "setup_token", "openai", "t"
 		})), "field type"},
-		{"add ftp base_url", adm.Add(ctx, with(func(n *webui.NewAccount) { n.BaseURL = "ftp://h" })), "field base_url"},
-		{"add negative concurrency", adm.Add(ctx, with(func(n *webui.NewAccount) { n.Concurrency = -1 })), "field concurrency"},
-		{"add ftp proxy", adm.Add(ctx, with(func(n *webui.NewAccount) { n.Proxy = "ftp://h:1" })), "field proxy"},
-		{"add proxy without host", adm.Add(ctx, with(func(n *webui.NewAccount) { n.Proxy = "http://" })), "field proxy"},
+		{"add ftp base_url", adm.Add(ctx, with(func(n *kv.Account) { n.BaseURL = "ftp://h" })), "field base_url"},
+		{"add negative concurrency", adm.Add(ctx, with(func(n *kv.Account) { n.Concurrency = -1 })), "field concurrency"},
+		{"add ftp proxy", adm.Add(ctx, with(func(n *kv.Account) { n.Proxy = "ftp://h:1" })), "field proxy"},
+		{"add proxy without host", adm.Add(ctx, with(func(n *kv.Account) { n.Proxy = "http://" })), "field proxy"},
 		{"add config name", adm.Add(ctx, api("a1")), "exists"},
 		{"add stored name", adm.Add(ctx, api("stored")), "exists"},
 		{"update config account", adm.Update(ctx, "a1", api("a1")), "read-only"},
 		{"update unknown", adm.Update(ctx, "nobody", api("nobody")), "not found"},
-		{"update invalid", adm.Update(ctx, "stored", with(func(n *webui.NewAccount) { n.Concurrency = -1 })), "field concurrency"},
+		{"update invalid", adm.Update(ctx, "stored", with(func(n *kv.Account) { n.Concurrency = -1 })), "field concurrency"},
 		{"delete config account", adm.Delete(ctx, "a1"), "read-only"},
 		{"delete unknown", adm.Delete(ctx, "nobody"), "not found"},
 		{"refresh unknown", adm.RefreshNow(ctx, "nobody"), "not found"},
@@ -148,28 +153,28 @@ func TestAdminAccountsContract(t *testing.T) {
 
 func TestAdminKeysContract(t *testing.T) {
 	adm, _, _ := newDirectAdmin(t, serveOpts{})
-	keys, ctx := adminKeys{adm}, context.Background()
-	if _, err := keys.Create(ctx, webui.NewKey{Name: "stored", Enabled: true}); err != nil {
+	keys, ctx := adm.Keys(), context.Background()
+	if _, err := keys.Create(ctx, kv.Key{Name: "stored", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	create := func(n webui.NewKey) error { _, err := keys.Create(ctx, n); return err }
+	create := func(n kv.Key) error { _, err := keys.Create(ctx, n); return err }
 	for _, tt := range []struct {
 		name string
 		err  error
 		want string
 	}{
-		{"create without name", create(webui.NewKey{}), "field name"},
-		{"create negative concurrency", create(webui.NewKey{Name: "k", Concurrency: -1}), "field concurrency"},
-		{"create negative rpm", create(webui.NewKey{Name: "k", RPM: -1}), "field rpm"},
-		{"create negative 5h limit", create(webui.NewKey{Name: "k", Limit5hUSD: -1}), "field limit_5h_usd"},
-		{"create negative quota", create(webui.NewKey{Name: "k", QuotaUSD: -1}), "field quota_usd"},
-		{"create negative multiplier", create(webui.NewKey{Name: "k", RateMultiplier: -1}), "field rate_multiplier"},
-		{"create bad allow_ips", create(webui.NewKey{Name: "k", AllowIPs: []string{"not-an-ip"}}), "field allow_ips"},
-		{"create config name", create(webui.NewKey{Name: "alice"}), "exists"},
-		{"create stored name", create(webui.NewKey{Name: "stored"}), "exists"},
-		{"update config key", keys.Update(ctx, "alice", webui.NewKey{Name: "alice"}), "read-only"},
-		{"update unknown", keys.Update(ctx, "nobody", webui.NewKey{Name: "nobody"}), "not found"},
-		{"update invalid", keys.Update(ctx, "stored", webui.NewKey{Name: "stored", RPM: -1}), "field rpm"},
+		{"create without name", create(kv.Key{}), "field name"},
+		{"create negative concurrency", create(kv.Key{Name: "k", Concurrency: -1}), "field concurrency"},
+		{"create negative rpm", create(kv.Key{Name: "k", RPM: -1}), "field rpm"},
+		{"create negative 5h limit", create(kv.Key{Name: "k", Limit5hUSD: -1}), "field limit_5h_usd"},
+		{"create negative quota", create(kv.Key{Name: "k", QuotaUSD: -1}), "field quota_usd"},
+		{"create negative multiplier", create(kv.Key{Name: "k", RateMultiplier: -1}), "field rate_multiplier"},
+		{"create bad allow_ips", create(kv.Key{Name: "k", AllowIPs: []string{"not-an-ip"}}), "field allow_ips"},
+		{"create config name", create(kv.Key{Name: "alice"}), "exists"},
+		{"create stored name", create(kv.Key{Name: "stored"}), "exists"},
+		{"update config key", keys.Update(ctx, "alice", kv.Key{Name: "alice"}), "read-only"},
+		{"update unknown", keys.Update(ctx, "nobody", kv.Key{Name: "nobody"}), "not found"},
+		{"update invalid", keys.Update(ctx, "stored", kv.Key{Name: "stored", RPM: -1}), "field rpm"},
 		{"delete config key", keys.Delete(ctx, "alice"), "read-only"},
 		{"delete unknown", keys.Delete(ctx, "nobody"), "not found"},
 	} {
@@ -179,7 +184,7 @@ func TestAdminKeysContract(t *testing.T) {
 	}
 	var names []string
 	for _, k := range keys.List() {
-		names = append(names, k.Name+"/"+k.Source)
+		names = append(names, k.Name+"/"+source(k.FromConfig))
 	}
 	if got := strings.Join(names, ","); got != "alice/config,stored/ui" {
 		t.Errorf("keys after refused calls: %s", got)
@@ -188,7 +193,8 @@ func TestAdminKeysContract(t *testing.T) {
 
 // TestAdminOAuthFinishContract: a login finished without a name gets one
 // made from its platform, type and token; a name taken meanwhile is
-// refused after the exchange; abandoned logins are forgotten.
+// refused after the exchange. (That abandoned logins are forgotten is
+// oauth.Pending's, tested there.)
 func TestAdminOAuthFinishContract(t *testing.T) {
 	adm, db, up := newDirectAdmin(t, serveOpts{})
 	ctx := context.Background()
@@ -199,14 +205,14 @@ func TestAdminOAuthFinishContract(t *testing.T) {
 			t.Fatal(err)
 		}
 		up.AddAuthCode(code)
-		return adm.OAuthFinish(ctx, st.State, code+"#"+st.State, webui.NewAccount{Name: name})
+		return adm.OAuthFinish(ctx, st.State, code+"#"+st.State, kv.Account{Name: name})
 	}
 	name, err := finish("code-1", "")
 	if err != nil || !regexp.MustCompile(`^anthropic-oauth-[0-9a-f]{6}$`).MatchString(name) {
 		t.Fatalf("finish without a name = %q, %v; want anthropic-oauth-<6 hex>", name, err)
 	}
 	a, err := db.GetAccount(name)
-	if err != nil || a.Type != "oauth" || a.Group != "default" || a.Concurrency != defaultAccountConcurrency ||
+	if err != nil || a.Type != "oauth" || a.Group != "default" || a.Concurrency != kv.DefaultConcurrency ||
 		!strings.HasPrefix(a.AccessToken, "sk-ant-oat01-") || a.RefreshToken == "" {
 		t.Errorf("stored login: %+v, %v", a, err)
 	}
@@ -216,21 +222,6 @@ func TestAdminOAuthFinishContract(t *testing.T) {
 		}
 	}
 
-	// A login left for more than 30 minutes is dropped at the next start.
-	adm.mu.Lock()
-	adm.logins["abandoned"] = pendingLogin{created: time.Now().Add(-31 * time.Minute)}
-	adm.logins["recent"] = pendingLogin{created: time.Now().Add(-29 * time.Minute)}
-	adm.mu.Unlock()
-	if _, err := adm.OAuthStart("openai", "oauth"); err != nil {
-		t.Fatal(err)
-	}
-	adm.mu.Lock()
-	_, abandoned := adm.logins["abandoned"]
-	_, recent := adm.logins["recent"]
-	adm.mu.Unlock()
-	if abandoned || !recent {
-		t.Errorf("after a start: abandoned login kept %v, recent kept %v; want false, true", abandoned, recent)
-	}
 }
 
 // TestAdminStoreFailure: with the store gone, every change reports the
@@ -239,23 +230,23 @@ func TestAdminOAuthFinishContract(t *testing.T) {
 func TestAdminStoreFailure(t *testing.T) {
 	adm, db, _ := newDirectAdmin(t, serveOpts{})
 	ctx := context.Background()
-	keys := adminKeys{adm}
-	if err := adm.Add(ctx, webui.NewAccount{Name: "stored", Platform: "anthropic", Type: "api_key", APIKey: "k"}); err != nil {
+	keys := adm.Keys()
+	if err := adm.Add(ctx, kv.Account{Name: "stored", Platform: "anthropic", Type: "api_key", APIKey: "k"}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	_, createErr := keys.Create(ctx, webui.NewKey{Name: "k"})
-	setup := webui.NewAccount{Name: "stored", Platform: "anthropic", Type: "setup_token", AccessToken: "t"}
+	_, createErr := keys.Create(ctx, kv.Key{Name: "k"})
+	setup := kv.Account{Name: "stored", Platform: "anthropic", Type: "setup_token", AccessToken: "t"}
 	for _, tt := range []struct {
 		name string
 		err  error
 	}{
-		{"add", adm.Add(ctx, webui.NewAccount{Name: "new", Platform: "anthropic", Type: "api_key", APIKey: "k"})},
+		{"add", adm.Add(ctx, kv.Account{Name: "new", Platform: "anthropic", Type: "api_key", APIKey: "k"})},
 		{"update", adm.Update(ctx, "stored", setup)},
 		{"delete", adm.Delete(ctx, "stored")},
 		{"refresh", adm.RefreshNow(ctx, "a1")},
 		{"create key", createErr},
-		{"update key", keys.Update(ctx, "k", webui.NewKey{Name: "k"})},
+		{"update key", keys.Update(ctx, "k", kv.Key{Name: "k"})},
 		{"delete key", keys.Delete(ctx, "k")},
 	} {
 		if got := errKind(tt.err); !strings.HasPrefix(got, "error: ") {
@@ -268,4 +259,12 @@ func TestAdminStoreFailure(t *testing.T) {
 	if got := keys.List(); len(got) != 1 || got[0].Name != "alice" {
 		t.Errorf("key List with the store closed = %v, want the config key alone", got)
 	}
+}
+
+// source is how the admin API names where a key comes from.
+func source(fromConfig bool) string {
+	if fromConfig {
+		return "config"
+	}
+	return "ui"
 }

@@ -198,7 +198,7 @@ func TestLoginGemini(t *testing.T) {
 		a.RefreshToken != testGoogleRT || a.Email != "g@example.com" || a.Priority != 5 {
 		t.Errorf("account = %+v", a)
 	}
-	if d := time.Until(a.ExpiresAt); d < 58*time.Minute || d > time.Hour {
+	if d := time.Until(a.ExpiresAt.Time); d < 58*time.Minute || d > time.Hour {
 		t.Errorf("ExpiresAt in %v, want about 1h", d)
 	}
 	if got := ts.requests()[0].Get("client_secret"); got != testGoogleSecret {

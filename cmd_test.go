@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"subgate/kv"
+	"subgate/proxy/oauth"
 	"subgate/proxy/upstreamtest"
 )
 
@@ -47,10 +48,10 @@ func TestKeyNew(t *testing.T) {
 	}
 	k := doc.Keys[0]
 	sum := sha256.Sum256([]byte(key))
-	if got, want := k.KeySHA256, hex.EncodeToString(sum[:]); got != want {
+	if got, want := k.Hash, hex.EncodeToString(sum[:]); got != want {
 		t.Errorf("key_sha256 = %s, want sha256 of the printed key %s", got, want)
 	}
-	if k.Name != "alice" || k.Group != "team" || k.Key != "" {
+	if k.Name != "alice" || k.Group != "team" || k.Secret != "" {
 		t.Errorf("block = %+v, want name alice, group team, no clear key", k)
 	}
 
@@ -330,7 +331,7 @@ func TestLoginClaude(t *testing.T) {
 				a.Email != "mock@example.com" || a.Platform != "anthropic" {
 				t.Errorf("account = %+v", a)
 			}
-			if d := time.Until(a.ExpiresAt); d < tt.expires-time.Minute || d > tt.expires {
+			if d := time.Until(a.ExpiresAt.Time); d < tt.expires-time.Minute || d > tt.expires {
 				t.Errorf("ExpiresAt in %v, want about %v", d, tt.expires)
 			}
 			for _, secret := range []string{a.AccessToken, a.RefreshToken, verifier} {
@@ -368,9 +369,9 @@ func TestLoginClaudeTokenError(t *testing.T) {
 	_, err := runLogin(t, cfg, []string{"claude"}, func(u *url.URL) string {
 		return "https://platform.claude.com/oauth/code/callback?code=the-code&state=" + u.Query().Get("state")
 	})
-	var oe *OAuthError
+	var oe *oauth.EndpointError
 	if !errors.As(err, &oe) || oe.Status != 400 || oe.Code != "invalid_grant" {
-		t.Fatalf("cmdLogin = %v, want an OAuthError 400 invalid_grant", err)
+		t.Fatalf("cmdLogin = %v, want an EndpointError 400 invalid_grant", err)
 	}
 	if strings.Contains(err.Error(), "the-code") {
 		t.Errorf("error echoes the code: %v", err)
@@ -378,63 +379,5 @@ func TestLoginClaudeTokenError(t *testing.T) {
 	db := openTestDB(t, cfg)
 	if accts, _ := db.Accounts(); len(accts) != 0 {
 		t.Errorf("accounts stored after a failed exchange: %v", accts)
-	}
-}
-
-func TestNewOAuthError(t *testing.T) {
-	for _, tt := range []struct {
-		body string
-		want string
-	}{
-		{`{"error":"invalid_grant","error_description":"Code expired"}`, "400 Bad Request: invalid_grant (Code expired)"},
-		{`{"type":"error","error":{"type":"invalid_request_error","message":"bad"}}`, "400 Bad Request: invalid_request_error (bad)"},
-		{`<html>blocked</html>`, "400 Bad Request"},
-		{`{"error":"invalid_grant","error_description":"verifier SECRET mismatch"}`, "400 Bad Request: invalid_grant"},
-		{`{"error":{"message":"Invalid authorization code","type":"invalid_request_error","code":"token_expired"}}`, "400 Bad Request: token_expired (Invalid authorization code)"},
-	} {
-		got := newOAuthError(400, []byte(tt.body), "SECRET").Error()
-		if !strings.HasSuffix(got, tt.want) || strings.Contains(got, "SECRET") || strings.Contains(got, "html") {
-			t.Errorf("newOAuthError(%s) = %q, want suffix %q", tt.body, got, tt.want)
-		}
-	}
-}
-
-func TestParsePastedCode(t *testing.T) {
-	for _, tt := range []struct {
-		in, code, state string
-		ok              bool
-	}{
-		{"abc#xyz", "abc", "xyz", true},
-		{"  abc#xyz\r\n", "abc", "xyz", true},
-		{"https://platform.claude.com/oauth/code/callback?code=abc&state=xyz", "abc", "xyz", true},
-		{"http://localhost:1455/auth/callback#code=abc&state=xyz", "abc", "xyz", true},
-		{"abc", "", "", false},
-		{"#xyz", "", "", false},
-		{"abc#", "", "", false},
-		{"", "", "", false},
-		{"https://example.com/cb?code=abc", "", "", false},
-	} {
-		code, state, err := parsePastedCode(tt.in)
-		if (err == nil) != tt.ok || code != tt.code || state != tt.state {
-			t.Errorf("parsePastedCode(%q) = %q, %q, %v; want %q, %q, ok=%v", tt.in, code, state, err, tt.code, tt.state, tt.ok)
-		}
-	}
-}
-
-func TestNewPKCE(t *testing.T) {
-	v, c, err := newPKCE()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(v) != 43 || strings.ContainsAny(v, "+/=") {
-		t.Errorf("verifier %q: want 43 unpadded base64url characters", v)
-	}
-	sum := sha256.Sum256([]byte(v))
-	if got, want := c, base64.RawURLEncoding.EncodeToString(sum[:]); got != want {
-		t.Errorf("challenge = %s, want %s", got, want)
-	}
-	v2, _, _ := newPKCE()
-	if v2 == v {
-		t.Errorf("two verifiers are equal")
 	}
 }

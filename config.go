@@ -2,16 +2,17 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"subgate/kv"
+	"subgate/ledger"
 	"subgate/proxy/errrules"
 )
 
@@ -48,7 +49,7 @@ type Config struct {
 	Scheduler SchedulerConfig `toml:"scheduler"`
 	Ledger    LedgerConfig    `toml:"ledger"`
 	Metrics   MetricsConfig   `toml:"metrics"`
-	Accounts  []AccountConfig `toml:"accounts"`
+	Accounts  []kv.Account    `toml:"accounts"`
 	Keys      []KeyConfig     `toml:"keys"`
 	Prices    []PriceConfig   `toml:"prices"`
 	// ErrorRules override what an upstream error means (docs/error-rules.md).
@@ -121,6 +122,31 @@ type AnthropicUpstream struct {
 	UserAgent         string `toml:"user_agent"` // on OAuth requests
 }
 
+// OpenAIUpstream holds the OpenAI API, the ChatGPT Codex backend and the
+// OpenAI OAuth client values.
+type OpenAIUpstream struct {
+	BaseURL           string `toml:"base_url"`
+	CodexBaseURL      string `toml:"codex_base_url"`
+	OAuthTokenURL     string `toml:"oauth_token_url"`
+	OAuthAuthorizeURL string `toml:"oauth_authorize_url"`
+	OAuthClientID     string `toml:"oauth_client_id"`
+	OAuthRedirectURL  string `toml:"oauth_redirect_url"`
+	OAuthScopes       string `toml:"oauth_scopes"`
+}
+
+// GeminiUpstream holds the Gemini API, Code Assist and the Google OAuth
+// client values of Gemini CLI.
+type GeminiUpstream struct {
+	BaseURL           string `toml:"base_url"`
+	CodeAssistBaseURL string `toml:"code_assist_base_url"`
+	OAuthTokenURL     string `toml:"oauth_token_url"`
+	OAuthAuthorizeURL string `toml:"oauth_authorize_url"`
+	OAuthClientID     string `toml:"oauth_client_id"`
+	OAuthClientSecret string `toml:"oauth_client_secret"`
+	OAuthRedirectURL  string `toml:"oauth_redirect_url"`
+	OAuthScopes       string `toml:"oauth_scopes"`
+}
+
 // SchedulerConfig is the [scheduler] table.
 type SchedulerConfig struct {
 	MaxAccountSwitches    int      `toml:"max_account_switches"`
@@ -159,48 +185,37 @@ const (
 	unpricedAllow  = "allow"
 )
 
-// AccountConfig is one [[accounts]] entry. Defaults (platform anthropic,
-// concurrency 3, priority 10, group "default") are applied by LoadConfig.
-type AccountConfig struct {
-	Name         string `toml:"name"`
-	Platform     string `toml:"platform"` // anthropic | openai | gemini
-	Type         string `toml:"type"`     // api_key | oauth | setup_token
-	APIKey       string `toml:"api_key"`
-	AccessToken  string `toml:"access_token"`
-	RefreshToken string `toml:"refresh_token"`
-	ExpiresAt    string `toml:"expires_at"` // RFC 3339 or empty
-	IDToken      string `toml:"id_token"`   // openai oauth: its claim gives the account id
-	AccountID    string `toml:"account_id"` // openai oauth: chatgpt-account-id
-	ProjectID    string `toml:"project_id"` // gemini oauth: Code Assist project
-	// InterceptWarmup answers Claude Code's probes locally for this account.
-	InterceptWarmup bool              `toml:"intercept_warmup"`
-	Concurrency     int               `toml:"concurrency"`
-	Priority        int               `toml:"priority"` // lower is preferred
-	Group           string            `toml:"group"`
-	BaseURL         string            `toml:"base_url"`
-	Proxy           string            `toml:"proxy"`
-	Models          []string          `toml:"models"`
-	ModelMap        map[string]string `toml:"model_map"`
-}
-
-// KeyConfig is one [[keys]] entry: a client key handed out by the gateway.
+// KeyConfig is one [[keys]] entry: the key model, plus the key in clear,
+// a convenience of the file that is hashed at load (the model keeps the
+// sha256 only).
 type KeyConfig struct {
-	Name        string `toml:"name"`
-	Key         string `toml:"key"`
-	KeySHA256   string `toml:"key_sha256"`
-	Group       string `toml:"group"`
-	Concurrency int    `toml:"concurrency"` // 0 = unlimited
-	KeyPolicy
+	kv.Key
+	Secret string `toml:"key"`
 }
 
-// Hash returns the lowercase hex sha256 of the key, the form keys are
-// indexed and compared by.
-func (k KeyConfig) Hash() string {
-	if k.Key != "" {
-		sum := sha256.Sum256([]byte(k.Key))
-		return hex.EncodeToString(sum[:])
+// SecretHash returns the lowercase hex sha256 of the key, the form keys
+// are indexed and compared by: of Secret when set, else key_sha256.
+func (k KeyConfig) SecretHash() string {
+	if k.Secret != "" {
+		return kv.HashSecret(k.Secret)
 	}
-	return strings.ToLower(k.KeySHA256)
+	return strings.ToLower(k.Hash)
+}
+
+// Model returns the entry as the key model, with its Hash in lowercase hex.
+func (k KeyConfig) Model() kv.Key {
+	m := k.Key
+	m.Hash = k.SecretHash()
+	return m
+}
+
+// keyModels returns the [[keys]] entries as the key model.
+func (c Config) keyModels() []kv.Key {
+	out := make([]kv.Key, len(c.Keys))
+	for i, k := range c.Keys {
+		out[i] = k.Model()
+	}
+	return out
 }
 
 // PriceConfig is one [[prices]] entry, in USD per million tokens. It
@@ -221,14 +236,6 @@ type PriceConfig struct {
 	CacheWrite1hAbove200k float64 `toml:"cache_write_1h_above_200k"`
 	CacheReadAbove200k    float64 `toml:"cache_read_above_200k"`
 }
-
-// Defaults applied to [[accounts]] and [[keys]] entries.
-const (
-	defaultGroup              = "default"
-	defaultAccountConcurrency = 3
-	defaultAccountPriority    = 10
-	defaultPlatform           = "anthropic"
-)
 
 // DefaultConfig returns the configuration used when no file is given; a file
 // is decoded over it.
@@ -321,11 +328,15 @@ func decodeConfig(data []byte, cfg *Config) error {
 		return errors.Join(errs...)
 	}
 	// BurntSushi/toml cannot pre-fill array elements, so a second pass over
-	// the same bytes tells an absent priority from an explicit 0.
+	// the same bytes tells an absent priority from an explicit 0, and an
+	// absent enabled from an explicit false.
 	var set struct {
 		Accounts []struct {
 			Priority *int `toml:"priority"`
 		} `toml:"accounts"`
+		Keys []struct {
+			Enabled *bool `toml:"enabled"`
+		} `toml:"keys"`
 	}
 	if _, err := toml.Decode(string(data), &set); err != nil {
 		return err
@@ -333,22 +344,71 @@ func decodeConfig(data []byte, cfg *Config) error {
 	for i := range cfg.Accounts {
 		a := &cfg.Accounts[i]
 		if i >= len(set.Accounts) || set.Accounts[i].Priority == nil {
-			a.Priority = defaultAccountPriority
+			a.Priority = kv.DefaultPriority
 		}
 		if a.Concurrency == 0 {
-			a.Concurrency = defaultAccountConcurrency
+			a.Concurrency = kv.DefaultConcurrency
 		}
 		if a.Group == "" {
-			a.Group = defaultGroup
+			a.Group = kv.DefaultGroup
 		}
 		if a.Platform == "" {
-			a.Platform = defaultPlatform
+			a.Platform = kv.DefaultPlatform
 		}
 	}
 	for i := range cfg.Keys {
-		if cfg.Keys[i].Group == "" {
-			cfg.Keys[i].Group = defaultGroup
+		k := &cfg.Keys[i]
+		if k.Group == "" {
+			k.Group = kv.DefaultGroup
+		}
+		if i >= len(set.Keys) || set.Keys[i].Enabled == nil {
+			k.Enabled = true
 		}
 	}
 	return nil
+}
+
+func defaultOpenAIUpstream() OpenAIUpstream {
+	return OpenAIUpstream{
+		BaseURL:           "https://api.openai.com/v1",
+		CodexBaseURL:      "https://chatgpt.com/backend-api/codex",
+		OAuthTokenURL:     "https://auth.openai.com/oauth/token",
+		OAuthAuthorizeURL: "https://auth.openai.com/oauth/authorize",
+		OAuthClientID:     "app_EMoamEEZ73f0CkXaXp7hrann",
+		OAuthRedirectURL:  "http://localhost:1455/auth/callback",
+		OAuthScopes:       "openid profile email offline_access",
+	}
+}
+
+func defaultGeminiUpstream() GeminiUpstream {
+	return GeminiUpstream{
+		BaseURL:           "https://generativelanguage.googleapis.com",
+		CodeAssistBaseURL: "https://cloudcode-pa.googleapis.com",
+		OAuthTokenURL:     "https://oauth2.googleapis.com/token",
+		OAuthAuthorizeURL: "https://accounts.google.com/o/oauth2/v2/auth",
+		OAuthClientID:     "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
+		// Gemini CLI's public "installed application" secret: not a secret
+		// for such clients, Google documents it as embeddable.
+		OAuthClientSecret: "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",
+		OAuthRedirectURL:  "https://codeassist.google.com/authcode",
+		OAuthScopes:       "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile",
+	}
+}
+
+// priceOverrides returns [[prices]] as the ledger takes them.
+func (c Config) priceOverrides() []ledger.PriceOverride {
+	out := make([]ledger.PriceOverride, len(c.Prices))
+	for i, p := range c.Prices {
+		out[i] = ledger.PriceOverride{Model: p.Model, Input: p.Input, Output: p.Output,
+			CacheWrite5m: p.CacheWrite5m, CacheWrite1h: p.CacheWrite1h, CacheRead: p.CacheRead,
+			InputAbove200k: p.InputAbove200k, OutputAbove200k: p.OutputAbove200k,
+			CacheWrite5mAbove200k: p.CacheWrite5mAbove200k, CacheWrite1hAbove200k: p.CacheWrite1hAbove200k,
+			CacheReadAbove200k: p.CacheReadAbove200k}
+	}
+	return out
+}
+
+// dbPath is where the kv database lives inside data_dir.
+func dbPath(cfg Config) string {
+	return filepath.Join(cfg.Server.DataDir, "subgate.db")
 }

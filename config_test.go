@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"subgate/kv"
 )
 
 // writeConfig writes a TOML file in a temp dir and returns its path.
@@ -90,7 +92,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatalf("example has %d keys, want 1", len(cfg.Keys))
 	}
 	sum := sha256.Sum256([]byte("sk-sg-example-change-me"))
-	if got, want := cfg.Keys[0].Hash(), hex.EncodeToString(sum[:]); got != want {
+	if got, want := cfg.Keys[0].SecretHash(), hex.EncodeToString(sum[:]); got != want {
 		t.Errorf("example key hash = %s, want sha256 of the documented sample %s", got, want)
 	}
 	if len(cfg.Accounts) == 0 {
@@ -123,7 +125,7 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 	// Array tables: every field appears in some entry, or in a commented
 	// example line ("# key = ...").
 	full := Config{
-		Accounts: []AccountConfig{{Models: []string{"x"}, ModelMap: map[string]string{"a": "b"}}},
+		Accounts: []kv.Account{{Models: []string{"x"}, ModelMap: map[string]string{"a": "b"}}},
 		Keys:     []KeyConfig{{}},
 		Prices:   []PriceConfig{{}},
 	}
@@ -155,21 +157,21 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 func validConfig() Config {
 	c := DefaultConfig()
 	for i := range 4 {
-		c.Accounts = append(c.Accounts, AccountConfig{
+		c.Accounts = append(c.Accounts, kv.Account{
 			Name: "a" + string(rune('0'+i)), Platform: "anthropic", Type: "api_key",
 			APIKey: "sk-ant-api03-x", Concurrency: 3, Priority: 10, Group: "default",
 		})
 	}
 	c.Keys = []KeyConfig{
-		{Name: "k0", Key: "sk-sg-zero", Group: "default"},
-		{Name: "k1", Key: "sk-sg-one", Group: "default"},
+		{Key: kv.Key{Name: "k0", Group: "default"}, Secret: "sk-sg-zero"},
+		{Key: kv.Key{Name: "k1", Group: "default"}, Secret: "sk-sg-one"},
 	}
 	c.Prices = []PriceConfig{{Model: "m", Input: 1, Output: 2}}
 	return c
 }
 
 func TestValidate(t *testing.T) {
-	zeroHash := KeyConfig{Key: "sk-sg-zero"}.Hash()
+	zeroHash := KeyConfig{Secret: "sk-sg-zero"}.SecretHash()
 	tests := []struct {
 		name   string
 		mutate func(c *Config)
@@ -194,7 +196,7 @@ func TestValidate(t *testing.T) {
 		{"duplicate account", func(c *Config) { c.Accounts[1].Name = "x"; c.Accounts[2].Name = "x" },
 			`accounts[2].name: duplicate "x"`},
 		{"account name", func(c *Config) { c.Accounts[0].Name = "" }, "accounts[0].name: required"},
-		{"expires_at", func(c *Config) { c.Accounts[0].ExpiresAt = "2026-01-02 15:04" },
+		{"expires_at", func(c *Config) { _ = c.Accounts[0].ExpiresAt.UnmarshalText([]byte("2026-01-02 15:04")) },
 			"accounts[0].expires_at: not RFC 3339"},
 		{"proxy scheme", func(c *Config) { c.Accounts[0].Proxy = "ftp://proxy:21" },
 			"accounts[0].proxy: scheme must be http, https or socks5"},
@@ -206,14 +208,14 @@ func TestValidate(t *testing.T) {
 			"accounts[0].models[0]: bad glob pattern"},
 		{"model map", func(c *Config) { c.Accounts[0].ModelMap = map[string]string{"a": ""} },
 			"accounts[0].model_map: empty model name"},
-		{"key missing", func(c *Config) { c.Keys[0].Key = "" },
+		{"key missing", func(c *Config) { c.Keys[0].Secret = "" },
 			"keys[0].key: one of key or key_sha256 is required"},
-		{"key hash form", func(c *Config) { c.Keys[0].Key, c.Keys[0].KeySHA256 = "", "abc" },
+		{"key hash form", func(c *Config) { c.Keys[0].Secret, c.Keys[0].Hash = "", "abc" },
 			"keys[0].key_sha256: must be 64 hex characters"},
-		{"key and hash", func(c *Config) { c.Keys[0].KeySHA256 = zeroHash },
+		{"key and hash", func(c *Config) { c.Keys[0].Hash = zeroHash },
 			"keys[0].key: set only one of key or key_sha256"},
 		{"duplicate key name", func(c *Config) { c.Keys[1].Name = "k0" }, `keys[1].name: duplicate "k0"`},
-		{"duplicate key secret", func(c *Config) { c.Keys[1].Key, c.Keys[1].KeySHA256 = "", strings.ToUpper(zeroHash) },
+		{"duplicate key secret", func(c *Config) { c.Keys[1].Secret, c.Keys[1].Hash = "", strings.ToUpper(zeroHash) },
 			"keys[1].key: duplicate secret (same as keys[0])"},
 		{"key concurrency", func(c *Config) { c.Keys[1].Concurrency = -2 }, "keys[1].concurrency: must be >= 0"},
 		{"listen", func(c *Config) { c.Server.Listen = "" }, "server.listen: required"},
@@ -409,10 +411,33 @@ func TestLoadConfigEmptyPath(t *testing.T) {
 func TestKeyConfigHash(t *testing.T) {
 	sum := sha256.Sum256([]byte("sk-sg-abc"))
 	want := hex.EncodeToString(sum[:])
-	if got := (KeyConfig{Key: "sk-sg-abc"}).Hash(); got != want {
+	if got := (KeyConfig{Secret: "sk-sg-abc"}).SecretHash(); got != want {
 		t.Errorf("Hash(key) = %s, want %s", got, want)
 	}
-	if got := (KeyConfig{KeySHA256: strings.ToUpper(want)}).Hash(); got != want {
+	if got := (KeyConfig{Key: kv.Key{Hash: strings.ToUpper(want)}}).SecretHash(); got != want {
 		t.Errorf("Hash(key_sha256) = %s, want %s", got, want)
+	}
+}
+
+// TestLoadConfigKeyEnabled: a [[keys]] entry without enabled is enabled;
+// an explicit false is kept.
+func TestLoadConfigKeyEnabled(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, `
+[[keys]]
+name = "on"
+key = "sk-sg-on"
+
+[[keys]]
+name = "off"
+key = "sk-sg-off"
+enabled = false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		if got := cfg.Keys[i].Enabled; got != want {
+			t.Errorf("keys[%d].enabled = %v, want %v", i, got, want)
+		}
 	}
 }

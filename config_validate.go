@@ -4,16 +4,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/url"
-	"path"
-	"slices"
 	"strings"
 	"time"
 
-	"subgate/proxy/errrules"
 	"subgate/proxy/edge"
+	"subgate/proxy/errrules"
 )
 
 // Validate checks every field and combination of fields and returns all
@@ -55,15 +52,32 @@ func (c Config) validateLedger(v *validator) {
 
 type validator struct{ errs []error }
 
-// uniqueName checks that a list entry's name is set and not used by an
-// earlier entry of the same list (list[i] in messages).
-func (v *validator) uniqueName(key, name string, seen map[string]int, list string, i int) {
+// unique checks that a list entry's name is not used by an earlier entry
+// of the same list (list[i] in messages); an empty name is the entry's
+// own problem.
+func (v *validator) unique(key, name string, seen map[string]int, list string, i int) {
 	if name == "" {
-		v.add(key, "required")
-	} else if j, dup := seen[name]; dup {
+		return
+	}
+	if j, dup := seen[name]; dup {
 		v.add(key, "duplicate %q (also %s[%d])", name, list, j)
 	} else {
 		seen[name] = i
+	}
+}
+
+// model adds the problems a model's Validate found, each under prefix
+// (the entry's TOML path).
+func (v *validator) model(prefix string, err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		v.errs = append(v.errs, fmt.Errorf("%s%w", prefix, e))
 	}
 }
 
@@ -183,76 +197,41 @@ func (c Config) validateScheduler(v *validator) {
 	}
 }
 
+// validateAccounts checks each entry with the model's Validate, and what
+// only the list knows: names are unique.
 func (c Config) validateAccounts(v *validator) {
 	seen := make(map[string]int)
 	for i, a := range c.Accounts {
 		p := fmt.Sprintf("accounts[%d].", i)
-		v.uniqueName(p+"name", a.Name, seen, "accounts", i)
-		v.oneOf(p+"platform", a.Platform, "anthropic", "openai", "gemini")
-		v.oneOf(p+"type", a.Type, "api_key", "oauth", "setup_token")
-		switch {
-		case a.Type == "api_key" && a.APIKey == "":
-			v.add(p+"api_key", "required for type api_key")
-		case a.Type == "oauth" && a.AccessToken == "" && a.RefreshToken == "":
-			v.add(p+"access_token", "required for type oauth (or refresh_token)")
-		case a.Type == "setup_token" && a.AccessToken == "":
-			v.add(p+"access_token", "required for type setup_token")
-		}
-		if a.ExpiresAt != "" {
-			if _, err := time.Parse(time.RFC3339, a.ExpiresAt); err != nil {
-				v.add(p+"expires_at", "not RFC 3339 (e.g. 2026-01-02T15:04:05Z)")
-			}
-		}
-		if a.Concurrency < 0 {
-			v.add(p+"concurrency", "must be >= 0")
-		}
-		if a.BaseURL != "" && !httpURL(a.BaseURL) {
-			v.add(p+"base_url", "must be an http(s) URL")
-		}
-		if a.Proxy != "" {
-			u, err := url.Parse(a.Proxy)
-			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") {
-				v.add(p+"proxy", "scheme must be http, https or socks5 (e.g. socks5://host:1080)")
-			}
-		}
-		for j, m := range a.Models {
-			if _, err := path.Match(m, ""); err != nil || m == "" {
-				v.add(fmt.Sprintf("%smodels[%d]", p, j), "bad glob pattern")
-			}
-		}
-		for _, from := range slices.Sorted(maps.Keys(a.ModelMap)) {
-			if to := a.ModelMap[from]; from == "" || to == "" {
-				v.add(p+"model_map", "empty model name in %q = %q", from, to)
-			}
-		}
+		v.model(p, a.Validate())
+		v.unique(p+"name", a.Name, seen, "accounts", i)
 	}
 }
 
+// validateKeys checks each entry with the model's Validate, and what only
+// the file knows: key or key_sha256, and unique names and secrets.
 func (c Config) validateKeys(v *validator) {
 	names := make(map[string]int)
 	secrets := make(map[string]int)
 	for i, k := range c.Keys {
 		p := fmt.Sprintf("keys[%d].", i)
-		v.uniqueName(p+"name", k.Name, names, "keys", i)
+		v.model(p, k.Key.Validate())
+		v.unique(p+"name", k.Name, names, "keys", i)
 		switch {
-		case k.Key == "" && k.KeySHA256 == "":
+		case k.Secret == "" && k.Hash == "":
 			v.add(p+"key", "one of key or key_sha256 is required")
-		case k.Key != "" && k.KeySHA256 != "":
+		case k.Secret != "" && k.Hash != "":
 			v.add(p+"key", "set only one of key or key_sha256")
-		case k.KeySHA256 != "" && !isHex64(k.KeySHA256):
+		case k.Hash != "" && !isHex64(k.Hash):
 			v.add(p+"key_sha256", "must be 64 hex characters")
 		default:
 			// Never print the secret; name the other entry instead.
-			if j, dup := secrets[k.Hash()]; dup {
+			if j, dup := secrets[k.SecretHash()]; dup {
 				v.add(p+"key", "duplicate secret (same as keys[%d])", j)
 			} else {
-				secrets[k.Hash()] = i
+				secrets[k.SecretHash()] = i
 			}
 		}
-		if k.Concurrency < 0 {
-			v.add(p+"concurrency", "must be >= 0")
-		}
-		k.KeyPolicy.validate(v, p)
 	}
 }
 
@@ -268,7 +247,10 @@ func (c Config) validatePrices(v *validator) {
 	seen := make(map[string]int)
 	for i, pr := range c.Prices {
 		p := fmt.Sprintf("prices[%d].", i)
-		v.uniqueName(p+"model", pr.Model, seen, "prices", i)
+		if pr.Model == "" {
+			v.add(p+"model", "required")
+		}
+		v.unique(p+"model", pr.Model, seen, "prices", i)
 		for _, f := range []struct {
 			key string
 			usd float64
@@ -287,6 +269,26 @@ func (c Config) validatePrices(v *validator) {
 		above := pr.OutputAbove200k + pr.CacheWrite5mAbove200k + pr.CacheWrite1hAbove200k + pr.CacheReadAbove200k
 		if pr.InputAbove200k == 0 && above != 0 {
 			v.add(p+"input_above_200k", "must be set when another _above_200k price is")
+		}
+	}
+}
+
+func (c Config) validateOtherUpstreams(v *validator) {
+	o, g := c.Upstreams.OpenAI, c.Upstreams.Gemini
+	for _, f := range []struct{ key, val string }{
+		{"upstreams.openai.base_url", o.BaseURL},
+		{"upstreams.openai.codex_base_url", o.CodexBaseURL},
+		{"upstreams.openai.oauth_token_url", o.OAuthTokenURL},
+		{"upstreams.openai.oauth_authorize_url", o.OAuthAuthorizeURL},
+		{"upstreams.openai.oauth_redirect_url", o.OAuthRedirectURL},
+		{"upstreams.gemini.base_url", g.BaseURL},
+		{"upstreams.gemini.code_assist_base_url", g.CodeAssistBaseURL},
+		{"upstreams.gemini.oauth_token_url", g.OAuthTokenURL},
+		{"upstreams.gemini.oauth_authorize_url", g.OAuthAuthorizeURL},
+		{"upstreams.gemini.oauth_redirect_url", g.OAuthRedirectURL},
+	} {
+		if !httpURL(f.val) {
+			v.add(f.key, "must be an http(s) URL")
 		}
 	}
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -154,4 +155,42 @@ func loadConfigOrDefault(path string) (Config, error) {
 		}
 	}
 	return LoadConfig(path)
+}
+
+// serve runs the gateway until ctx ends: build the App, Run it, Close it.
+func serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	app, err := NewApp(cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	err = app.Run(ctx)
+	if cerr := app.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// errUsage marks a command-line mistake; main may exit 2 on it.
+var errUsage = errors.New("usage")
+
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// parseFlags parses fs over args and returns the positional arguments; flags
+// may come before, between or after them ("key new alice --group team").
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
 }

@@ -21,7 +21,7 @@ func TestAccountsCRUD(t *testing.T) {
 
 	b := kv.Account{
 		Name: "b", Platform: "anthropic", Type: "oauth", AccessToken: "at", RefreshToken: "rt",
-		ExpiresAt: t0, Concurrency: 3, Group: "default", Models: []string{"claude-*"},
+		ExpiresAt: kv.Time{Time: t0}, Concurrency: 3, Group: "default", Models: []string{"claude-*"},
 		ModelMap: map[string]string{"x": "y"},
 	}
 	for _, a := range []kv.Account{b, {Name: "a", Platform: "openai", Type: "api_key", APIKey: "sk"}} {

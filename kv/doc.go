@@ -8,6 +8,22 @@
 // the small interfaces its consumers declare, sched.StateStore and
 // ledger.Store, and imports those packages only for their record types.
 //
+// # The models
+//
+// Account and Key (model.go) are subgate's one account model and one key
+// model: config [[accounts]] and [[keys]] decode into them (toml tags),
+// the CLI and the admin UI build them, this package stores them (json
+// tags, below), and sched and proxy take narrow runtime views of them
+// (Account.Sched here, the proxy's in package main). Each has one
+// Validate, returning errors.Join of *FieldError named as TOML and JSON
+// name the field; callers add what only they know (config: unique names
+// and secrets; the admin API: names that fit a URL). The store does not
+// call Validate: it keeps what it is given, so older or partial values
+// still load. Account.Redacted is the one view of an account without its
+// secrets. FromConfig marks a value of the config file and is never
+// stored. Time wraps time.Time so that TOML reads "" as no time while the
+// stored JSON stays as time.Time wrote it.
+//
 // # Buckets and keys
 //
 //	meta      string key → string value. "schema_version" holds SchemaVersion

@@ -4,49 +4,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
-
-	"subgate/ledger"
 
 	"go.etcd.io/bbolt"
 )
-
-// Key is an API key created through the admin API. Only the sha256 of its
-// secret is stored; the secret is shown once, at creation. Keys from the
-// config file are not stored here.
-type Key struct {
-	Name        string `json:"name"`
-	Hash        string `json:"hash"` // hex sha256 of the secret, lower case
-	Group       string `json:"group"`
-	Concurrency int    `json:"concurrency"`
-	RPM         int    `json:"rpm"`
-	// Spend limits in USD; 0 means unlimited.
-	Limit5hUSD      float64   `json:"limit_5h_usd"`
-	LimitDayUSD     float64   `json:"limit_day_usd"`
-	LimitWeekUSD    float64   `json:"limit_week_usd"`
-	LimitMonthUSD   float64   `json:"limit_month_usd"`
-	QuotaUSD        float64   `json:"quota_usd"`
-	ExpiresAt       time.Time `json:"expires_at,omitzero"` // zero never expires
-	Models          []string  `json:"models,omitempty"`    // allow-list globs; empty allows all
-	AllowIPs        []string  `json:"allow_ips,omitempty"` // CIDRs; empty allows all
-	RateMultiplier  float64   `json:"rate_multiplier"`     // 0 means 1
-	Enabled         bool      `json:"enabled"`
-	InterceptWarmup bool      `json:"intercept_warmup"`
-	Created         time.Time `json:"created"`
-}
-
-// Limits returns the key's limits in the ledger's micro-USD.
-func (k Key) Limits() ledger.Limits {
-	return ledger.Limits{
-		RPM:            k.RPM,
-		Limit5h:        ledger.USDToMicros(k.Limit5hUSD),
-		LimitDay:       ledger.USDToMicros(k.LimitDayUSD),
-		LimitWeek:      ledger.USDToMicros(k.LimitWeekUSD),
-		LimitMonth:     ledger.USDToMicros(k.LimitMonthUSD),
-		Quota:          ledger.USDToMicros(k.QuotaUSD),
-		RateMultiplier: k.RateMultiplier,
-	}
-}
 
 // keyValue is a Key as stored: keyed by name in the keys bucket, JSON
 // with a "v" field.

@@ -35,7 +35,7 @@ func TestKeysCRUD(t *testing.T) {
 	bob := kv.Key{
 		Name: "bob", Hash: hashOf("sk-bob"), Group: "friends", Concurrency: 2, RPM: 30,
 		Limit5hUSD: 1.5, LimitDayUSD: 5, LimitWeekUSD: 20, LimitMonthUSD: 50, QuotaUSD: 200,
-		ExpiresAt: t0.Add(30 * 24 * time.Hour), Models: []string{"claude-*"}, AllowIPs: []string{"10.0.0.0/8"},
+		ExpiresAt: kv.Time{Time: t0.Add(30 * 24 * time.Hour)}, Models: []string{"claude-*"}, AllowIPs: []string{"10.0.0.0/8"},
 		RateMultiplier: 1.2, Enabled: true, InterceptWarmup: true,
 	}
 	if err := db.PutKey(bob); err != nil {

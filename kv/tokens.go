@@ -46,7 +46,7 @@ func (db *DB) SaveToken(name string, t Token) error {
 		a.AccessToken = t.AccessToken
 		a.RefreshToken = t.RefreshToken
 		a.IDToken = t.IDToken
-		a.ExpiresAt = t.ExpiresAt
+		a.ExpiresAt = Time{Time: t.ExpiresAt}
 		return db.putAccount(tx, a)
 	})
 }

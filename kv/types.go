@@ -22,30 +22,6 @@ var (
 	ErrWrongMasterKey = errors.New("master key does not match the one the database was encrypted with")
 )
 
-// Account is an upstream account added by `subgate import`/`login` or the
-// admin UI, with its credentials.
-type Account struct {
-	Name         string            `json:"name"`
-	Platform     string            `json:"platform"` // anthropic | openai | gemini
-	Type         string            `json:"type"`     // api_key | oauth | setup_token
-	APIKey       string            `json:"api_key,omitempty"`
-	AccessToken  string            `json:"access_token,omitempty"`
-	RefreshToken string            `json:"refresh_token,omitempty"`
-	IDToken      string            `json:"id_token,omitempty"`
-	ExpiresAt    time.Time         `json:"expires_at,omitempty"`
-	AccountID    string            `json:"account_id,omitempty"` // chatgpt-account-id
-	ProjectID    string            `json:"project_id,omitempty"` // Code Assist project
-	Email        string            `json:"email,omitempty"`
-	Concurrency  int               `json:"concurrency"`
-	Priority     int               `json:"priority"`
-	Group        string            `json:"group"`
-	BaseURL      string            `json:"base_url,omitempty"`
-	Proxy        string            `json:"proxy,omitempty"`
-	Models       []string          `json:"models,omitempty"`
-	ModelMap     map[string]string `json:"model_map,omitempty"`
-	Created      time.Time         `json:"created"`
-}
-
 // Token is a rotated OAuth credential. It is kept for config accounts too,
 // so a restart does not go back to a refresh token that was already used.
 type Token struct {

@@ -93,8 +93,14 @@ func charge(list int64, multiplier float64) int64 {
 	return int64(math.Floor(float64(list)*multiplier + 0.5))
 }
 
-// USDToMicros converts dollars, as written in config files and the admin
-// API, to micro-USD, rounding to the nearest micro-dollar.
+// USDToMicros converts dollars, as written in config files, price tables
+// and the admin API, to micro-USD, rounding half away from zero to the
+// nearest micro-dollar. It is the one conversion into the ledger's money.
 func USDToMicros(usd float64) int64 {
-	return usdToMicros(usd)
+	return int64(math.Round(usd * 1e6))
+}
+
+// MicrosToUSD converts micro-USD back to dollars, for display.
+func MicrosToUSD(micros int64) float64 {
+	return float64(micros) / 1e6
 }

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"maps"
-	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -142,11 +141,11 @@ const longContext = 200_000
 
 func overrideTier(input, output, write5m, write1h, read float64, claude bool) Price {
 	p := Price{
-		Input:        usdToMicros(input),
-		Output:       usdToMicros(output),
-		CacheWrite5m: usdToMicros(write5m),
-		CacheWrite1h: usdToMicros(write1h),
-		CacheRead:    usdToMicros(read),
+		Input:        USDToMicros(input),
+		Output:       USDToMicros(output),
+		CacheWrite5m: USDToMicros(write5m),
+		CacheWrite1h: USDToMicros(write1h),
+		CacheRead:    USDToMicros(read),
 	}
 	if claude {
 		if p.CacheWrite5m == 0 {
@@ -160,10 +159,6 @@ func overrideTier(input, output, write5m, write1h, read float64, claude bool) Pr
 		p.CacheRead = p.Input / 10
 	}
 	return p
-}
-
-func usdToMicros(usd float64) int64 {
-	return int64(math.Round(usd * 1e6))
 }
 
 // Lookup returns the price for model, or false when neither an exact row

@@ -237,3 +237,25 @@ func TestLookupCacheBounded(t *testing.T) {
 		t.Fatal("lookup past a full cache failed")
 	}
 }
+
+// TestUSDToMicros pins the one rounding rule of money entering the
+// ledger: to the nearest micro-dollar, halves away from zero.
+func TestUSDToMicros(t *testing.T) {
+	for _, tt := range []struct {
+		usd  float64
+		want int64
+	}{
+		{0, 0}, {1, 1_000_000}, {2.5, 2_500_000}, {0.0000004, 0}, {0.0000005, 1},
+		{0.0000015, 2}, {3.75, 3_750_000}, {1e9, 1e15}, {-0.0000005, -1},
+	} {
+		if got := USDToMicros(tt.usd); got != tt.want {
+			t.Errorf("USDToMicros(%v) = %d, want %d", tt.usd, got, tt.want)
+		}
+		if tt.want != 0 && MicrosToUSD(tt.want) == 0 {
+			t.Errorf("MicrosToUSD(%d) = 0", tt.want)
+		}
+	}
+	if got := MicrosToUSD(12_250_000); got != 12.25 {
+		t.Errorf("MicrosToUSD(12250000) = %v, want 12.25", got)
+	}
+}

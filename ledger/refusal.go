@@ -52,5 +52,5 @@ func windowLabel(w Window) string {
 
 // usd formats micro-USD as dollars and cents.
 func usd(micros int64) string {
-	return fmt.Sprintf("$%.2f", float64(micros)/1e6)
+	return fmt.Sprintf("$%.2f", MicrosToUSD(micros))
 }

@@ -7,7 +7,7 @@ import (
 
 // m converts USD per million tokens, as spec/pricing.md writes them, to
 // the ledger's micro-USD per million tokens.
-func m(usd float64) int64 { return usdToMicros(usd) }
+func m(usd float64) int64 { return USDToMicros(usd) }
 
 // TestEmbeddedTablePublishedPrices checks the embedded table against the
 // published prices of spec/pricing.md, row by row.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"subgate/kv"
 	"subgate/sched"
 )
 
@@ -68,9 +69,9 @@ func TestAccountStateActions(t *testing.T) {
 
 func TestAddAccount(t *testing.T) {
 	hs := newHarness(t)
-	var got NewAccount
+	var got kv.Account
 	add := hs.acc.AddFn
-	hs.acc.AddFn = func(ctx context.Context, a NewAccount) error { got = a; return add(ctx, a) }
+	hs.acc.AddFn = func(ctx context.Context, a kv.Account) error { got = a; return add(ctx, a) }
 	body := map[string]any{"name": "zai-1", "platform": "anthropic", "type": "api_key", "api_key": "sk-123",
 		"base_url": "https://api.z.ai/api/anthropic", "proxy": "socks5://127.0.0.1:1080", "concurrency": 3,
 		"priority": 1, "group": "cheap", "models": []string{"glm-*"}, "model_map": map[string]string{"a": "b"}}
@@ -124,9 +125,9 @@ func TestAddAccount(t *testing.T) {
 
 func TestUpdateAccount(t *testing.T) {
 	hs := newHarness(t)
-	var got NewAccount
+	var got kv.Account
 	update := hs.acc.UpdateFn
-	hs.acc.UpdateFn = func(ctx context.Context, name string, a NewAccount) error {
+	hs.acc.UpdateFn = func(ctx context.Context, name string, a kv.Account) error {
 		got = a
 		return update(ctx, name, a)
 	}
@@ -207,7 +208,7 @@ func TestOAuth(t *testing.T) {
 	}
 	var state, pasted string
 	finish := hs.acc.OAuthFinishFn
-	hs.acc.OAuthFinishFn = func(ctx context.Context, s, p string, a NewAccount) (string, error) {
+	hs.acc.OAuthFinishFn = func(ctx context.Context, s, p string, a kv.Account) (string, error) {
 		state, pasted = s, p
 		return finish(ctx, s, p, a)
 	}

@@ -1,13 +1,14 @@
 package webui
 
 import (
+	"cmp"
 	"context"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"subgate/kv"
 	"subgate/sched"
 )
 
@@ -81,28 +82,45 @@ type accountInput struct {
 	ModelMap    map[string]string `json:"model_map"`
 }
 
-func (a *accountInput) account() NewAccount {
-	return NewAccount{Name: a.Name, Platform: a.Platform, Type: a.Type, APIKey: a.APIKey,
-		AccessToken: a.AccessToken, BaseURL: a.BaseURL, Proxy: a.Proxy, Group: a.Group,
-		Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap}
+// model is the account the body describes.
+func (in *accountInput) model() kv.Account {
+	return kv.Account{Name: in.Name, Platform: in.Platform, Type: in.Type, APIKey: in.APIKey,
+		AccessToken: in.AccessToken, BaseURL: in.BaseURL, Proxy: in.Proxy, Group: in.Group,
+		Priority: in.Priority, Concurrency: in.Concurrency, Models: in.Models, ModelMap: in.ModelMap}
 }
 
-// redactURL hides a proxy URL's password.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// accountInputOf is a PATCH body's starting point: a's settings, without
+// its secrets, which an edit keeps unless it names new ones.
+func accountInputOf(a kv.Account) accountInput {
+	return accountInput{Name: a.Name, Platform: a.Platform, Type: a.Type, BaseURL: a.BaseURL,
+		Proxy: a.Proxy, Group: a.Group, Priority: a.Priority, Concurrency: a.Concurrency,
+		Models: a.Models, ModelMap: a.ModelMap}
+}
+
+// applyAccount merges new settings into an account: every setting is
+// replaced (an empty group and a zero concurrency by the defaults), a
+// secret only when n names one.
+func applyAccount(dst *kv.Account, n kv.Account) {
+	dst.Platform, dst.Type = n.Platform, n.Type
+	dst.BaseURL, dst.Proxy = n.BaseURL, n.Proxy
+	dst.Group = cmp.Or(n.Group, kv.DefaultGroup)
+	dst.Priority, dst.Concurrency = n.Priority, cmp.Or(n.Concurrency, kv.DefaultConcurrency)
+	dst.Models, dst.ModelMap = n.Models, n.ModelMap
+	if n.APIKey != "" {
+		dst.APIKey = n.APIKey
 	}
-	return u.Redacted()
+	if n.AccessToken != "" {
+		dst.AccessToken = n.AccessToken
+	}
 }
 
 // views joins the scheduler's live status with the stored settings.
 func (h *Handler) accountViews() []accountView {
-	var infos []AccountInfo
+	var infos []kv.Account
 	if h.cfg.Accounts != nil {
 		infos = h.cfg.Accounts.List()
 	}
-	byName := make(map[string]*AccountInfo, len(infos))
+	byName := make(map[string]*kv.Account, len(infos))
 	for i := range infos {
 		byName[infos[i].Name] = &infos[i]
 	}
@@ -147,23 +165,33 @@ func (h *Handler) accountViews() []accountView {
 	return out
 }
 
-func (v *accountView) addInfo(info *AccountInfo) {
-	v.Source, v.Email, v.TokenPrefix = info.Source, info.Email, info.TokenPrefix
-	v.ExpiresAt, v.BaseURL, v.Proxy = timePtr(info.ExpiresAt), info.BaseURL, redactURL(info.Proxy)
-	v.Models, v.ModelMap = nonNil(info.Models), info.ModelMap
+// addInfo adds what the pool's model tells, redacted, to an account's view.
+func (v *accountView) addInfo(info *kv.Account) {
+	a := info.Redacted()
+	v.Source = "ui"
+	if a.FromConfig {
+		v.Source = "config"
+	}
+	v.TokenPrefix = a.APIKey
+	if a.Type == "oauth" || a.Type == "setup_token" {
+		v.TokenPrefix = a.AccessToken
+	}
+	v.TokenPrefix = cmp.Or(v.TokenPrefix, "…")
+	v.Email, v.ExpiresAt, v.BaseURL, v.Proxy = a.Email, timePtr(a.ExpiresAt.Time), a.BaseURL, a.Proxy
+	v.Models, v.ModelMap = nonNil(a.Models), a.ModelMap
 }
 
 func (h *Handler) listAccounts(ctx *fasthttp.RequestCtx, _ []string) {
 	writeJSON(ctx, map[string]any{"accounts": h.accountViews()})
 }
 
-func (h *Handler) findAccount(name string) (AccountInfo, bool) {
+func (h *Handler) findAccount(name string) (kv.Account, bool) {
 	for _, a := range h.cfg.Accounts.List() {
 		if a.Name == name {
 			return a, true
 		}
 	}
-	return AccountInfo{}, false
+	return kv.Account{}, false
 }
 
 // addAccount serves POST /admin/api/accounts (api_key or setup_token).
@@ -176,7 +204,7 @@ func (h *Handler) addAccount(ctx *fasthttp.RequestCtx, _ []string) {
 	if _, ok := decode(ctx, &in); !ok {
 		return
 	}
-	if err := validateAccount(&in, true); err != nil {
+	if err := checkAccount(in.model(), true); err != nil {
 		h.fail(ctx, "add account", err)
 		return
 	}
@@ -186,7 +214,7 @@ func (h *Handler) addAccount(ctx *fasthttp.RequestCtx, _ []string) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
 	defer cancel()
-	if err := h.cfg.Accounts.Add(c, in.account()); err != nil {
+	if err := h.cfg.Accounts.Add(c, in.model()); err != nil {
 		h.fail(ctx, "add account", err)
 		return
 	}
@@ -208,13 +236,11 @@ func (h *Handler) updateAccount(ctx *fasthttp.RequestCtx, args []string) {
 		writeError(ctx, fasthttp.StatusNotFound, "no account named "+strconv.Quote(name), "")
 		return
 	}
-	if cur.Source == "config" {
+	if cur.FromConfig {
 		h.fail(ctx, "update account", ErrReadOnly)
 		return
 	}
-	in := accountInput{Name: cur.Name, Platform: cur.Platform, Type: cur.Type, BaseURL: cur.BaseURL,
-		Proxy: cur.Proxy, Group: cur.Group, Priority: cur.Priority, Concurrency: cur.Concurrency,
-		Models: cur.Models, ModelMap: cur.ModelMap}
+	in := accountInputOf(cur)
 	if _, ok := decode(ctx, &in); !ok {
 		return
 	}
@@ -227,13 +253,15 @@ func (h *Handler) updateAccount(ctx *fasthttp.RequestCtx, args []string) {
 			return
 		}
 	}
-	if err := validateAccount(&in, false); err != nil {
+	merged := cur
+	applyAccount(&merged, in.model())
+	if err := checkAccount(merged, false); err != nil {
 		h.fail(ctx, "update account", err)
 		return
 	}
 	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
 	defer cancel()
-	if err := h.cfg.Accounts.Update(c, name, in.account()); err != nil {
+	if err := h.cfg.Accounts.Update(c, name, in.model()); err != nil {
 		h.fail(ctx, "update account", err)
 		return
 	}
@@ -328,9 +356,9 @@ func (h *Handler) oauthStart(ctx *fasthttp.RequestCtx, _ []string) {
 	if _, ok := decode(ctx, &in); !ok {
 		return
 	}
-	err := first([]error{oneOf("platform", in.Platform, platforms), oneOf("kind", in.Kind, []string{"oauth", "setup_token"})})
+	err := first([]error{oneOf("platform", in.Platform, kv.Platforms), oneOf("kind", in.Kind, []string{"oauth", "setup_token"})})
 	if err == nil && in.Kind == "setup_token" && in.Platform != "anthropic" {
-		err = &FieldError{"kind", "setup_token is Anthropic only"}
+		err = &FieldError{Field: "kind", Msg: "setup_token is Anthropic only"}
 	}
 	if err != nil {
 		h.fail(ctx, "start login", err)
@@ -355,11 +383,12 @@ func (h *Handler) oauthFinish(ctx *fasthttp.RequestCtx, _ []string) {
 	if _, ok := decode(ctx, &in); !ok {
 		return
 	}
-	// Platform and type come from the login the state names.
-	probe := in.accountInput
-	probe.Platform, probe.Type = platforms[0], "oauth"
+	// Platform, type and token come from the login the state names; a
+	// stand-in token lets the model check the rest now.
+	probe := in.model()
+	probe.Platform, probe.Type, probe.AccessToken = kv.Platforms[0], "oauth", "(from the login)"
 	err := first([]error{
-		required("state", in.State), required("pasted", in.Pasted), validateAccount(&probe, false),
+		required("state", in.State), required("pasted", in.Pasted), checkAccount(probe, false),
 	})
 	if err != nil {
 		h.fail(ctx, "finish login", err)
@@ -371,7 +400,7 @@ func (h *Handler) oauthFinish(ctx *fasthttp.RequestCtx, _ []string) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
 	defer cancel()
-	name, err := h.cfg.Accounts.OAuthFinish(c, in.State, in.Pasted, in.account())
+	name, err := h.cfg.Accounts.OAuthFinish(c, in.State, in.Pasted, in.model())
 	if err != nil {
 		h.fail(ctx, "finish login", err)
 		return
@@ -383,7 +412,7 @@ func (h *Handler) oauthFinish(ctx *fasthttp.RequestCtx, _ []string) {
 
 func required(field, v string) error {
 	if v == "" {
-		return &FieldError{field, "required"}
+		return &FieldError{Field: field, Msg: "required"}
 	}
 	return nil
 }

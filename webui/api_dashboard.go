@@ -30,7 +30,7 @@ func countsOf(c ledger.Counts) countsView {
 	return countsView{Requests: c.Requests, Errors: c.Errors, Refusals: c.Refusals,
 		Intercepted: c.Intercepted, InputTokens: c.InputTokens, OutputTokens: c.OutputTokens,
 		CacheCreationTokens: c.CacheCreationTokens, CacheReadTokens: c.CacheReadTokens,
-		CostUSD: usd(c.CostMicros), ListUSD: usd(c.ListMicros)}
+		CostUSD: ledger.MicrosToUSD(c.CostMicros), ListUSD: ledger.MicrosToUSD(c.ListMicros)}
 }
 
 type pointView struct {

@@ -1,11 +1,15 @@
 package webui
 
 import (
+	"cmp"
 	"context"
 	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"subgate/kv"
+	"subgate/ledger"
 )
 
 // keyInput is the JSON body of POST and PATCH keys.
@@ -42,30 +46,47 @@ type windowView struct {
 	ResetAt  *time.Time `json:"reset_at"`
 }
 
-func inputOf(k *KeyInfo) keyInput {
+// keyInputOf is a key's settings as a body carries them.
+func keyInputOf(k kv.Key) keyInput {
 	return keyInput{Name: k.Name, Group: k.Group, Concurrency: k.Concurrency, RPM: k.RPM,
 		Limit5hUSD: k.Limit5hUSD, LimitDayUSD: k.LimitDayUSD, LimitWeekUSD: k.LimitWeekUSD,
 		LimitMonthUSD: k.LimitMonthUSD, QuotaUSD: k.QuotaUSD, RateMultiplier: k.RateMultiplier,
-		ExpiresAt: optTime(k.ExpiresAt), Models: k.Models, AllowIPs: k.AllowIPs,
+		ExpiresAt: optTime(k.ExpiresAt.Time), Models: k.Models, AllowIPs: k.AllowIPs,
 		Enabled: k.Enabled, InterceptWarmup: k.InterceptWarmup}
 }
 
+// model is the key the body describes (without a hash: the secret is
+// made, or kept, by Keys).
+func (in *keyInput) model() kv.Key {
+	return kv.Key{Name: in.Name, Group: in.Group, Concurrency: in.Concurrency, RPM: in.RPM,
+		Limit5hUSD: in.Limit5hUSD, LimitDayUSD: in.LimitDayUSD, LimitWeekUSD: in.LimitWeekUSD,
+		LimitMonthUSD: in.LimitMonthUSD, QuotaUSD: in.QuotaUSD, RateMultiplier: in.RateMultiplier,
+		ExpiresAt: kv.Time{Time: time.Time(in.ExpiresAt)}, Models: in.Models, AllowIPs: in.AllowIPs,
+		Enabled: in.Enabled, InterceptWarmup: in.InterceptWarmup}
+}
+
+// viewOf is a listed key as the API shows it.
 func viewOf(k *KeyInfo) keyView {
-	v := keyView{keyInput: inputOf(k), Source: k.Source, Created: timePtr(k.Created),
+	v := keyView{keyInput: keyInputOf(k.Key), Source: "ui", Created: timePtr(k.Created),
 		Windows: make([]windowView, len(k.Windows))}
+	if k.FromConfig {
+		v.Source = "config"
+	}
 	v.Models, v.AllowIPs = nonNil(v.Models), nonNil(v.AllowIPs)
 	for i, w := range k.Windows {
-		v.Windows[i] = windowView{Window: w.Window, UsedUSD: w.UsedUSD, LimitUSD: w.LimitUSD, ResetAt: timePtr(w.ResetAt)}
+		v.Windows[i] = windowView{Window: string(w.Window), UsedUSD: ledger.MicrosToUSD(w.Used),
+			LimitUSD: ledger.MicrosToUSD(w.Limit), ResetAt: timePtr(w.ResetAt)}
 	}
 	return v
 }
 
-func (k *keyInput) key() NewKey {
-	return NewKey{Name: k.Name, Group: k.Group, Concurrency: k.Concurrency, RPM: k.RPM,
-		Limit5hUSD: k.Limit5hUSD, LimitDayUSD: k.LimitDayUSD, LimitWeekUSD: k.LimitWeekUSD,
-		LimitMonthUSD: k.LimitMonthUSD, QuotaUSD: k.QuotaUSD, RateMultiplier: k.RateMultiplier,
-		ExpiresAt: time.Time(k.ExpiresAt), Models: k.Models, AllowIPs: k.AllowIPs,
-		Enabled: k.Enabled, InterceptWarmup: k.InterceptWarmup}
+// applyKey merges new settings into a key: all of them are replaced (an
+// empty group by the default); name, hash and creation stay.
+func applyKey(dst *kv.Key, n kv.Key) {
+	name, hash, created := dst.Name, dst.Hash, dst.Created
+	*dst = n
+	dst.Name, dst.Hash, dst.Created = name, hash, created
+	dst.Group = cmp.Or(n.Group, kv.DefaultGroup)
 }
 
 func (h *Handler) findKey(name string) (KeyInfo, bool) {
@@ -101,7 +122,7 @@ func (h *Handler) createKey(ctx *fasthttp.RequestCtx, _ []string) {
 	if _, ok := decode(ctx, &in); !ok {
 		return
 	}
-	if err := validateKey(&in, true, h.now()); err != nil {
+	if err := checkKey(in.model(), true, h.now()); err != nil {
 		h.fail(ctx, "create key", err)
 		return
 	}
@@ -111,7 +132,7 @@ func (h *Handler) createKey(ctx *fasthttp.RequestCtx, _ []string) {
 	}
 	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
 	defer cancel()
-	secret, err := h.cfg.Keys.Create(c, in.key())
+	secret, err := h.cfg.Keys.Create(c, in.model())
 	if err != nil {
 		h.fail(ctx, "create key", err)
 		return
@@ -138,11 +159,11 @@ func (h *Handler) updateKey(ctx *fasthttp.RequestCtx, args []string) {
 		writeError(ctx, fasthttp.StatusNotFound, "no key named "+strconv.Quote(name), "")
 		return
 	}
-	if cur.Source == "config" {
+	if cur.FromConfig {
 		h.fail(ctx, "update key", ErrReadOnly)
 		return
 	}
-	in := inputOf(&cur)
+	in := keyInputOf(cur.Key)
 	if _, ok := decode(ctx, &in); !ok {
 		return
 	}
@@ -150,18 +171,18 @@ func (h *Handler) updateKey(ctx *fasthttp.RequestCtx, args []string) {
 		badField(ctx, "name", "cannot be changed; create a new key instead")
 		return
 	}
-	if err := validateKey(&in, false, h.now()); err != nil {
+	if err := checkKey(in.model(), false, h.now()); err != nil {
 		h.fail(ctx, "update key", err)
 		return
 	}
 	c, cancel := context.WithTimeout(context.Background(), accountCallTimeout)
 	defer cancel()
-	if err := h.cfg.Keys.Update(c, name, in.key()); err != nil {
+	if err := h.cfg.Keys.Update(c, name, in.model()); err != nil {
 		h.fail(ctx, "update key", err)
 		return
 	}
 	h.log.Info("admin key updated", "key", name)
-	view := keyView{keyInput: in, Source: cur.Source, Windows: []windowView{}}
+	view := keyView{keyInput: in, Source: "ui", Windows: []windowView{}}
 	if k, ok := h.findKey(name); ok {
 		view = viewOf(&k)
 	}

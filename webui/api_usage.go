@@ -55,14 +55,12 @@ func recordView(r *ledger.Record) usageRecord {
 		UpstreamModel: r.UpstreamModel, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
 		CacheCreationTokens: r.CacheCreationTokens, CacheCreation5m: r.CacheCreation5m,
 		CacheCreation1h: r.CacheCreation1h, CacheReadTokens: r.CacheReadTokens,
-		CostUSD: usd(r.CostMicros), ListUSD: usd(r.ListMicros), Stream: r.Stream, Status: r.Status,
+		CostUSD: ledger.MicrosToUSD(r.CostMicros), ListUSD: ledger.MicrosToUSD(r.ListMicros), Stream: r.Stream, Status: r.Status,
 		DurationMS: r.Duration.Milliseconds(), TTFTMS: r.TTFT.Milliseconds(),
 		RequestID: r.RequestID, Error: r.Error, Refused: r.Refused, Intercepted: r.Intercepted,
 		Estimated: r.Estimated,
 	}
 }
-
-func usd(micros int64) float64 { return float64(micros) / 1e6 }
 
 // usageFilter selects records: every non-empty field must match.
 type usageFilter struct {

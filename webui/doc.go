@@ -3,9 +3,17 @@
 // JavaScript, all embedded in the binary (go:embed). Nothing is fetched
 // from the network at run time; charts are inline SVG.
 //
-// It reaches the rest of subgate only through Config: the scheduler for
-// live state, and the Stats, Accounts and Keys interfaces that package
-// main implements. It never imports proxy or kv.
+// The Handler reaches the rest of subgate only through Config: the
+// scheduler for live state, and the Stats, Accounts and Keys interfaces.
+// Admin implements Accounts and Keys over kv: it adds, edits and deletes
+// the stored accounts and keys (the config file's are read-only and win
+// on a name clash), runs the OAuth logins of proxy/oauth, and hands the
+// gateway the merged pool through Gateway, an interface webui declares
+// for what only the running proxy can do; package main adapts the proxy
+// to it. Accounts and keys travel as kv's models (kv.Account, kv.Key);
+// the API's bodies convert into them in one place each (accountInput,
+// keyInput), and what the API shows is a view of the Redacted model.
+// webui imports kv, sched, ledger and proxy/oauth, never proxy.
 //
 // Invariants:
 //   - Every API call is authenticated: the admin bearer token (compared by
@@ -19,7 +27,11 @@
 //     password's bcrypt check, so parallel attempts cannot outrun the
 //     limit; a successful one is forgiven.
 //   - No response contains an upstream credential, a proxy password or a
-//     key secret, except the one answer to POST /admin/api/keys.
+//     key secret, except the one answer to POST /admin/api/keys: account
+//     views are built from kv.Account.Redacted, applied again by the view
+//     whatever Accounts handed it.
+//   - One validation: checkAccount and checkKey (this API's rules, then
+//     the model's Validate) guard the handlers and Admin alike.
 //   - Pages allow scripts and styles from the binary only (CSP), and build
 //     DOM nodes without parsing HTML, so a name from the ledger cannot
 //     inject markup.

@@ -26,7 +26,7 @@ var csvHeader = []string{
 // csvRow renders one record as CSV fields.
 func csvRow(r *ledger.Record, row []string) []string {
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
-	money := func(m int64) string { return strconv.FormatFloat(usd(m), 'f', 6, 64) }
+	money := func(m int64) string { return strconv.FormatFloat(ledger.MicrosToUSD(m), 'f', 6, 64) }
 	return append(row[:0],
 		r.Time.UTC().Format(time.RFC3339Nano), csvSafe(r.Key), csvSafe(r.Account), csvSafe(r.Platform),
 		csvSafe(r.Model), csvSafe(r.UpstreamModel), strconv.Itoa(r.Status), strconv.FormatBool(r.Stream),

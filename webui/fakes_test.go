@@ -6,26 +6,28 @@ import (
 	"sync"
 	"time"
 
+	"subgate/kv"
+	"subgate/ledger"
 	"subgate/sched"
 )
 
 // fakeAccounts is a function-field Accounts; a nil field answers zero.
 type fakeAccounts struct {
-	ListFn        func() []AccountInfo
-	AddFn         func(ctx context.Context, a NewAccount) error
-	UpdateFn      func(ctx context.Context, name string, a NewAccount) error
+	ListFn        func() []kv.Account
+	AddFn         func(ctx context.Context, a kv.Account) error
+	UpdateFn      func(ctx context.Context, name string, a kv.Account) error
 	DeleteFn      func(ctx context.Context, name string) error
 	RefreshNowFn  func(ctx context.Context, name string) error
 	TestFn        func(ctx context.Context, name string) (TestResult, error)
 	OAuthStartFn  func(platform, kind string) (OAuthStart, error)
-	OAuthFinishFn func(ctx context.Context, state, pasted string, a NewAccount) (string, error)
+	OAuthFinishFn func(ctx context.Context, state, pasted string, a kv.Account) (string, error)
 }
 
-func (f *fakeAccounts) List() []AccountInfo { return f.ListFn() }
-func (f *fakeAccounts) Add(ctx context.Context, a NewAccount) error {
+func (f *fakeAccounts) List() []kv.Account { return f.ListFn() }
+func (f *fakeAccounts) Add(ctx context.Context, a kv.Account) error {
 	return f.AddFn(ctx, a)
 }
-func (f *fakeAccounts) Update(ctx context.Context, name string, a NewAccount) error {
+func (f *fakeAccounts) Update(ctx context.Context, name string, a kv.Account) error {
 	return f.UpdateFn(ctx, name, a)
 }
 func (f *fakeAccounts) Delete(ctx context.Context, name string) error { return f.DeleteFn(ctx, name) }
@@ -38,51 +40,45 @@ func (f *fakeAccounts) Test(ctx context.Context, name string) (TestResult, error
 func (f *fakeAccounts) OAuthStart(platform, kind string) (OAuthStart, error) {
 	return f.OAuthStartFn(platform, kind)
 }
-func (f *fakeAccounts) OAuthFinish(ctx context.Context, state, pasted string, a NewAccount) (string, error) {
+func (f *fakeAccounts) OAuthFinish(ctx context.Context, state, pasted string, a kv.Account) (string, error) {
 	return f.OAuthFinishFn(ctx, state, pasted, a)
 }
 
 // memAccounts keeps accounts in memory and mirrors them into the
-// scheduler's pool, as package main does.
-func memAccounts(s *sched.Scheduler, initial []AccountInfo) *fakeAccounts {
+// scheduler's pool, as Admin does.
+func memAccounts(s *sched.Scheduler, initial []kv.Account) *fakeAccounts {
 	var mu sync.Mutex
 	list := slices.Clone(initial)
 	mirror := func() {
 		pool := make([]sched.Account, len(list))
 		for i, a := range list {
-			pool[i] = sched.Account{Name: a.Name, Platform: a.Platform, Type: a.Type, Group: a.Group,
-				Priority: a.Priority, Concurrency: a.Concurrency, Models: a.Models, ModelMap: a.ModelMap}
+			pool[i] = a.Sched()
 		}
 		s.SetAccounts(pool)
 	}
-	info := func(a NewAccount, source string) AccountInfo {
-		return AccountInfo{Name: a.Name, Platform: a.Platform, Type: a.Type, Source: source, Group: a.Group,
-			Priority: a.Priority, Concurrency: a.Concurrency, BaseURL: a.BaseURL, Proxy: a.Proxy,
-			Models: a.Models, ModelMap: a.ModelMap}
-	}
 	find := func(name string) int {
-		return slices.IndexFunc(list, func(a AccountInfo) bool { return a.Name == name })
+		return slices.IndexFunc(list, func(a kv.Account) bool { return a.Name == name })
 	}
 	return &fakeAccounts{
-		ListFn: func() []AccountInfo { mu.Lock(); defer mu.Unlock(); return slices.Clone(list) },
-		AddFn: func(_ context.Context, a NewAccount) error {
+		ListFn: func() []kv.Account { mu.Lock(); defer mu.Unlock(); return slices.Clone(list) },
+		AddFn: func(_ context.Context, a kv.Account) error {
 			mu.Lock()
 			defer mu.Unlock()
-			list = append(list, info(a, "ui"))
+			list = append(list, a)
 			mirror()
 			return nil
 		},
-		UpdateFn: func(_ context.Context, name string, a NewAccount) error {
+		UpdateFn: func(_ context.Context, name string, a kv.Account) error {
 			mu.Lock()
 			defer mu.Unlock()
 			i := find(name)
 			if i < 0 {
 				return ErrNotFound
 			}
-			if list[i].Source == "config" {
+			if list[i].FromConfig {
 				return ErrReadOnly
 			}
-			list[i] = info(a, "ui")
+			applyAccount(&list[i], a)
 			mirror()
 			return nil
 		},
@@ -93,7 +89,7 @@ func memAccounts(s *sched.Scheduler, initial []AccountInfo) *fakeAccounts {
 			if i < 0 {
 				return ErrNotFound
 			}
-			if list[i].Source == "config" {
+			if list[i].FromConfig {
 				return ErrReadOnly
 			}
 			list = slices.Delete(list, i, i+1)
@@ -107,11 +103,11 @@ func memAccounts(s *sched.Scheduler, initial []AccountInfo) *fakeAccounts {
 		OAuthStartFn: func(platform, kind string) (OAuthStart, error) {
 			return OAuthStart{URL: "https://login.example/authorize?p=" + platform, State: "st-" + kind}, nil
 		},
-		OAuthFinishFn: func(_ context.Context, state, pasted string, a NewAccount) (string, error) {
+		OAuthFinishFn: func(_ context.Context, state, pasted string, a kv.Account) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			a.Platform, a.Type = "anthropic", "oauth"
-			list = append(list, info(a, "ui"))
+			list = append(list, a)
 			mirror()
 			return a.Name, nil
 		},
@@ -121,16 +117,16 @@ func memAccounts(s *sched.Scheduler, initial []AccountInfo) *fakeAccounts {
 // fakeKeys is a function-field Keys.
 type fakeKeys struct {
 	ListFn   func() []KeyInfo
-	CreateFn func(ctx context.Context, k NewKey) (string, error)
-	UpdateFn func(ctx context.Context, name string, k NewKey) error
+	CreateFn func(ctx context.Context, k kv.Key) (string, error)
+	UpdateFn func(ctx context.Context, name string, k kv.Key) error
 	DeleteFn func(ctx context.Context, name string) error
 }
 
 func (f *fakeKeys) List() []KeyInfo { return f.ListFn() }
-func (f *fakeKeys) Create(ctx context.Context, k NewKey) (string, error) {
+func (f *fakeKeys) Create(ctx context.Context, k kv.Key) (string, error) {
 	return f.CreateFn(ctx, k)
 }
-func (f *fakeKeys) Update(ctx context.Context, name string, k NewKey) error {
+func (f *fakeKeys) Update(ctx context.Context, name string, k kv.Key) error {
 	return f.UpdateFn(ctx, name, k)
 }
 func (f *fakeKeys) Delete(ctx context.Context, name string) error { return f.DeleteFn(ctx, name) }
@@ -138,29 +134,26 @@ func (f *fakeKeys) Delete(ctx context.Context, name string) error { return f.Del
 // memKeys keeps keys in memory, with one read-only config key.
 func memKeys() *fakeKeys {
 	var mu sync.Mutex
-	list := []KeyInfo{{Name: "team", Source: "config", Enabled: true, RateMultiplier: 1, LimitDayUSD: 20,
-		Windows: []KeyWindow{{Window: "5h", UsedUSD: 1.5}, {Window: "day", UsedUSD: 12.25, LimitUSD: 20,
-			ResetAt: time.Now().Add(7 * time.Hour)}, {Window: "total", UsedUSD: 99}}}}
-	info := func(k NewKey) KeyInfo {
-		return KeyInfo{Name: k.Name, Group: k.Group, Source: "ui", Concurrency: k.Concurrency, RPM: k.RPM,
-			Limit5hUSD: k.Limit5hUSD, LimitDayUSD: k.LimitDayUSD, LimitWeekUSD: k.LimitWeekUSD,
-			LimitMonthUSD: k.LimitMonthUSD, QuotaUSD: k.QuotaUSD, RateMultiplier: k.RateMultiplier,
-			ExpiresAt: k.ExpiresAt, Models: k.Models, AllowIPs: k.AllowIPs, Enabled: k.Enabled,
-			InterceptWarmup: k.InterceptWarmup, Created: time.Now(),
-			Windows: []KeyWindow{{Window: "5h", LimitUSD: k.Limit5hUSD}, {Window: "total", LimitUSD: k.QuotaUSD}}}
+	list := []KeyInfo{{Key: kv.Key{Name: "team", FromConfig: true, Enabled: true, RateMultiplier: 1, LimitDayUSD: 20},
+		Windows: []ledger.WindowUsage{{Window: "5h", Used: 1_500_000}, {Window: "day", Used: 12_250_000, Limit: 20_000_000,
+			ResetAt: time.Now().Add(7 * time.Hour)}, {Window: "total", Used: 99_000_000}}}}
+	info := func(k kv.Key) KeyInfo {
+		k.Created = time.Now()
+		return KeyInfo{Key: k, Windows: []ledger.WindowUsage{{Window: "5h", Limit: ledger.USDToMicros(k.Limit5hUSD)},
+			{Window: "total", Limit: ledger.USDToMicros(k.QuotaUSD)}}}
 	}
 	find := func(name string) int {
 		return slices.IndexFunc(list, func(k KeyInfo) bool { return k.Name == name })
 	}
 	return &fakeKeys{
 		ListFn: func() []KeyInfo { mu.Lock(); defer mu.Unlock(); return slices.Clone(list) },
-		CreateFn: func(_ context.Context, k NewKey) (string, error) {
+		CreateFn: func(_ context.Context, k kv.Key) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			list = append(list, info(k))
 			return "sk-sg-" + k.Name + "-0123456789abcdef", nil
 		},
-		UpdateFn: func(_ context.Context, name string, k NewKey) error {
+		UpdateFn: func(_ context.Context, name string, k kv.Key) error {
 			mu.Lock()
 			defer mu.Unlock()
 			i := find(name)
@@ -179,7 +172,7 @@ func memKeys() *fakeKeys {
 			if i < 0 {
 				return ErrNotFound
 			}
-			if list[i].Source == "config" {
+			if list[i].FromConfig {
 				return ErrReadOnly
 			}
 			list = slices.Delete(list, i, i+1)

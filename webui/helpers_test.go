@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"subgate/kv"
 	"subgate/ledger"
 	"subgate/sched"
 )
@@ -163,11 +164,11 @@ func newHarness(t *testing.T, edit ...func(*Config)) *harness {
 	}
 	t.Cleanup(s.Close)
 	hs := &harness{t: t, sched: s, store: &memStore{}, clock: &clock{t: time.Now()}}
-	hs.acc = memAccounts(s, []AccountInfo{
-		{Name: "claude-1", Platform: "anthropic", Type: "oauth", Source: "config", Concurrency: 2,
-			TokenPrefix: "sk-ant-oat01…", Email: "me@example.com", ExpiresAt: time.Now().Add(5 * time.Hour)},
-		{Name: "openai-1", Platform: "openai", Type: "api_key", Source: "ui", Concurrency: 4,
-			Proxy: "socks5://user:hunter2@127.0.0.1:1080", TokenPrefix: "sk-proj-abcd…"},
+	hs.acc = memAccounts(s, []kv.Account{
+		{Name: "claude-1", Platform: "anthropic", Type: "oauth", FromConfig: true, Concurrency: 2,
+			AccessToken: "sk-ant-oat01…", Email: "me@example.com", ExpiresAt: kv.Time{Time: time.Now().Add(5 * time.Hour)}},
+		{Name: "openai-1", Platform: "openai", Type: "api_key", Concurrency: 4,
+			Proxy: "socks5://user:hunter2@127.0.0.1:1080", APIKey: "sk-proj-abcd…"},
 	})
 	hs.keys = memKeys()
 	hs.stats = statsOver(hs.store)

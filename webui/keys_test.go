@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"subgate/kv"
 )
 
 func TestCreateKey(t *testing.T) {
 	hs := newHarness(t)
-	var got NewKey
+	var got kv.Key
 	create := hs.keys.CreateFn
-	hs.keys.CreateFn = func(ctx context.Context, k NewKey) (string, error) { got = k; return create(ctx, k) }
+	hs.keys.CreateFn = func(ctx context.Context, k kv.Key) (string, error) { got = k; return create(ctx, k) }
 	exp := hs.clock.now().Add(48 * time.Hour).UTC().Truncate(time.Second)
 	r := hs.send("POST", "/admin/api/keys", map[string]any{"name": "alice", "limit_5h_usd": 2.5, "quota_usd": 100,
 		"expires_at": exp.Format(time.RFC3339), "allow_ips": []string{"10.0.0.0/8", "192.0.2.7"},
@@ -88,9 +90,9 @@ func TestListKeys(t *testing.T) {
 func TestUpdateKey(t *testing.T) {
 	hs := newHarness(t)
 	hs.send("POST", "/admin/api/keys", map[string]any{"name": "bob", "limit_day_usd": 5, "models": []string{"gpt-*"}}).must(t, 201)
-	var got NewKey
+	var got kv.Key
 	update := hs.keys.UpdateFn
-	hs.keys.UpdateFn = func(ctx context.Context, name string, k NewKey) error { got = k; return update(ctx, name, k) }
+	hs.keys.UpdateFn = func(ctx context.Context, name string, k kv.Key) error { got = k; return update(ctx, name, k) }
 	r := hs.send("PATCH", "/admin/api/keys/bob", map[string]any{"enabled": false}).must(t, 200)
 	if got.Enabled || got.LimitDayUSD != 5 || len(got.Models) != 1 || got.RateMultiplier != 1 {
 		t.Fatalf("Update got %+v", got)

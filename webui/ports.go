@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"subgate/kv"
 	"subgate/ledger"
 	"subgate/proxy/edge"
 	"subgate/sched"
@@ -73,37 +74,8 @@ var (
 
 // FieldError is a validation error naming the offending field (by its
 // JSON name). The API answers it with 400 {"error":{"message","field"}}.
-type FieldError struct {
-	Field, Msg string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// AccountInfo describes one upstream account, without its secrets.
-type AccountInfo struct {
-	Name, Platform, Type string
-	Source               string // "config" or "ui"
-	Group                string
-	Priority             int
-	Concurrency          int
-	BaseURL, Proxy       string
-	Models               []string
-	ModelMap             map[string]string
-	TokenPrefix          string // first 12 characters + "…" only
-	ExpiresAt            time.Time
-	Email                string
-}
-
-// NewAccount is an account to add, or the new settings of one. In Update,
-// empty APIKey and AccessToken keep the stored secrets.
-type NewAccount struct {
-	Name, Platform, Type  string
-	APIKey, AccessToken   string
-	BaseURL, Proxy, Group string
-	Priority, Concurrency int
-	Models                []string
-	ModelMap              map[string]string
-}
+// It is the models' own error type.
+type FieldError = kv.FieldError
 
 // TestResult is the outcome of a tiny request through one account.
 type TestResult struct {
@@ -120,13 +92,18 @@ type OAuthStart struct {
 	URL, State string
 }
 
-// Accounts manages the upstream accounts. Implemented by package main.
+// Accounts manages the upstream accounts; Admin implements it over kv.
+// Accounts travel as the model: List hands out each one Redacted, and
+// the API shows a view of that.
 type Accounts interface {
-	List() []AccountInfo
+	// List returns the pool's accounts, config ones first, Redacted.
+	List() []kv.Account
 	// Add adds an api_key or setup_token account from pasted secrets.
-	Add(ctx context.Context, a NewAccount) error
-	// Update replaces an account's settings; ErrReadOnly for config accounts.
-	Update(ctx context.Context, name string, a NewAccount) error
+	Add(ctx context.Context, a kv.Account) error
+	// Update replaces an account's settings; empty APIKey and
+	// AccessToken keep the stored secrets. ErrReadOnly for config
+	// accounts.
+	Update(ctx context.Context, name string, a kv.Account) error
 	// Delete removes an account; ErrReadOnly for config accounts.
 	Delete(ctx context.Context, name string) error
 	RefreshNow(ctx context.Context, name string) error
@@ -135,58 +112,23 @@ type Accounts interface {
 	// kind is oauth|setup_token.
 	OAuthStart(platform, kind string) (OAuthStart, error)
 	// OAuthFinish completes it. pasted is "code#state", the redirected URL
-	// or a bare code. It returns the new account's name.
-	OAuthFinish(ctx context.Context, state, pasted string, a NewAccount) (string, error)
+	// or a bare code; a carries the settings (name, group, ...). It
+	// returns the new account's name.
+	OAuthFinish(ctx context.Context, state, pasted string, a kv.Account) (string, error)
 }
 
-// KeyInfo describes one client key, without its secret.
+// KeyInfo is a client key as listed: the model (its hash aside, nothing
+// secret) and its spend in each limit window.
 type KeyInfo struct {
-	Name, Group, Source string
-	Concurrency, RPM    int
-	Limit5hUSD          float64
-	LimitDayUSD         float64
-	LimitWeekUSD        float64
-	LimitMonthUSD       float64
-	QuotaUSD            float64
-	RateMultiplier      float64
-	ExpiresAt           time.Time
-	Models, AllowIPs    []string
-	Enabled             bool
-	InterceptWarmup     bool
-	Created             time.Time
-	Windows             []KeyWindow
+	kv.Key
+	Windows []ledger.WindowUsage
 }
 
-// KeyWindow is a key's spend in one limit window ("5h", "day", "week",
-// "month", "total").
-type KeyWindow struct {
-	Window   string
-	UsedUSD  float64
-	LimitUSD float64 // 0 means unlimited
-	ResetAt  time.Time
-}
-
-// NewKey is a key to create, or the new settings of one.
-type NewKey struct {
-	Name, Group      string
-	Concurrency, RPM int
-	Limit5hUSD       float64
-	LimitDayUSD      float64
-	LimitWeekUSD     float64
-	LimitMonthUSD    float64
-	QuotaUSD         float64
-	RateMultiplier   float64
-	ExpiresAt        time.Time
-	Models, AllowIPs []string
-	Enabled          bool
-	InterceptWarmup  bool
-}
-
-// Keys manages the client keys. Implemented by package main.
+// Keys manages the client keys; Admin implements it over kv (Admin.Keys).
 type Keys interface {
 	List() []KeyInfo
 	// Create stores a new key and returns its secret, shown once.
-	Create(ctx context.Context, k NewKey) (secret string, err error)
-	Update(ctx context.Context, name string, k NewKey) error
+	Create(ctx context.Context, k kv.Key) (secret string, err error)
+	Update(ctx context.Context, name string, k kv.Key) error
 	Delete(ctx context.Context, name string) error
 }

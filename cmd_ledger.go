@@ -1,34 +1,84 @@
 package main
 
+// cmd_ledger.go: the commands on the ledger and its prices: usage prints
+// the rollups offline, prices update fetches a newer price table.
+
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 	"time"
 
+	"subgate/kv"
 	"subgate/ledger"
 )
+
+// cmdUsage prints a per-key summary of the ledger: `subgate usage [--days N]
+// [--by key|account|model]`. It reads the hourly rollups offline, so the
+// server must be stopped (the admin UI shows the same while it runs).
+func cmdUsage(ctx context.Context, cfg Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	days := fs.Int("days", 30, "how many days back")
+	by := fs.String("by", "key", "group by key, account or model")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *days < 1 {
+		return usageError("--days must be >= 1")
+	}
+	if *by != "key" && *by != "account" && *by != "model" {
+		return usageError("--by must be key, account or model")
+	}
+	db, err := kv.Open(dbPath(cfg), kv.Options{})
+	if errors.Is(err, kv.ErrLocked) {
+		return fmt.Errorf("%w; stop the server, or see the admin UI's dashboard (GET /admin/api/dashboard)", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	loc, _ := time.LoadLocation(cfg.Ledger.Timezone)
+	led := ledger.New(ledger.Config{Store: db, Location: loc})
+	defer led.Close()
+	to := time.Now()
+	from := to.AddDate(0, 0, -*days)
+	rows, err := led.Top(from, to, *by, 1000)
+	if err != nil {
+		return err
+	}
+	return printUsage(stdout, *by, *days, rows)
+}
+
+func printUsage(w io.Writer, by string, days int, rows []ledger.Group) error {
+	fmt.Fprintf(w, "usage of the last %d days by %s\n\n", days, by)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, by+"\trequests\terrors\trefused\tinput\toutput\tcache write\tcache read\tcharged\tlist price\t")
+	var tot ledger.Counts
+	for _, g := range rows {
+		writeUsageRow(tw, g.Name, g.Counts)
+		tot.Add(g.Counts)
+	}
+	writeUsageRow(tw, "total", tot)
+	return tw.Flush()
+}
+
+func writeUsageRow(w io.Writer, name string, c ledger.Counts) {
+	fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t$%.2f\t$%.2f\t\n", name, c.Requests, c.Errors, c.Refusals,
+		c.InputTokens, c.OutputTokens, c.CacheCreationTokens, c.CacheReadTokens,
+		ledger.MicrosToUSD(c.CostMicros), ledger.MicrosToUSD(c.ListMicros))
+}
 
 // defaultPricesURL is the filtered mirror of LiteLLM's price table that
 // sub2api and claude-relay-service also read (see ledger/data/README.md).
 const defaultPricesURL = "https://raw.githubusercontent.com/Wei-Shaw/model-price-repo/main/model_prices_and_context_window.json"
-
-const (
-	// priceTableFile is the downloaded table's name in data_dir.
-	priceTableFile = "model_prices.json"
-	// maxPriceTable bounds a download: LiteLLM's unfiltered table is a
-	// few MB, the mirror a few hundred KB.
-	maxPriceTable = 32 << 20
-	// pricesTimeout bounds the whole download.
-	pricesTimeout = 2 * time.Minute
-)
 
 // cmdPrices runs `subgate prices update [URL]`: it downloads a price
 // table, checks it and replaces data_dir's copy. A running server keeps
@@ -125,38 +175,4 @@ func writeFileAtomic(path string, data []byte) (err error) {
 		d.Close()
 	}
 	return nil
-}
-
-// loadPriceTable returns data_dir's downloaded price table when it is
-// present and valid, else the embedded one, and logs which it uses.
-func loadPriceTable(dataDir string, log *slog.Logger) *ledger.Table {
-	path := filepath.Join(dataDir, priceTableFile)
-	t, err := readPriceTable(path)
-	switch {
-	case err == nil:
-		log.Info("price table", "source", path, "models", t.Len())
-		return t
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		log.Warn("price table in data_dir unusable, using the embedded one", "path", path, "err", err)
-	}
-	t = ledger.EmbeddedTable()
-	log.Info("price table", "source", "embedded", "models", t.Len())
-	return t
-}
-
-func readPriceTable(path string) (*ledger.Table, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxPriceTable+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxPriceTable {
-		return nil, fmt.Errorf("larger than %d MiB", maxPriceTable>>20)
-	}
-	return ledger.ParseTable(data)
 }

@@ -1,13 +1,21 @@
 package main
 
+// cmd_data.go: the offline commands on the database: backup, restore,
+// compact and secrets (rotate, keygen). The logic is kv's; these parse
+// flags, explain the usual failures and print.
+
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"subgate/kv"
 )
@@ -179,4 +187,94 @@ func cmdData(cmd string, cfg Config, args []string, stdout io.Writer) error {
 		return cmdCompact(cfg, args, stdout)
 	}
 	return cmdSecrets(cfg, args, stdout)
+}
+
+const secretsUsage = `subgate secrets rotate [-c FILE] --new-key-file F | --decrypt
+       subgate secrets keygen FILE`
+
+// cmdSecrets implements `subgate secrets ...`; args follow "secrets".
+func cmdSecrets(cfg Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError("%s", secretsUsage)
+	}
+	switch args[0] {
+	case "rotate":
+		return cmdSecretsRotate(cfg, args[1:], stdout)
+	case "keygen":
+		return cmdSecretsKeygen(args[1:], stdout)
+	}
+	return usageError("unknown secrets command %q\n%s", args[0], secretsUsage)
+}
+
+// cmdSecretsRotate re-encrypts every stored credential under a new key,
+// or decrypts them with --decrypt, in one transaction. The server must
+// be stopped; the current key comes from the usual sources.
+func cmdSecretsRotate(cfg Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("secrets rotate", flag.ContinueOnError)
+	newFile := fs.String("new-key-file", "", "file holding the new master key (mode 0600)")
+	decrypt := fs.Bool("decrypt", false, "store the credentials in plaintext")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return usageError("%s (%v)", secretsUsage, err)
+	}
+	if len(pos) > 0 || (*newFile == "") == !*decrypt {
+		return usageError("%s", secretsUsage)
+	}
+	oldKey, err := masterKey(cfg.Server)
+	if err != nil {
+		return err
+	}
+	var newKey []byte
+	if !*decrypt {
+		if newKey, err = readKeyFile(*newFile, "--new-key-file"); err != nil {
+			return err
+		}
+	}
+	path := dbPath(cfg)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no database at %s to rotate: %w", path, os.ErrNotExist)
+	}
+	n, err := kv.RotateKey(path, kv.Options{MasterKey: oldKey}, newKey)
+	if err != nil {
+		return openError(err)
+	}
+	if *decrypt {
+		_, err = fmt.Fprintf(stdout, "warning: upstream credentials are now stored unencrypted in %s\n"+
+			"decrypted %d credential values; unset %s and server.master_key_file, or the next start encrypts them again\n",
+			path, n, masterKeyEnv)
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "re-encrypted %d credential values in %s under the new key\n"+
+		"before the next start, point server.master_key_file at %s (or set %s to its contents);\n"+
+		"the old key no longer opens this database, but backups made before still need it\n",
+		n, path, *newFile, masterKeyEnv)
+	return err
+}
+
+// cmdSecretsKeygen writes a new random master key, in hex, to a new file
+// with mode 0600.
+func cmdSecretsKeygen(args []string, stdout io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return usageError("%s", secretsUsage)
+	}
+	key := make([]byte, kv.MasterKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write master key: %w", err)
+	}
+	_, err = fmt.Fprintln(f, hex.EncodeToString(key))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write master key: %w", err)
+	}
+	_, err = fmt.Fprintf(stdout, "wrote a new master key to %s\n"+
+		"use it with server.master_key_file = %q (or %s=$(cat %s)); credentials are encrypted at the next start.\n"+
+		"keep a copy apart from your backups: without it the stored credentials cannot be read.\n",
+		args[0], args[0], masterKeyEnv, args[0])
+	return err
 }
