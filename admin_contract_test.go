@@ -85,7 +85,7 @@ func errKind(err error) string {
 }
 
 func TestAdminAccountsContract(t *testing.T) {
-	adm, _, _ := newDirectAdmin(t, serveOpts{})
+	adm, db, _ := newDirectAdmin(t, serveOpts{})
 	ctx := context.Background()
 	api := func(name string) kv.Account {
 		return kv.Account{Name: name, Platform: "anthropic", Type: "api_key", APIKey: "sk-ant-api03-x"}
@@ -148,6 +148,19 @@ func TestAdminAccountsContract(t *testing.T) {
 		if a.Name == "proxied" && a.Proxy != "socks5://user:xxxxx@127.0.0.1:9" {
 			t.Errorf("List shows proxy %q", a.Proxy)
 		}
+	}
+	// An edit made from the listing (the UI pre-fills its form with it)
+	// sends the redacted proxy back: the stored password must survive.
+	for _, a := range adm.List() {
+		if a.Name == "proxied" {
+			a.Priority = 7
+			if err := adm.Update(ctx, "proxied", a); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got, err := db.GetAccount("proxied"); err != nil || got.Proxy != "socks5://user:pa55word@127.0.0.1:9" || got.Priority != 7 {
+		t.Errorf("after an edit from the listing: proxy %q priority %d (%v), want the stored password kept", got.Proxy, got.Priority, err)
 	}
 }
 

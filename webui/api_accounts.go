@@ -102,7 +102,12 @@ func accountInputOf(a kv.Account) accountInput {
 // secret only when n names one.
 func applyAccount(dst *kv.Account, n kv.Account) {
 	dst.Platform, dst.Type = n.Platform, n.Type
-	dst.BaseURL, dst.Proxy = n.BaseURL, n.Proxy
+	// A proxy sent back as the listing shows it (its password masked)
+	// keeps the stored one: the edit form is filled from that listing.
+	if n.Proxy != (kv.Account{Proxy: dst.Proxy}).Redacted().Proxy {
+		dst.Proxy = n.Proxy
+	}
+	dst.BaseURL = n.BaseURL
 	dst.Group = cmp.Or(n.Group, kv.DefaultGroup)
 	dst.Priority, dst.Concurrency = n.Priority, cmp.Or(n.Concurrency, kv.DefaultConcurrency)
 	dst.Models, dst.ModelMap = n.Models, n.ModelMap
