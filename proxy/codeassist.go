@@ -10,13 +10,15 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
+
+	"subgate/proxy/upstream"
 )
 
 // projectCache discovers and remembers the Code Assist project of each
 // Google account: loadCodeAssist first, onboardUser when the account has
 // none yet. Discovery runs once per account at a time.
 type projectCache struct {
-	up      *upstreams
+	up      *upstream.Clients
 	mu      sync.Mutex
 	byName  map[string]string
 	pending map[string]chan struct{}
@@ -26,7 +28,7 @@ type projectCache struct {
 	pollEvery time.Duration
 }
 
-func newProjectCache(up *upstreams, found func(string, string)) *projectCache {
+func newProjectCache(up *upstream.Clients, found func(string, string)) *projectCache {
 	return &projectCache{up: up, byName: map[string]string{}, pending: map[string]chan struct{}{}, found: found, pollEvery: 2 * time.Second}
 }
 
@@ -122,7 +124,7 @@ func (pc *projectCache) discover(ctx context.Context, a *Account, base, token st
 }
 
 func (pc *projectCache) call(ctx context.Context, a *Account, url, token, body string) ([]byte, error) {
-	cp, err := pc.up.client(a.Proxy)
+	cp, err := pc.up.For(a.Proxy)
 	if err != nil {
 		return nil, err
 	}
@@ -132,10 +134,10 @@ func (pc *projectCache) call(ctx context.Context, a *Account, url, token, body s
 	req.Header.SetContentType("application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.SetBodyString(body)
-	if err := pc.up.do(ctx, cp.buffered, req, resp, 30*time.Second); err != nil {
+	if err := pc.up.Do(ctx, cp.Buffered, req, resp, 30*time.Second); err != nil {
 		return nil, err
 	}
-	defer releaseExchange(req, resp)
+	defer upstream.Release(req, resp)
 	if sc := resp.StatusCode(); sc == fasthttp.StatusUnauthorized {
 		return nil, errUpstreamUnauthorized
 	} else if sc != 200 {

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
@@ -298,7 +299,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 			return r.tokenFailed(lease, acct, err)
 		}
 	}
-	cp, err := s.up.client(acct.Proxy)
+	cp, err := s.up.For(acct.Proxy)
 	if err != nil {
 		return r.next(lease, acct, sched.Outcome{Kind: sched.AuthFailed, Reason: "egress proxy: " + err.Error()})
 	}
@@ -306,9 +307,9 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 	if us, ok := c.Proto.(upstreamStreamer); ok {
 		stream = us.UpstreamStream(c, acct)
 	}
-	client := cp.buffered
+	client := cp.Buffered
 	if stream {
-		client = cp.streaming
+		client = cp.Streaming
 	}
 	c.Acct = acct
 	if p, ok := c.Proto.(preparer); ok {
@@ -345,7 +346,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 			return true
 		}
 		sent := time.Now()
-		err := s.up.doSent(r.rctx, client, req, resp, sent, s.cfg.HeaderTimeout)
+		err := s.up.DoSent(r.rctx, client, req, resp, sent, s.cfg.HeaderTimeout)
 		r.answered = time.Now()
 		wait := r.answered.Sub(sent)
 		r.upstreamWait += wait
@@ -360,7 +361,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		s.metrics.upstream.observe(wait)
 		status := resp.StatusCode()
 		if status == fasthttp.StatusUnauthorized && acct.Type == "oauth" && !refreshed {
-			releaseExchange(req, resp)
+			upstream.Release(req, resp)
 			if token, err = s.tokens.Refresh(r.rctx, acct, token); err != nil {
 				return r.tokenFailed(lease, acct, err)
 			}
@@ -371,9 +372,9 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		}
 		c.RequestID = requestID(&resp.Header)
 		switch {
-		case stream && isEventStream(resp) && c.Stream:
+		case stream && upstream.IsEventStream(resp) && c.Stream:
 			r.stream(lease, acct, req, resp)
-		case stream && isEventStream(resp):
+		case stream && upstream.IsEventStream(resp):
 			r.collect(lease, acct, req, resp)
 		default:
 			r.buffered(lease, acct, req, resp)

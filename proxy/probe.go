@@ -7,6 +7,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
+
+	"subgate/proxy/upstream"
 )
 
 // ProbeResult is the outcome of a tiny request sent through one account.
@@ -64,7 +66,7 @@ func (s *Server) Probe(ctx context.Context, name string) (ProbeResult, error) {
 			return ProbeResult{Message: err.Error()}, nil
 		}
 	}
-	cp, err := s.up.client(a.Proxy)
+	cp, err := s.up.For(a.Proxy)
 	if err != nil {
 		return ProbeResult{Message: err.Error()}, nil
 	}
@@ -72,9 +74,9 @@ func (s *Server) Probe(ctx context.Context, name string) (ProbeResult, error) {
 	if us, ok := proto.(upstreamStreamer); ok {
 		stream = us.UpstreamStream(c, a)
 	}
-	client := cp.buffered
+	client := cp.Buffered
 	if stream {
-		client = cp.streaming
+		client = cp.Streaming
 	}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	if err := proto.Prepare(req, c, a, token); err != nil {
@@ -83,11 +85,11 @@ func (s *Server) Probe(ctx context.Context, name string) (ProbeResult, error) {
 		return ProbeResult{Message: err.Error()}, nil
 	}
 	start := time.Now()
-	if err := s.up.do(ctx, client, req, resp, 60*time.Second); err != nil {
+	if err := s.up.Do(ctx, client, req, resp, 60*time.Second); err != nil {
 		return ProbeResult{Latency: time.Since(start), Model: c.UpstreamModel, Message: err.Error()}, nil
 	}
-	defer releaseExchange(req, resp)
-	body := readLimited(resp, 64<<10)
+	defer upstream.Release(req, resp)
+	body := upstream.ReadLimited(resp, 64<<10)
 	res := ProbeResult{Status: resp.StatusCode(), Latency: time.Since(start), Model: c.UpstreamModel}
 	res.OK = res.Status >= 200 && res.Status < 300
 	if !res.OK {

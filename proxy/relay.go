@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
@@ -44,7 +45,7 @@ func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, r
 func (r *run) relayAndSettle(w *bufio.Writer, lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response, windows []sched.Window) {
 	defer lease.Release(sched.Outcome{Kind: sched.Canceled}) // only takes effect after a panic: Release is idempotent
 	res := r.s.relay(w, resp, r)
-	releaseExchange(req, resp)
+	upstream.Release(req, resp)
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}
 	status, errMsg := 200, ""
 	switch {

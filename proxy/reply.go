@@ -10,6 +10,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
@@ -18,9 +19,9 @@ import (
 // or rewritten, or fail over; either way the lease is released with the
 // decision's outcome.
 func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) bool {
-	defer releaseExchange(req, resp)
+	defer upstream.Release(req, resp)
 	c := r.call
-	body := readLimited(resp, errrules.MaxInspect)
+	body := upstream.ReadLimited(resp, errrules.MaxInspect)
 	d := r.s.rules.Decide(c.Proto.Classify(resp.StatusCode(), &resp.Header, body, acct))
 	if d.Strike && r.s.strikes.Count(acct.Name, c.Key.Name, time.Now()) {
 		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
@@ -77,7 +78,7 @@ func (r *run) fail(ce clientError, cause error) {
 
 // buffered relays a complete upstream body.
 func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
-	defer releaseExchange(req, resp)
+	defer upstream.Release(req, resp)
 	c := r.call
 	body := resp.Body()
 	u := &r.usage // a field, not a local the interface call would move to the heap
@@ -108,7 +109,7 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 // accounts only stream): the events are read, not relayed, and the final
 // response object goes back as JSON.
 func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
-	defer releaseExchange(req, resp)
+	defer upstream.Release(req, resp)
 	res := r.s.relay(bufio.NewWriterSize(io.Discard, 64), resp, r)
 	c := r.call
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: c.Proto.Windows(&resp.Header)}
@@ -192,24 +193,4 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 		})
 	}
 	r.observe(status, u, cost, acct, errMsg, dur, ttft)
-}
-
-func releaseExchange(req *fasthttp.Request, resp *fasthttp.Response) {
-	_ = resp.CloseBodyStream()
-	fasthttp.ReleaseRequest(req)
-	fasthttp.ReleaseResponse(resp)
-}
-
-// readLimited reads at most n bytes of a (possibly streamed) body.
-func readLimited(resp *fasthttp.Response, n int64) []byte {
-	if bs := resp.BodyStream(); bs != nil {
-		b, _ := io.ReadAll(io.LimitReader(bs, n))
-		return b
-	}
-	return resp.Body()
-}
-
-func isEventStream(resp *fasthttp.Response) bool {
-	ct := resp.Header.ContentType()
-	return len(ct) >= 17 && string(ct[:17]) == "text/event-stream"
 }

@@ -14,9 +14,10 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
-	"subgate/proxy/errrules"
 	"subgate/proxy/edge"
+	"subgate/proxy/errrules"
 	"subgate/proxy/reqlog"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
@@ -135,7 +136,7 @@ type Server struct {
 	ledger    *ledger.Ledger
 	tokens    *Tokens
 	pool      poolRef
-	up        *upstreams
+	up        *upstream.Clients
 	watch     *watcher
 	conns     *connSet
 	anthropic *Anthropic
@@ -163,7 +164,7 @@ func New(cfg Config) *Server {
 		sched:   cfg.Sched,
 		ledger:  cfg.Ledger,
 		tokens:  cfg.Tokens,
-		up:      newUpstreams(64 << 20),
+		up:      upstream.New(upstream.Config{MaxResponseBytes: 64 << 20}),
 		watch:   newWatcher(cfg.WatchInterval),
 		conns:   newConnSet(),
 		metrics: newMetrics(),

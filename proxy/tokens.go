@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/kv"
+	"subgate/proxy/upstream"
 )
 
 // ErrRefreshRejected means the OAuth server refused the refresh token
@@ -57,7 +58,7 @@ type TokensConfig struct {
 	SaveBackoff time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
-	upstreams   *upstreams
+	upstreams   *upstream.Clients
 }
 
 // Tokens hands out live OAuth access tokens: it refreshes them ahead of
@@ -105,7 +106,7 @@ func NewTokens(cfg TokensConfig) *Tokens {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.upstreams == nil {
-		cfg.upstreams = newUpstreams(1 << 20)
+		cfg.upstreams = upstream.New(upstream.Config{MaxResponseBytes: 1 << 20})
 	}
 	return &Tokens{cfg: cfg, m: make(map[string]*tokenState)}
 }
@@ -291,8 +292,8 @@ func (t *Tokens) save(name string, tok kv.Token) error {
 
 // refreshOAuth performs one refresh_token grant. Anthropic and OpenAI take
 // JSON; Google takes a form.
-func refreshOAuth(u *upstreams, a *Account, ep OAuthEndpoint, refresh string, now time.Time, timeout time.Duration) (kv.Token, error) {
-	cp, err := u.client(a.Proxy)
+func refreshOAuth(u *upstream.Clients, a *Account, ep OAuthEndpoint, refresh string, now time.Time, timeout time.Duration) (kv.Token, error) {
+	cp, err := u.For(a.Proxy)
 	if err != nil {
 		return kv.Token{}, err
 	}
@@ -320,7 +321,7 @@ func refreshOAuth(u *upstreams, a *Account, ep OAuthEndpoint, refresh string, no
 		req.Header.SetContentType("application/json")
 		req.SetBody(fmt.Appendf(nil, `{"grant_type":"refresh_token","refresh_token":%q,"client_id":%q}`, refresh, ep.ClientID))
 	}
-	if err := cp.buffered.DoTimeout(req, resp, timeout); err != nil {
+	if err := cp.Buffered.DoTimeout(req, resp, timeout); err != nil {
 		return kv.Token{}, fmt.Errorf("oauth token endpoint: %w", err)
 	}
 	body := resp.Body()

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -80,25 +80,25 @@ func newTestExchange(url string) (*fasthttp.Request, *fasthttp.Response) {
 // interruptible transport and keep the connection pooled.
 func TestBufferedCallReusesConnection(t *testing.T) {
 	up := newRawUpstream(t, okReply(`{"ok":true}`))
-	u := newUpstreams(1 << 20)
-	cp, err := u.client("")
+	u := New(Config{MaxResponseBytes: 1 << 20})
+	cp, err := u.For("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
 		req, resp := newTestExchange("http://" + up.ln.Addr().String())
-		if err := u.do(context.Background(), cp.buffered, req, resp, 5*time.Second); err != nil {
+		if err := u.Do(context.Background(), cp.Buffered, req, resp, 5*time.Second); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 		if got := string(resp.Body()); got != `{"ok":true}` {
 			t.Errorf("call %d: body %q", i, got)
 		}
-		releaseExchange(req, resp)
+		Release(req, resp)
 	}
 	if got := up.accepted.Load(); got != 1 {
 		t.Errorf("connections = %d, want 1 (pooled)", got)
 	}
-	if n := registered(u.tr); n != 0 {
+	if n := u.Registered(); n != 0 {
 		t.Errorf("%d calls left registered", n)
 	}
 }
@@ -108,13 +108,17 @@ func TestBufferedCallReusesConnection(t *testing.T) {
 // upstream stops working for nobody.
 func TestBufferedCallInterrupted(t *testing.T) {
 	up := newRawUpstream(t, "")
-	u := newUpstreams(1 << 20)
-	cp, _ := u.client("")
+	u := New(Config{MaxResponseBytes: 1 << 20})
+	cp, _ := u.For("")
 	ctx, cancel := context.WithCancel(context.Background())
 	req, resp := newTestExchange("http://" + up.ln.Addr().String())
 	done := make(chan error, 1)
-	go func() { done <- u.do(ctx, cp.buffered, req, resp, time.Minute) }()
-	waitUntil(t, "request at the upstream", func() bool { return up.accepted.Load() == 1 })
+	go func() { done <- u.Do(ctx, cp.Buffered, req, resp, time.Minute) }()
+	for deadline := time.Now().Add(5 * time.Second); up.accepted.Load() != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the request at the upstream")
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -129,12 +133,12 @@ func TestBufferedCallInterrupted(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("upstream connection left open")
 	}
-	if n := registered(u.tr); n != 0 {
+	if n := u.Registered(); n != 0 {
 		t.Errorf("%d calls left registered", n)
 	}
 	// An already canceled context does not call at all.
 	req, resp = newTestExchange("http://" + up.ln.Addr().String())
-	if err := u.do(ctx, cp.buffered, req, resp, time.Minute); !errors.Is(err, context.Canceled) {
+	if err := u.Do(ctx, cp.Buffered, req, resp, time.Minute); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled before the call: err = %v", err)
 	}
 	if got := up.accepted.Load(); got != 1 {
@@ -143,14 +147,14 @@ func TestBufferedCallInterrupted(t *testing.T) {
 }
 
 // TestBufferedCallTimeout: the header timeout ends a buffered call as
-// errHeaderTimeout, which the loop fails over on.
+// ErrHeaderTimeout, which the loop fails over on.
 func TestBufferedCallTimeout(t *testing.T) {
 	up := newRawUpstream(t, "")
-	u := newUpstreams(1 << 20)
-	cp, _ := u.client("")
+	u := New(Config{MaxResponseBytes: 1 << 20})
+	cp, _ := u.For("")
 	req, resp := newTestExchange("http://" + up.ln.Addr().String())
-	if err := u.do(context.Background(), cp.buffered, req, resp, 50*time.Millisecond); !errors.Is(err, errHeaderTimeout) {
-		t.Errorf("err = %v, want errHeaderTimeout", err)
+	if err := u.Do(context.Background(), cp.Buffered, req, resp, 50*time.Millisecond); !errors.Is(err, ErrHeaderTimeout) {
+		t.Errorf("err = %v, want ErrHeaderTimeout", err)
 	}
 	select {
 	case <-up.closed:
@@ -163,44 +167,32 @@ func TestBufferedCallTimeout(t *testing.T) {
 // directly (token refresh) keeps fasthttp's own timeout handling.
 func TestUnregisteredCallUsesDefaultTransport(t *testing.T) {
 	up := newRawUpstream(t, "")
-	u := newUpstreams(1 << 20)
-	cp, _ := u.client("")
+	u := New(Config{MaxResponseBytes: 1 << 20})
+	cp, _ := u.For("")
 	req, resp := newTestExchange("http://" + up.ln.Addr().String())
-	defer releaseExchange(req, resp)
-	if err := cp.buffered.DoTimeout(req, resp, 50*time.Millisecond); !errors.Is(err, fasthttp.ErrTimeout) {
+	defer Release(req, resp)
+	if err := cp.Buffered.DoTimeout(req, resp, 50*time.Millisecond); !errors.Is(err, fasthttp.ErrTimeout) {
 		t.Errorf("err = %v, want fasthttp.ErrTimeout", err)
 	}
-}
-
-// registered counts the calls left in t's registry.
-func registered(t *interruptible) int {
-	n := 0
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		n += len(sh.calls)
-		sh.mu.Unlock()
-	}
-	return n
 }
 
 // TestHostClients: the buffered client's pools are found per scheme and
 // host without fasthttp.Client's lock, one pool per host, and a request
 // fasthttp could not send is refused with the reason.
 func TestHostClients(t *testing.T) {
-	u := newUpstreams(1 << 20)
-	cp, err := u.client("")
+	u := New(Config{MaxResponseBytes: 1 << 20})
+	cp, err := u.For("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := u.client(""); again != cp {
+	if again, _ := u.For(""); again != cp {
 		t.Error("a second lookup made a new client pair")
 	}
 	get := func(url string) (*fasthttp.HostClient, error) {
 		req := fasthttp.AcquireRequest()
 		defer fasthttp.ReleaseRequest(req)
 		req.SetRequestURI(url)
-		return u.hostClient(cp.buffered, req)
+		return u.hostClient(cp.Buffered, req)
 	}
 	a, _ := get("http://up.example:8080/v1/messages")
 	b, _ := get("http://up.example:8080/v1/models")

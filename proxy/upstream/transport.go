@@ -1,6 +1,7 @@
-package proxy
+package upstream
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -12,7 +13,7 @@ import (
 
 // interruptible is the RoundTripper of the buffered upstream clients. It
 // runs fasthttp's default steps for a buffered exchange on the caller's
-// goroutine, and for calls registered by upstreams.do it publishes the
+// goroutine, and for calls registered by Clients.Do it publishes the
 // connection while the reply is read, so that a client hang-up can cut the
 // read from outside with a past deadline. The header timeout is a plain
 // connection deadline. So a buffered call costs no goroutine, channel or
@@ -28,12 +29,29 @@ const callShards = 32
 
 type callShard struct {
 	mu    sync.Mutex
-	calls map[*fasthttp.Request]*upCall
+	calls map[*fasthttp.Request]*Call
 	_     [40]byte // one shard per cache line
 }
 
-// upCall is one registered buffered call.
-type upCall struct {
+// Interruptible is what a buffered call needs from the request it serves
+// to run on the request's goroutine and still be cut when the request is
+// canceled: a call record to reuse and a place to register the call in
+// flight. The gateway's request context implements it, which spares every
+// buffered call a context.AfterFunc registration (a callback, a lock and
+// allocations); Do falls back to that for any other context.
+type Interruptible interface {
+	context.Context
+	// OwnCall is the request's own call record, reused by each of its
+	// calls: a request makes one buffered call at a time.
+	OwnCall() *Call
+	// SetCall records the call in flight, nil when it ended. A request
+	// canceled meanwhile interrupts it (Call.Interrupt); one set on a
+	// request already canceled is interrupted at once.
+	SetCall(*Call)
+}
+
+// Call is one registered buffered call. Its zero value is ready to use.
+type Call struct {
 	deadline time.Time
 	timeout  time.Duration // for a dial: deadline less the send time
 
@@ -45,7 +63,7 @@ type upCall struct {
 func newInterruptible() *interruptible {
 	t := &interruptible{}
 	for i := range t.shards {
-		t.shards[i].calls = make(map[*fasthttp.Request]*upCall)
+		t.shards[i].calls = make(map[*fasthttp.Request]*Call)
 	}
 	return t
 }
@@ -56,7 +74,7 @@ func (t *interruptible) shard(req *fasthttp.Request) *callShard {
 }
 
 // reset readies uc for a new call sent at sent that ends by sent+timeout.
-func (uc *upCall) reset(sent time.Time, timeout time.Duration) {
+func (uc *Call) reset(sent time.Time, timeout time.Duration) {
 	uc.mu.Lock()
 	uc.deadline, uc.timeout = sent.Add(timeout), timeout
 	uc.conn, uc.interrupted = nil, false
@@ -64,7 +82,7 @@ func (uc *upCall) reset(sent time.Time, timeout time.Duration) {
 }
 
 // begin registers uc as req's call.
-func (t *interruptible) begin(req *fasthttp.Request, uc *upCall) {
+func (t *interruptible) begin(req *fasthttp.Request, uc *Call) {
 	sh := t.shard(req)
 	sh.mu.Lock()
 	sh.calls[req] = uc
@@ -79,7 +97,19 @@ func (t *interruptible) end(req *fasthttp.Request) {
 	sh.mu.Unlock()
 }
 
-func (t *interruptible) lookup(req *fasthttp.Request) *upCall {
+// registered counts the calls in the registry.
+func (t *interruptible) registered() int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		n += len(sh.calls)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (t *interruptible) lookup(req *fasthttp.Request) *Call {
 	sh := t.shard(req)
 	sh.mu.Lock()
 	uc := sh.calls[req]
@@ -87,9 +117,9 @@ func (t *interruptible) lookup(req *fasthttp.Request) *upCall {
 	return uc
 }
 
-// interrupt makes the call fail at once: a read in progress returns a
+// Interrupt makes the call fail at once: a read in progress returns a
 // timeout, and a call not yet reading gives up before it starts.
-func (uc *upCall) interrupt() {
+func (uc *Call) Interrupt() {
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
 	uc.interrupted = true
@@ -98,9 +128,9 @@ func (uc *upCall) interrupt() {
 	}
 }
 
-// attach publishes conn for interrupt; false when the call was already
+// attach publishes conn for Interrupt; false when the call was already
 // interrupted.
-func (uc *upCall) attach(conn net.Conn) bool {
+func (uc *Call) attach(conn net.Conn) bool {
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
 	if uc.interrupted {
@@ -112,15 +142,15 @@ func (uc *upCall) attach(conn net.Conn) bool {
 
 // detach withdraws the connection; it reports whether an interrupt
 // touched it, in which case it must not go back to the pool.
-func (uc *upCall) detach() (interrupted bool) {
+func (uc *Call) detach() (interrupted bool) {
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
 	uc.conn = nil
 	return uc.interrupted
 }
 
-// wasInterrupted reports whether interrupt ran.
-func (uc *upCall) wasInterrupted() bool {
+// Interrupted reports whether Interrupt ran.
+func (uc *Call) Interrupted() bool {
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
 	return uc.interrupted

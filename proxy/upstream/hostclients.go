@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bytes"
@@ -11,10 +11,10 @@ import (
 // Every request looks up its clients twice: the pair for its account's
 // egress proxy, and the buffered client's connection pool for the
 // upstream host. fasthttp.Client does the second under an RWMutex and
-// bumps a per-host counter, and upstreams did the first under a mutex:
+// bumps a per-host counter, and Clients.For did the first under a mutex:
 // four to six writes to cache lines every core shares, per request. Both
 // maps are now immutable snapshots behind atomic pointers, read with one
-// load and replaced, under upstreams.mu, when a new proxy or host first
+// load and replaced, under Clients.mu, when a new proxy or host first
 // appears.
 
 // hostClients are one buffered client's pools, by host, like fasthttp's.
@@ -23,7 +23,7 @@ type hostClients struct {
 }
 
 // hostClient returns the pool that c.Do would use for req's host.
-func (u *upstreams) hostClient(c *fasthttp.Client, req *fasthttp.Request) (*fasthttp.HostClient, error) {
+func (u *Clients) hostClient(c *fasthttp.Client, req *fasthttp.Request) (*fasthttp.HostClient, error) {
 	uri := req.URI()
 	host := uri.Host()
 	var isTLS bool
@@ -49,7 +49,7 @@ func (u *upstreams) hostClient(c *fasthttp.Client, req *fasthttp.Request) (*fast
 	return u.addHostClient(c, string(host), isTLS), nil
 }
 
-func (u *upstreams) addHostClient(c *fasthttp.Client, host string, isTLS bool) *fasthttp.HostClient {
+func (u *Clients) addHostClient(c *fasthttp.Client, host string, isTLS bool) *fasthttp.HostClient {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	all := *u.hosts.Load()

@@ -1,9 +1,10 @@
-package proxy
+package upstream
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -12,16 +13,22 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// errHeaderTimeout is returned when the upstream sent no response headers
+// ErrHeaderTimeout is returned when the upstream sent no response headers
 // within the header timeout.
-var errHeaderTimeout = errors.New("upstream header timeout")
+var ErrHeaderTimeout = errors.New("upstream header timeout")
 
-// upstreams holds one pair of fasthttp clients (buffered and streaming) per
+// Config configures Clients.
+type Config struct {
+	// MaxResponseBytes caps a buffered upstream body.
+	MaxResponseBytes int
+}
+
+// Clients holds one pair of fasthttp clients (buffered and streaming) per
 // egress proxy. The streaming client pools connections per host itself;
 // buffered calls go straight to per-host HostClients (hostclients.go).
-type upstreams struct {
-	mu      sync.Mutex // serializes adding to clients and hosts
-	clients atomic.Pointer[map[string]*clientPair]
+type Clients struct {
+	mu    sync.Mutex // serializes adding to pairs and hosts
+	pairs atomic.Pointer[map[string]*Pair]
 	// hosts are the buffered clients' connection pools (hostclients.go).
 	hosts atomic.Pointer[map[*fasthttp.Client]*hostClients]
 	// maxResponse caps a buffered upstream body.
@@ -30,26 +37,29 @@ type upstreams struct {
 	tr *interruptible
 }
 
-type clientPair struct {
-	buffered  *fasthttp.Client
-	streaming *fasthttp.Client
+// Pair is the clients for one egress proxy: Buffered for calls whose
+// whole reply is read at once, Streaming for SSE.
+type Pair struct {
+	Buffered  *fasthttp.Client
+	Streaming *fasthttp.Client
 }
 
-func newUpstreams(maxResponse int) *upstreams {
-	u := &upstreams{maxResponse: maxResponse, tr: newInterruptible()}
-	u.clients.Store(&map[string]*clientPair{})
+// New returns an empty set of clients; pairs are made on first use.
+func New(cfg Config) *Clients {
+	u := &Clients{maxResponse: cfg.MaxResponseBytes, tr: newInterruptible()}
+	u.pairs.Store(&map[string]*Pair{})
 	u.hosts.Store(&map[*fasthttp.Client]*hostClients{})
 	return u
 }
 
-// client returns the clients for an egress proxy ("" is direct).
-func (u *upstreams) client(proxyURL string) (*clientPair, error) {
-	if c := (*u.clients.Load())[proxyURL]; c != nil {
+// For returns the clients for an egress proxy ("" is direct).
+func (u *Clients) For(proxyURL string) (*Pair, error) {
+	if c := (*u.pairs.Load())[proxyURL]; c != nil {
 		return c, nil
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if c := (*u.clients.Load())[proxyURL]; c != nil {
+	if c := (*u.pairs.Load())[proxyURL]; c != nil {
 		return c, nil
 	}
 	dial, err := dialerFor(proxyURL)
@@ -76,13 +86,18 @@ func (u *upstreams) client(proxyURL string) (*clientPair, error) {
 			// TLS verification stays on: TLSConfig nil means the system roots.
 		}
 	}
-	c := &clientPair{buffered: mk(false), streaming: mk(true)}
-	c.buffered.Transport = u.tr
-	next := maps.Clone(*u.clients.Load())
+	c := &Pair{Buffered: mk(false), Streaming: mk(true)}
+	c.Buffered.Transport = u.tr
+	next := maps.Clone(*u.pairs.Load())
 	next[proxyURL] = c
-	u.clients.Store(&next)
+	u.pairs.Store(&next)
 	return c, nil
 }
+
+// Registered is how many buffered calls are registered with the
+// interruptible transport right now: none once every call returned
+// (tests check that nothing is left behind).
+func (u *Clients) Registered() int { return u.tr.registered() }
 
 // flight tracks one upstream call running on its own goroutine so the
 // caller can stop waiting (client gone, header timeout) without waiting for
@@ -113,9 +128,7 @@ func (f *flight) run() {
 	}
 	// The caller gave up: close a stream at once so the upstream stops
 	// generating, then free the buffers.
-	_ = f.resp.CloseBodyStream()
-	fasthttp.ReleaseRequest(f.req)
-	fasthttp.ReleaseResponse(f.resp)
+	Release(f.req, f.resp)
 	f.recycle()
 }
 
@@ -125,20 +138,22 @@ func (f *flight) recycle() {
 	flights.Put(f)
 }
 
-// do sends req and waits for the response headers (stream) or the whole
+// Do sends req and waits for the response headers (stream) or the whole
 // response (buffered), the context, or the header timeout. On success the
-// caller owns req and resp; on failure do releases them.
+// caller owns req and resp (Release frees them); on failure Do releases
+// them.
 //
 // A buffered call runs on the caller's goroutine: the interruptible
-// transport lets a canceled context cut it. A streaming call runs on a
-// goroutine of its own, because its transport is fasthttp's.
-func (u *upstreams) do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-	return u.doSent(ctx, c, req, resp, time.Time{}, timeout)
+// transport lets a canceled context cut it (see Interruptible). A
+// streaming call runs on a goroutine of its own, because its transport is
+// fasthttp's.
+func (u *Clients) Do(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	return u.DoSent(ctx, c, req, resp, time.Time{}, timeout)
 }
 
-// doSent is do for a caller that read the clock just before (sent), which
+// DoSent is Do for a caller that read the clock just before (sent), which
 // spares reading it again for a buffered call's deadline.
-func (u *upstreams) doSent(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, sent time.Time, timeout time.Duration) error {
+func (u *Clients) DoSent(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, sent time.Time, timeout time.Duration) error {
 	if c.Transport == u.tr {
 		if sent.IsZero() {
 			sent = time.Now()
@@ -163,7 +178,7 @@ func (u *upstreams) doSent(ctx context.Context, c *fasthttp.Client, req *fasthtt
 	case <-ctx.Done():
 		cause = ctx.Err()
 	case <-f.timer.C:
-		cause = errHeaderTimeout
+		cause = ErrHeaderTimeout
 	}
 	f.timer.Stop()
 	if f.state.CompareAndSwap(0, 2) {
@@ -171,15 +186,13 @@ func (u *upstreams) doSent(ctx context.Context, c *fasthttp.Client, req *fasthtt
 	}
 	// The call finished just as we gave up: clean up here.
 	<-f.done
-	_ = resp.CloseBodyStream()
-	fasthttp.ReleaseRequest(req)
-	fasthttp.ReleaseResponse(resp)
+	Release(req, resp)
 	f.recycle()
 	return cause
 }
 
-// doBuffered is do for the buffered clients.
-func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, sent time.Time, timeout time.Duration) error {
+// doBuffered is Do for the buffered clients.
+func (u *Clients) doBuffered(ctx context.Context, c *fasthttp.Client, req *fasthttp.Request, resp *fasthttp.Response, sent time.Time, timeout time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
@@ -191,21 +204,21 @@ func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fas
 		fasthttp.ReleaseResponse(resp)
 		return fmt.Errorf("upstream: %w", err)
 	}
-	rc, own := ctx.(*runCtx) // a request's own context: no callback to register
-	var uc *upCall
+	ic, own := ctx.(Interruptible) // a request that lends its call record: no callback to register
+	var uc *Call
 	if own {
-		uc = &rc.uc // a run makes one call at a time
+		uc = ic.OwnCall()
 	} else {
-		uc = new(upCall)
+		uc = new(Call)
 	}
 	uc.reset(sent, timeout)
 	u.tr.begin(req, uc)
 	if own {
-		rc.setCall(uc)
+		ic.SetCall(uc)
 		err = hc.Do(req, resp)
-		rc.setCall(nil)
+		ic.SetCall(nil)
 	} else {
-		stop := context.AfterFunc(ctx, uc.interrupt)
+		stop := context.AfterFunc(ctx, uc.Interrupt)
 		err = hc.Do(req, resp)
 		stop()
 	}
@@ -216,10 +229,33 @@ func (u *upstreams) doBuffered(ctx context.Context, c *fasthttp.Client, req *fas
 	fasthttp.ReleaseRequest(req)
 	fasthttp.ReleaseResponse(resp)
 	switch {
-	case uc.wasInterrupted() && ctx.Err() != nil:
+	case uc.Interrupted() && ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, fasthttp.ErrTimeout):
-		return errHeaderTimeout
+		return ErrHeaderTimeout
 	}
 	return fmt.Errorf("upstream: %w", err)
+}
+
+// Release closes resp's body stream, if any (which closes an unfinished
+// upstream stream's connection), and frees req and resp.
+func Release(req *fasthttp.Request, resp *fasthttp.Response) {
+	_ = resp.CloseBodyStream()
+	fasthttp.ReleaseRequest(req)
+	fasthttp.ReleaseResponse(resp)
+}
+
+// ReadLimited reads at most n bytes of a (possibly streamed) body.
+func ReadLimited(resp *fasthttp.Response, n int64) []byte {
+	if bs := resp.BodyStream(); bs != nil {
+		b, _ := io.ReadAll(io.LimitReader(bs, n))
+		return b
+	}
+	return resp.Body()
+}
+
+// IsEventStream reports whether resp is an SSE stream.
+func IsEventStream(resp *fasthttp.Response) bool {
+	ct := resp.Header.ContentType()
+	return len(ct) >= 17 && string(ct[:17]) == "text/event-stream"
 }
