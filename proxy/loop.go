@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/oauth"
 	"subgate/proxy/upstream"
 	"subgate/sched"
 )
@@ -394,11 +395,11 @@ func (r *run) tokenFailed(lease *sched.Lease, acct *Account, err error) bool {
 	}
 	o := sched.Outcome{Kind: sched.ServerError, Reason: "oauth refresh: " + err.Error()}
 	switch {
-	case errors.Is(err, ErrTokenNotPersisted):
+	case errors.Is(err, oauth.ErrTokenNotPersisted):
 		// Not the account's fault, but serving it would lose its login
 		// at the next restart: error until someone looks.
-		o = sched.Outcome{Kind: sched.AuthFailed, Reason: ErrTokenNotPersisted.Error()}
-	case errors.Is(err, ErrRefreshRejected):
+		o = sched.Outcome{Kind: sched.AuthFailed, Reason: oauth.ErrTokenNotPersisted.Error()}
+	case errors.Is(err, oauth.ErrRefreshRejected):
 		o.Kind = sched.AuthFailed
 	}
 	return r.next(lease, acct, o)

@@ -245,7 +245,7 @@ func (s *Server) writeMetrics(w *bufio.Writer) {
 		})
 		s.writeLedgerHealth(w, series)
 	}
-	ok, failed := s.tokens.refreshes()
+	ok, failed := s.tokens.Refreshes()
 	series("subgate_token_refreshes_total", "OAuth token refreshes by result.", "counter", func() {
 		w.WriteString("subgate_token_refreshes_total{result=\"ok\"} " + strconv.FormatUint(ok, 10) + "\n")
 		w.WriteString("subgate_token_refreshes_total{result=\"error\"} " + strconv.FormatUint(failed, 10) + "\n")

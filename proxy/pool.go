@@ -14,29 +14,6 @@ import (
 	"subgate/sched"
 )
 
-// Account is an upstream account with what the proxy needs to call it.
-// Tokens here are the initial ones; the Tokens manager owns the live ones.
-type Account struct {
-	sched.Account
-	APIKey       string
-	AccessToken  string
-	RefreshToken string
-	IDToken      string
-	ExpiresAt    time.Time
-	AccountID    string // chatgpt-account-id (OpenAI OAuth)
-	ProjectID    string // Code Assist project (Gemini OAuth)
-	BaseURL      string // per-account upstream override
-	Proxy        string // egress proxy URL
-	FromConfig   bool
-	// InterceptWarmup answers Claude Code's probes locally instead of
-	// spending this account's quota on them.
-	InterceptWarmup bool
-}
-
-// OAuth reports whether the account authenticates with a bearer token
-// obtained through a login (OAuth or setup-token) rather than an API key.
-func (a *Account) OAuth() bool { return a.Type == "oauth" || a.Type == "setup_token" }
-
 // Key is a client key's policy. The secret itself is never kept, only its
 // SHA-256.
 type Key struct {

@@ -16,6 +16,7 @@ import (
 	"subgate/ledger"
 	"subgate/proxy/edge"
 	"subgate/proxy/errrules"
+	"subgate/proxy/oauth"
 	"subgate/proxy/reqlog"
 	"subgate/proxy/upstream"
 	"subgate/sched"
@@ -26,7 +27,7 @@ type Config struct {
 	Logger   *slog.Logger
 	Sched    *sched.Scheduler
 	Ledger   *ledger.Ledger
-	Tokens   *Tokens
+	Tokens   *oauth.Tokens
 	Accounts []Account
 	Keys     []Key
 
@@ -134,7 +135,7 @@ type Server struct {
 	log       *slog.Logger
 	sched     *sched.Scheduler
 	ledger    *ledger.Ledger
-	tokens    *Tokens
+	tokens    *oauth.Tokens
 	pool      poolRef
 	up        *upstream.Clients
 	watch     *watcher
@@ -171,7 +172,7 @@ func New(cfg Config) *Server {
 		idBase:  strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
 	}
 	if s.tokens == nil {
-		s.tokens = NewTokens(TokensConfig{Logger: cfg.Logger})
+		s.tokens = oauth.NewTokens(oauth.TokensConfig{Logger: cfg.Logger})
 	}
 	s.rules, s.strikes = newErrorRules(cfg.ErrorRules, cfg.Logger), errrules.NewStrikes(0)
 	s.anthropic = &Anthropic{BaseURL: cfg.AnthropicBaseURL, Identity: cfg.ClaudeCodeSystem}

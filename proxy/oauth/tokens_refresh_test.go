@@ -1,4 +1,4 @@
-package proxy
+package oauth
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"subgate/kv"
+	"subgate/proxy/upstream"
 	"subgate/proxy/upstreamtest"
 )
 
@@ -24,7 +25,7 @@ func tokensOn(t *testing.T, store TokenStore) (*Tokens, *upstreamtest.Server) {
 	return NewTokens(TokensConfig{Store: store, Endpoints: testEndpoints(up.URL()), SaveBackoff: time.Millisecond}), up
 }
 
-func oauthOf(platform string) Account {
+func oauthOf(platform string) upstream.Account {
 	a := oauthAccount("max1", "at-config", "rt-config", time.Now().Add(time.Hour))
 	a.Platform = platform
 	return a
@@ -83,7 +84,7 @@ func TestTokensCannotRefresh(t *testing.T) {
 	badProxy.Proxy = "gopher://proxy.invalid:70"
 	tests := []struct {
 		name     string
-		a        Account
+		a        upstream.Account
 		rejected bool
 		msg      string
 	}{
@@ -139,7 +140,7 @@ func TestTokensPlatforms(t *testing.T) {
 	if !errors.Is(err, ErrRefreshRejected) || !strings.Contains(err.Error(), "status 401 invalid_request_error") {
 		t.Fatalf("reused openai refresh token: err = %v, want a rejection naming the error type", err)
 	}
-	if ok, failed := tk.refreshes(); ok != 2 || failed != 1 {
+	if ok, failed := tk.Refreshes(); ok != 2 || failed != 1 {
 		t.Errorf("refreshes ok=%d failed=%d, want 2 and 1", ok, failed)
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package oauth
 
 import (
 	"context"
@@ -28,9 +28,9 @@ var ErrRefreshRejected = errors.New("oauth refresh rejected")
 // now for a dead one later, silently. The account goes to error instead.
 var ErrTokenNotPersisted = errors.New("token not persisted")
 
-// saveAttempts bounds the tries to save a rotated token; the waits
+// SaveAttempts bounds the tries to save a rotated token; the waits
 // between them start at TokensConfig.SaveBackoff and double.
-const saveAttempts = 3
+const SaveAttempts = 3
 
 // TokenStore persists rotated OAuth tokens. kv.DB implements it.
 type TokenStore interface {
@@ -38,8 +38,8 @@ type TokenStore interface {
 	SaveToken(name string, t kv.Token) error
 }
 
-// OAuthEndpoint is where a platform refreshes its tokens.
-type OAuthEndpoint struct {
+// Endpoint is where a platform refreshes its tokens.
+type Endpoint struct {
 	TokenURL     string
 	ClientID     string
 	ClientSecret string // Google's installed-app secret
@@ -49,7 +49,7 @@ type OAuthEndpoint struct {
 // TokensConfig configures a Tokens manager.
 type TokensConfig struct {
 	Store     TokenStore // may be nil (tests)
-	Endpoints map[string]OAuthEndpoint
+	Endpoints map[string]Endpoint
 	Ahead     time.Duration // refresh this long before expiry; default 5m
 	Timeout   time.Duration // one token request; default 30s
 	// SaveBackoff is the first wait before retrying to save a rotated
@@ -58,7 +58,9 @@ type TokensConfig struct {
 	SaveBackoff time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
-	upstreams   *upstream.Clients
+	// clients make the token requests, through each account's egress
+	// proxy.
+	clients *upstream.Clients
 }
 
 // Tokens hands out live OAuth access tokens: it refreshes them ahead of
@@ -73,8 +75,8 @@ type Tokens struct {
 	refreshOK, refreshFailed atomic.Uint64
 }
 
-// refreshes reports how many refreshes succeeded and failed.
-func (t *Tokens) refreshes() (ok, failed uint64) {
+// Refreshes reports how many refreshes succeeded and failed.
+func (t *Tokens) Refreshes() (ok, failed uint64) {
 	return t.refreshOK.Load(), t.refreshFailed.Load()
 }
 
@@ -105,20 +107,20 @@ func NewTokens(cfg TokensConfig) *Tokens {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.upstreams == nil {
-		cfg.upstreams = upstream.New(upstream.Config{MaxResponseBytes: 1 << 20})
+	if cfg.clients == nil {
+		cfg.clients = upstream.New(upstream.Config{MaxResponseBytes: 1 << 20})
 	}
 	return &Tokens{cfg: cfg, m: make(map[string]*tokenState)}
 }
 
 // seed identifies the credentials written in the config, so that a user who
 // pastes a new login into the file wins over the rotated copy in kv.
-func seed(a *Account) string {
+func seed(a *upstream.Account) string {
 	h := sha256.Sum256([]byte(a.AccessToken + "\x00" + a.RefreshToken))
 	return hex.EncodeToString(h[:8])
 }
 
-func (t *Tokens) state(a *Account) *tokenState {
+func (t *Tokens) state(a *upstream.Account) *tokenState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if st, ok := t.m[a.Name]; ok {
@@ -146,7 +148,7 @@ func (t *Tokens) Forget(name string) {
 
 // Token returns a usable access token for a, refreshing it first when it
 // expires within the configured margin.
-func (t *Tokens) Token(ctx context.Context, a *Account) (string, error) {
+func (t *Tokens) Token(ctx context.Context, a *upstream.Account) (string, error) {
 	st := t.state(a)
 	st.mu.Lock()
 	access, exp := st.access, st.expires
@@ -161,7 +163,7 @@ func (t *Tokens) Token(ctx context.Context, a *Account) (string, error) {
 }
 
 // IDToken returns the current id_token of an account (OpenAI OAuth).
-func (t *Tokens) IDToken(a *Account) string {
+func (t *Tokens) IDToken(a *upstream.Account) string {
 	st := t.state(a)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -171,7 +173,7 @@ func (t *Tokens) IDToken(a *Account) string {
 // Refresh gets a new access token unless the current one already differs
 // from stale (another request refreshed it meanwhile). Concurrent callers
 // share one refresh.
-func (t *Tokens) Refresh(ctx context.Context, a *Account, stale string) (string, error) {
+func (t *Tokens) Refresh(ctx context.Context, a *upstream.Account, stale string) (string, error) {
 	if a.Type != "oauth" {
 		return "", fmt.Errorf("%s tokens are not refreshed", a.Type)
 	}
@@ -239,7 +241,7 @@ func (t *Tokens) Refresh(ctx context.Context, a *Account, stale string) (string,
 // before anyone uses it: refresh tokens rotate, and a rotated token that is
 // lost is an account that needs a new login. When it cannot be saved it
 // returns the token with ErrTokenNotPersisted.
-func (t *Tokens) doRefresh(a *Account, refresh string) (kv.Token, error) {
+func (t *Tokens) doRefresh(a *upstream.Account, refresh string) (kv.Token, error) {
 	if refresh == "" {
 		return kv.Token{}, fmt.Errorf("%w: no refresh token", ErrRefreshRejected)
 	}
@@ -247,7 +249,7 @@ func (t *Tokens) doRefresh(a *Account, refresh string) (kv.Token, error) {
 	if !ok || ep.TokenURL == "" {
 		return kv.Token{}, fmt.Errorf("no oauth endpoint for platform %s", a.Platform)
 	}
-	tok, err := refreshOAuth(t.cfg.upstreams, a, ep, refresh, t.cfg.Now(), t.cfg.Timeout)
+	tok, err := refreshOAuth(t.cfg.clients, a, ep, refresh, t.cfg.Now(), t.cfg.Timeout)
 	if err != nil {
 		t.refreshFailed.Add(1)
 		t.cfg.Logger.Warn("oauth refresh failed", "acct", a.Name, "err", err)
@@ -269,7 +271,7 @@ func (t *Tokens) doRefresh(a *Account, refresh string) (kv.Token, error) {
 	return tok, nil
 }
 
-// save persists tok, trying saveAttempts times with a doubling wait: a
+// save persists tok, trying SaveAttempts times with a doubling wait: a
 // store that fails for a moment (a busy disk) must not cost a login.
 func (t *Tokens) save(name string, tok kv.Token) error {
 	if t.cfg.Store == nil {
@@ -277,7 +279,7 @@ func (t *Tokens) save(name string, tok kv.Token) error {
 	}
 	wait := t.cfg.SaveBackoff
 	var err error
-	for i := range saveAttempts {
+	for i := range SaveAttempts {
 		if i > 0 {
 			time.Sleep(wait)
 			wait *= 2
@@ -292,7 +294,7 @@ func (t *Tokens) save(name string, tok kv.Token) error {
 
 // refreshOAuth performs one refresh_token grant. Anthropic and OpenAI take
 // JSON; Google takes a form.
-func refreshOAuth(u *upstream.Clients, a *Account, ep OAuthEndpoint, refresh string, now time.Time, timeout time.Duration) (kv.Token, error) {
+func refreshOAuth(u *upstream.Clients, a *upstream.Account, ep Endpoint, refresh string, now time.Time, timeout time.Duration) (kv.Token, error) {
 	cp, err := u.For(a.Proxy)
 	if err != nil {
 		return kv.Token{}, err
@@ -353,7 +355,7 @@ func refreshOAuth(u *upstream.Clients, a *Account, ep OAuthEndpoint, refresh str
 }
 
 // ForceRefresh refreshes an OAuth account's token now (admin action).
-func (t *Tokens) ForceRefresh(ctx context.Context, a *Account) (string, error) {
+func (t *Tokens) ForceRefresh(ctx context.Context, a *upstream.Account) (string, error) {
 	st := t.state(a)
 	st.mu.Lock()
 	current := st.access
