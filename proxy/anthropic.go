@@ -37,8 +37,8 @@ func (p *Anthropic) Platform() string { return "anthropic" }
 
 // Parse implements Protocol: one pass over the top-level keys, with the
 // fast scanner when the body lets it (nearly always) and gjson otherwise.
-func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
-	c.Header = copyHeaders(ctx, c.Header[:0], anthropicHeaders, "x-stainless-")
+func (p *Anthropic) Parse(h Head, c *Call) error {
+	c.Header = copyHeaders(h.Header, c.Header[:0], anthropicHeaders, "x-stainless-")
 	var f anthropicFields
 	eachTopKey(view(c.Body), f.take, func() { f = anthropicFields{} })
 	if err := f.modelErr(); err != nil {
@@ -47,7 +47,7 @@ func (p *Anthropic) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
 	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
 	c.MaxTokens = f.maxTokens
-	c.Query = upstreamQuery(ctx.QueryArgs(), c.Query)
+	c.Query = upstreamQuery(h.Args, c.Query)
 	c.ClaudeCode = hasIdentity(f.system, p.Identity)
 	c.Session = sessionOf(f.userID, c.header("x-claude-code-session-id"), f.system, firstContent(f.messages))
 	return nil
@@ -463,11 +463,9 @@ var anthropicKinds = [...]string{
 	KindUpstream:       "upstream_error",
 }
 
-// WriteError implements Protocol.
-func (p *Anthropic) WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(anthropicError(kind, msg))
+// ErrorBody implements Protocol.
+func (p *Anthropic) ErrorBody(_ int, kind ErrKind, msg string) []byte {
+	return anthropicError(kind, msg)
 }
 
 func anthropicError(kind ErrKind, msg string) []byte {

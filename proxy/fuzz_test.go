@@ -83,7 +83,7 @@ func fuzzRequest(path string, body []byte, hdr ...string) *fasthttp.RequestCtx {
 
 // fuzzCall is the Call handle builds: copies of path, query and body.
 func fuzzCall(p Protocol, ctx *fasthttp.RequestCtx, ep Endpoint) *Call {
-	return &Call{Proto: p, Endpoint: ep, Key: &Key{Name: "fuzz", Group: "default"},
+	return &Call{Proto: p, Endpoint: ep,
 		Path: string(ctx.Path()), Query: string(ctx.QueryArgs().QueryString()),
 		Body: append([]byte(nil), ctx.PostBody()...)}
 }
@@ -94,9 +94,9 @@ func fuzzCall(p Protocol, ctx *fasthttp.RequestCtx, ep Endpoint) *Call {
 func fuzzParse(t *testing.T, p Protocol, ctx *fasthttp.RequestCtx, ep Endpoint) (*Call, error) {
 	t.Helper()
 	c := fuzzCall(p, ctx, ep)
-	err := p.Parse(ctx, c)
+	err := p.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, c)
 	again := fuzzCall(p, ctx, ep)
-	err2 := p.Parse(ctx, again)
+	err2 := p.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, again)
 	if (err == nil) != (err2 == nil) || c.Model != again.Model || c.Session != again.Session ||
 		c.Stream != again.Stream || c.MaxTokens != again.MaxTokens || c.ClaudeCode != again.ClaudeCode {
 		t.Fatalf("Parse is not deterministic: %+v (%v) then %+v (%v)", c, err, again, err2)
@@ -305,7 +305,7 @@ func FuzzPrepare(f *testing.F) {
 		}
 		ctx := fuzzRequest(path, body)
 		c := fuzzCall(proto, ctx, ep)
-		if err := proto.Parse(ctx, c); err != nil {
+		if err := proto.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, c); err != nil {
 			return
 		}
 		c.UpstreamModel = c.Model

@@ -89,7 +89,7 @@ func (s *Server) refuseStranger(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"error":{"message":"missing or wrong admin token or session","status":401}}`)
 		return
 	}
-	s.shapeOf(path).WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
+	writeError(ctx, s.shapeOf(path), fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
 }
 
 // metricsAllowed reports whether a request may read /metrics: with the

@@ -46,8 +46,8 @@ func geminiMethod(path string) (model, method string) {
 // %23, %2F and %2e in the path, and resolved dot segments), and the body
 // one JSON object with unique top-level keys, which Code Assist's
 // envelope relies on.
-func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
-	c.Header = copyHeaders(ctx, c.Header[:0], geminiHeaders, "")
+func (p *Gemini) Parse(hd Head, c *Call) error {
+	c.Header = copyHeaders(hd.Header, c.Header[:0], geminiHeaders, "")
 	c.Query = "" // never forwarded: Gemini clients put their key there
 	model, method := geminiMethod(c.Path)
 	switch method {
@@ -72,7 +72,7 @@ func (p *Gemini) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
 	}
 	c.MaxTokens = gjson.Get(f.config, "maxOutputTokens").Int()
 	h := uint64(hashSeed)
-	if uid := ctx.Request.Header.Peek("x-gemini-api-privileged-user-id"); len(uid) > 0 {
+	if uid := hd.Header.Peek("x-gemini-api-privileged-user-id"); len(uid) > 0 {
 		h = hashAdd(h, view(uid))
 	} else {
 		first := gjson.Get(f.contents, "0")
@@ -341,11 +341,9 @@ func geminiError(status int, kind ErrKind, msg string) []byte {
 	return b.Bytes()
 }
 
-// WriteError implements Protocol.
-func (p *Gemini) WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(geminiError(status, kind, msg))
+// ErrorBody implements Protocol.
+func (p *Gemini) ErrorBody(status int, kind ErrKind, msg string) []byte {
+	return geminiError(status, kind, msg)
 }
 
 // StreamError implements Protocol.

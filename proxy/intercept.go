@@ -89,7 +89,7 @@ func (r *run) intercept() bool {
 	if r.s.ledger != nil && !r.settled {
 		r.settled = true
 		r.s.ledger.Record(ledger.Record{
-			Time: r.start, Key: c.Key.Name, Platform: c.Proto.Platform(), Model: c.Model,
+			Time: r.start, Key: r.key.Name, Platform: c.Proto.Platform(), Model: c.Model,
 			Stream: c.Stream, Status: 200, Duration: time.Since(r.start), Intercepted: true,
 			Reservation: r.reservation,
 		})

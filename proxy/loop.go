@@ -24,6 +24,7 @@ type run struct {
 	rctx  context.Context // &rc
 	rc    runCtx          // canceled when the client hangs up or at shutdown
 	wt    watch
+	key   *Key
 	call  *Call
 	callv Call         // what call points to
 	hdr   [8][2]string // backs callv.Header for the usual few headers
@@ -78,7 +79,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 	p := s.pool.load()
 	key := s.authenticate(ctx, p)
 	if key == nil {
-		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
+		writeError(ctx, proto, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
 		return false
 	}
 	if !s.admitKey(ctx, proto, key, start) {
@@ -86,17 +87,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 	}
 	body := ctx.PostBody()
 	if !isJSONObject(body) {
-		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
+		writeError(ctx, proto, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
 		return false
 	}
 	// The run and its call are one object, reused (see recycle).
 	r := runs.Get().(*run)
-	r.s, r.ctx, r.pool, r.start = s, ctx, p, start
+	r.s, r.ctx, r.pool, r.start, r.key = s, ctx, p, start, key
 	r.ip, _ = netipAddr(ctx)
 	r.callv = Call{
 		Proto:    proto,
 		Endpoint: ep,
-		Key:      key,
 		Path:     internPath(ctx.Path()),
 		Body:     body, // fasthttp's buffer: see the copy after Parse
 	}
@@ -106,8 +106,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 	if q := ctx.QueryArgs().QueryString(); len(q) > 0 {
 		c.Query = string(q)
 	}
-	if err := proto.Parse(ctx, c); err != nil {
-		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
+	if err := proto.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, c); err != nil {
+		writeError(ctx, proto, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
 		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
 		return false
 	}
@@ -213,12 +213,12 @@ func (r *run) try() bool {
 func (r *run) schedRequest() sched.Request {
 	c := r.call
 	return sched.Request{
-		Group:          c.Key.Group,
+		Group:          r.key.Group,
 		Platform:       c.Proto.Platform(),
 		Model:          c.Model,
 		Session:        c.Session,
-		Key:            c.Key.Name,
-		KeyConcurrency: c.Key.Concurrency,
+		Key:            r.key.Name,
+		KeyConcurrency: r.key.Concurrency,
 		Exclude:        r.exclude,
 		Now:            r.schedNow(),
 	}
@@ -253,7 +253,7 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 		return true
 	}
 	if lease.Waited() > 0 { // the key may have changed while it waited
-		if cur := r.s.pool.load().keys[c.Key.Hash]; cur == nil || keyUsable(cur, time.Now()) != "" {
+		if cur := r.s.pool.load().keys[r.key.Hash]; cur == nil || keyUsable(cur, time.Now()) != "" {
 			lease.Release(sched.Outcome{Kind: sched.Canceled})
 			r.fail(clientError{401, KindAuthentication, "this API key was disabled while the request waited"}, nil)
 			return true
@@ -275,7 +275,7 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 		}
 	}()
 	c.UpstreamModel = lease.UpstreamModel()
-	if acct.InterceptWarmup && !c.Key.InterceptWarmup && r.w == nil && r.intercept() {
+	if acct.InterceptWarmup && !r.key.InterceptWarmup && r.w == nil && r.intercept() {
 		lease.Release(sched.Outcome{Kind: sched.Canceled})
 		return true
 	}

@@ -53,9 +53,9 @@ func (s *Server) models(ctx *fasthttp.RequestCtx) {
 	}
 	if k == nil {
 		if openai {
-			s.responses.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid api key")
+			writeError(ctx, s.responses, fasthttp.StatusUnauthorized, KindAuthentication, "invalid api key")
 		} else {
-			s.anthropic.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
+			writeError(ctx, s.anthropic, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
 		}
 		return
 	}
@@ -99,7 +99,7 @@ func (s *Server) geminiModels(ctx *fasthttp.RequestCtx) {
 	p := s.pool.load()
 	k := s.authenticate(ctx, p)
 	if k == nil {
-		s.gemini.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "API key not valid")
+		writeError(ctx, s.gemini, fasthttp.StatusUnauthorized, KindAuthentication, "API key not valid")
 		return
 	}
 	b := []byte(`{"models":[`)

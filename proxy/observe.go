@@ -18,7 +18,7 @@ import (
 // server has one. No secret and no body ever reaches the log.
 func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg string, dur, ttft time.Duration) {
 	s, c := r.s, r.call
-	s.metrics.request(reqLabels{proto: c.Proto.Platform(), key: c.Key.Name, account: acct, model: c.Model, status: status}, u, cost)
+	s.metrics.request(reqLabels{proto: c.Proto.Platform(), key: r.key.Name, account: acct, model: c.Model, status: status}, u, cost)
 	if ttft > 0 {
 		s.metrics.ttft.observe(ttft)
 	}
@@ -27,7 +27,7 @@ func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg strin
 		return
 	}
 	e := reqlog.Entry{
-		Time: r.recorded, Route: c.Path, Key: c.Key.Name, IP: r.ip, Acct: acct, Model: c.Model,
+		Time: r.recorded, Route: c.Path, Key: r.key.Name, IP: r.ip, Acct: acct, Model: c.Model,
 		Status: status, Stream: c.Stream, In: u.InputTokens, Out: u.OutputTokens,
 		CacheRead: u.CacheReadTokens, CacheWrite: u.CacheCreationTokens,
 		Ms: dur.Milliseconds(), TTFTMs: ttft.Milliseconds(), Failovers: max(r.attempts-1, 0), Err: errMsg,

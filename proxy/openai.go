@@ -41,8 +41,8 @@ func (p *OpenAI) Platform() string { return "openai" }
 
 // Parse implements Protocol: one pass over the top-level keys (see
 // eachTopKey).
-func (p *OpenAI) Parse(ctx *fasthttp.RequestCtx, c *Call) error {
-	c.Header = copyHeaders(ctx, c.Header[:0], openaiHeaders, "x-codex-")
+func (p *OpenAI) Parse(h Head, c *Call) error {
+	c.Header = copyHeaders(h.Header, c.Header[:0], openaiHeaders, "x-codex-")
 	var f openaiFields
 	eachTopKey(view(c.Body), f.take, func() { f = openaiFields{} })
 	if err := f.modelErr(); err != nil {
@@ -357,11 +357,9 @@ func openaiError(kind ErrKind, msg string) []byte {
 	return append(b, `"}}`...)
 }
 
-// WriteError implements Protocol.
-func (p *OpenAI) WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(openaiError(kind, msg))
+// ErrorBody implements Protocol.
+func (p *OpenAI) ErrorBody(_ int, kind ErrKind, msg string) []byte {
+	return openaiError(kind, msg)
 }
 
 // StreamError implements Protocol.

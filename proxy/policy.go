@@ -30,13 +30,13 @@ func keyUsable(k *Key, now time.Time) string {
 // client address before the body is read.
 func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now time.Time) bool {
 	if why := keyUsable(k, now); why != "" {
-		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, why)
+		writeError(ctx, proto, fasthttp.StatusUnauthorized, KindAuthentication, why)
 		s.refuse(k, "", proto, fasthttp.StatusUnauthorized, why)
 		return false
 	}
 	if ip, ok := netipAddr(ctx); ok && !k.allowsIP(ip) {
 		msg := "this API key may not be used from " + ip.String()
-		proto.WriteError(ctx, fasthttp.StatusForbidden, KindPermission, msg)
+		writeError(ctx, proto, fasthttp.StatusForbidden, KindPermission, msg)
 		s.refuse(k, "", proto, fasthttp.StatusForbidden, msg)
 		return false
 	}
@@ -50,16 +50,16 @@ func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now 
 // and reserves its estimated cost against every limit of the key.
 func (r *run) admitCall() bool {
 	s, c := r.s, r.call
-	if !c.Key.allowsModel(c.Model) {
+	if !r.key.allowsModel(c.Model) {
 		r.refuse(fasthttp.StatusForbidden, KindPermission, "model "+strconv.Quote(c.Model)+" is not allowed for this API key")
 		return false
 	}
 	if s.ledger == nil {
 		return true
 	}
-	lim := c.Key.Limits
+	lim := r.key.Limits
 	if c.Endpoint != EndpointGenerate {
-		if err := s.ledger.CountRequest(c.Key.Name, lim); err != nil {
+		if err := s.ledger.CountRequest(r.key.Name, lim); err != nil {
 			r.refuseLimit(err)
 			return false
 		}
@@ -88,7 +88,7 @@ func (r *run) admitCall() bool {
 	case lim.Unlimited():
 		return true // nothing to reserve against
 	}
-	res, err := s.ledger.Reserve(c.Key.Name, lim, est)
+	res, err := s.ledger.Reserve(r.key.Name, lim, est)
 	if err != nil {
 		r.refuseLimit(err)
 		return false
@@ -109,7 +109,7 @@ func (r *run) pricedModel() string {
 	best, bestOut := "", int64(-1)
 	for _, a := range r.pool.accounts {
 		up, ok := a.ModelMap[c.Model]
-		if !ok || a.Group != c.Key.Group || a.Platform != c.Proto.Platform() {
+		if !ok || a.Group != r.key.Group || a.Platform != c.Proto.Platform() {
 			continue
 		}
 		if p, ok := s.ledger.Price(up); ok && p.Output > bestOut {
@@ -147,7 +147,7 @@ const msgLedgerDown = "usage ledger unavailable"
 func (r *run) refuseLedgerDown() {
 	c := r.call
 	r.ctx.Response.Header.Set("retry-after", "5")
-	c.Proto.WriteError(r.ctx, fasthttp.StatusServiceUnavailable, KindAPI, msgLedgerDown)
+	writeError(r.ctx, c.Proto, fasthttp.StatusServiceUnavailable, KindAPI, msgLedgerDown)
 	r.s.metrics.refusals.Add(1)
 	r.s.metrics.ledgerRefusals.Add(1)
 	r.settled = true
@@ -162,7 +162,7 @@ func (r *run) stillAdmitted(lease *sched.Lease) bool {
 	if r.s.ledger == nil {
 		return true
 	}
-	err := r.s.ledger.Recheck(r.reservation, r.call.Key.Limits)
+	err := r.s.ledger.Recheck(r.reservation, r.key.Limits)
 	if err == nil {
 		return true
 	}
@@ -174,11 +174,11 @@ func (r *run) stillAdmitted(lease *sched.Lease) bool {
 // refuse answers a request that never reached an upstream and counts it
 // as a refusal (not billed).
 func (r *run) refuse(status int, kind ErrKind, msg string) {
-	r.call.Proto.WriteError(r.ctx, status, kind, msg)
-	r.s.refuse(r.call.Key, r.call.Model, r.call.Proto, status, msg)
+	writeError(r.ctx, r.call.Proto, status, kind, msg)
+	r.s.refuse(r.key, r.call.Model, r.call.Proto, status, msg)
 	r.settled = true
 	if r.call.Endpoint == EndpointCountTokens {
-		r.s.metrics.countTokens(r.call.Proto.Platform(), r.call.Key.Name, status)
+		r.s.metrics.countTokens(r.call.Proto.Platform(), r.key.Name, status)
 	}
 }
 
@@ -199,7 +199,7 @@ func (s *Server) refuse(k *Key, model string, p Protocol, status int, msg string
 func (s *Server) usage(ctx *fasthttp.RequestCtx) {
 	k := s.authenticate(ctx, s.pool.load())
 	if k == nil {
-		s.anthropic.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
+		writeError(ctx, s.anthropic, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
 		return
 	}
 	var ws []ledger.WindowUsage

@@ -17,9 +17,10 @@ import (
 type Protocol interface {
 	// Platform is the account platform this protocol is served by.
 	Platform() string
-	// Parse reads what scheduling needs from the client request into c
-	// (Model, Stream, Session) without unmarshalling the body.
-	Parse(ctx *fasthttp.RequestCtx, c *Call) error
+	// Parse reads what scheduling needs from the client request, its
+	// head h and c.Body, into c (Model, Stream, Session…) without
+	// unmarshalling the body.
+	Parse(h Head, c *Call) error
 	// Prepare fills req, the upstream request, for the leased account.
 	Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error
 	// Classify reads what the error rules need from a non-2xx upstream
@@ -34,8 +35,9 @@ type Protocol interface {
 	// Event handles one SSE event of a successful stream: it reads usage into
 	// st and may return a rewritten data payload (nil keeps the original).
 	Event(event, data []byte, c *Call, st *StreamState) []byte
-	// WriteError writes an error in the protocol's own JSON shape.
-	WriteError(ctx *fasthttp.RequestCtx, status int, kind ErrKind, msg string)
+	// ErrorBody is an error in the protocol's own JSON shape, the body
+	// of a reply with status.
+	ErrorBody(status int, kind ErrKind, msg string) []byte
 	// StreamError is an SSE event that ends a stream with an error.
 	StreamError(kind ErrKind, msg string) []byte
 	// Keepalive is what keeps an idle SSE connection open: bytes that
@@ -43,6 +45,14 @@ type Protocol interface {
 	// a queued stream then waits without committing its reply and a
 	// silent upstream is relayed as silence (see run.keepalive).
 	Keepalive() []byte
+}
+
+// Head is what Parse reads of a client request besides its body: the
+// headers and the parsed query. Both are fasthttp's request types, which
+// the client side uses too; no server type reaches a protocol.
+type Head struct {
+	Header *fasthttp.RequestHeader
+	Args   *fasthttp.Args
 }
 
 // StreamState is what a protocol learns from a stream while it is relayed.
@@ -95,7 +105,6 @@ const (
 type Call struct {
 	Proto    Protocol
 	Endpoint Endpoint
-	Key      *Key
 	// Path is the route; Query is what Parse chose to forward of the
 	// client's query (upstreamQuery: re-encoded, never a ?key=).
 	Path  string

@@ -23,7 +23,7 @@ func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Req
 	c := r.call
 	body := upstream.ReadLimited(resp, errrules.MaxInspect)
 	d := r.s.rules.Decide(c.Proto.Classify(resp.StatusCode(), &resp.Header, body, acct))
-	if d.Strike && r.s.strikes.Count(acct.Name, c.Key.Name, time.Now()) {
+	if d.Strike && r.s.strikes.Count(acct.Name, r.key.Name, time.Now()) {
 		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
 	}
 	if !d.Relay {
@@ -38,7 +38,7 @@ func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Req
 		}
 		r.writeEvent(c.Proto.StreamError(kindOf(d.Status), msg))
 	case d.Message != "": // a rewrite, in the protocol's own shape
-		c.Proto.WriteError(r.ctx, d.Status, kindOf(d.Status), d.Message)
+		writeError(r.ctx, c.Proto, d.Status, kindOf(d.Status), d.Message)
 	default: // the upstream's status and body, unchanged
 		ctx := r.ctx
 		ctx.SetStatusCode(d.Status)
@@ -64,14 +64,14 @@ func (r *run) fail(ce clientError, cause error) {
 		if ce.status == fasthttp.StatusTooManyRequests {
 			r.ctx.Response.Header.Set("retry-after", "10")
 		}
-		r.call.Proto.WriteError(r.ctx, ce.status, ce.kind, ce.msg)
+		writeError(r.ctx, r.call.Proto, ce.status, ce.kind, ce.msg)
 	}
 	reason := ce.msg
 	if r.last.Reason != "" {
 		reason += ": " + r.last.Reason
 	}
 	if cause != nil {
-		r.s.log.Debug("request failed", "key", r.call.Key.Name, "err", cause)
+		r.s.log.Debug("request failed", "key", r.key.Name, "err", cause)
 	}
 	r.record(ce.status, ledger.Usage{}, "", reason, 0)
 }
@@ -140,7 +140,7 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 // request naming it as previous_response_id returns to that account.
 func (r *run) bindResponse(acct *Account, id string) {
 	if id != "" && r.s.sched != nil {
-		r.s.sched.BindKey(r.call.Key.Group, "resp:"+id, acct.Name, r.call.Key.Name)
+		r.s.sched.BindKey(r.key.Group, "resp:"+id, acct.Name, r.key.Name)
 	}
 }
 
@@ -167,7 +167,7 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 	r.settled = true
 	r.recorded = time.Now()
 	if c.Endpoint == EndpointCountTokens {
-		r.s.metrics.countTokens(c.Proto.Platform(), c.Key.Name, status)
+		r.s.metrics.countTokens(c.Proto.Platform(), r.key.Name, status)
 		return
 	}
 	dur := r.recorded.Sub(r.start)
@@ -175,9 +175,9 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 	if r.s.ledger != nil {
 		cost = r.s.ledger.Record(ledger.Record{
 			Reservation:   r.reservation,
-			Multiplier:    c.Key.Limits.RateMultiplier,
+			Multiplier:    r.key.Limits.RateMultiplier,
 			Time:          r.start,
-			Key:           c.Key.Name,
+			Key:           r.key.Name,
 			Account:       acct,
 			Platform:      c.Proto.Platform(),
 			Model:         c.Model,

@@ -280,7 +280,7 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 			// fasthttp does not recover handler panics: one bad request
 			// must not take the gateway down with every stream in flight.
 			s.log.Error("handler panic", "route", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
-			s.anthropic.WriteError(ctx, fasthttp.StatusInternalServerError, KindAPI, "internal error")
+			writeError(ctx, s.anthropic, fasthttp.StatusInternalServerError, KindAPI, "internal error")
 			timed = false
 		}
 		if !timed {
@@ -289,7 +289,7 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	}()
 	path := ctx.Path()
 	if !s.guard.Admit(ctx) { // resolves the client address first
-		s.shapeOf(path).WriteError(ctx, fasthttp.StatusTooManyRequests, KindRateLimit, "too many requests in flight from your address")
+		writeError(ctx, s.shapeOf(path), fasthttp.StatusTooManyRequests, KindRateLimit, "too many requests in flight from your address")
 		return
 	}
 	switch string(path) {
@@ -311,7 +311,7 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		if s.cfg.MetricsEnabled {
 			s.metricsHandler(ctx)
 		} else {
-			s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "metrics are disabled")
+			writeError(ctx, s.anthropic, fasthttp.StatusNotFound, KindNotFound, "metrics are disabled")
 		}
 	case "/healthz":
 		ctx.SetContentType("application/json")
@@ -325,7 +325,7 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		case s.cfg.Admin != nil && (bytes.HasPrefix(path, []byte("/admin/")) || string(path) == "/admin"):
 			s.cfg.Admin(ctx)
 		default:
-			s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "no route for "+string(ctx.Method())+" "+string(path))
+			writeError(ctx, s.anthropic, fasthttp.StatusNotFound, KindNotFound, "no route for "+string(ctx.Method())+" "+string(path))
 		}
 	}
 }
@@ -345,12 +345,19 @@ func (s *Server) codexAccountID(a *Account) string {
 	return jwtClaim(s.tokens.IDToken(a), `https://api\.openai\.com/auth.chatgpt_account_id`)
 }
 
+// writeError answers with an error in p's own shape.
+func writeError(ctx *fasthttp.RequestCtx, p Protocol, status int, kind ErrKind, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(p.ErrorBody(status, kind, msg))
+}
+
 func (s *Server) method(ctx *fasthttp.RequestCtx, p Protocol, want string) bool {
 	if string(ctx.Method()) == want {
 		return true
 	}
 	ctx.Response.Header.Set("Allow", want)
-	p.WriteError(ctx, fasthttp.StatusMethodNotAllowed, KindInvalidRequest, "method not allowed")
+	writeError(ctx, p, fasthttp.StatusMethodNotAllowed, KindInvalidRequest, "method not allowed")
 	return false
 }
 
@@ -362,16 +369,16 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 			s.refuseStranger(ctx) // its body was never read: what it lacks is a credential
 			return
 		}
-		s.shapeOf(ctx.Path()).WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
+		writeError(ctx, s.shapeOf(ctx.Path()), fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
 			"request body exceeds "+strconv.Itoa(s.cfg.MaxBodyBytes>>20)+" MB")
 		return
 	}
 	var te interface{ Timeout() bool }
 	if errors.As(err, &te) && te.Timeout() {
-		s.anthropic.WriteError(ctx, fasthttp.StatusRequestTimeout, KindInvalidRequest, "timeout reading request")
+		writeError(ctx, s.anthropic, fasthttp.StatusRequestTimeout, KindInvalidRequest, "timeout reading request")
 		return
 	}
-	s.anthropic.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, "malformed HTTP request")
+	writeError(ctx, s.anthropic, fasthttp.StatusBadRequest, KindInvalidRequest, "malformed HTTP request")
 }
 
 // authenticate finds the client key from x-api-key, a Bearer token,

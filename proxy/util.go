@@ -99,7 +99,7 @@ func upstreamQuery(args *fasthttp.Args, raw string) string {
 // copyHeaders appends the allow-listed request headers (exact names, or a
 // name prefix) to dst as lowercase (name, value) copies. All the kept
 // bytes share one allocation: this runs on every request.
-func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, prefix string) [][2]string {
+func copyHeaders(h *fasthttp.RequestHeader, dst [][2]string, names []string, prefix string) [][2]string {
 	keeps := func(k []byte) bool {
 		if prefix != "" && len(k) >= len(prefix) && bytes.EqualFold(k[:len(prefix)], []byte(prefix)) {
 			return true
@@ -113,12 +113,12 @@ func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, pref
 	}
 	var kept [24][2][]byte
 	n, size := 0, 0
-	for k, v := range ctx.Request.Header.All() {
+	for k, v := range h.All() {
 		if !keeps(k) {
 			continue
 		}
 		if n == len(kept) { // more than real clients send: copy them one by one
-			return copyHeadersSlow(ctx, dst, keeps)
+			return copyHeadersSlow(h, dst, keeps)
 		}
 		kept[n] = [2][]byte{k, v}
 		n++
@@ -149,8 +149,8 @@ func copyHeaders(ctx *fasthttp.RequestCtx, dst [][2]string, names []string, pref
 
 // copyHeadersSlow is copyHeaders for a request with very many allow-listed
 // headers: two allocations per header, none dropped.
-func copyHeadersSlow(ctx *fasthttp.RequestCtx, dst [][2]string, keeps func([]byte) bool) [][2]string {
-	for k, v := range ctx.Request.Header.All() {
+func copyHeadersSlow(h *fasthttp.RequestHeader, dst [][2]string, keeps func([]byte) bool) [][2]string {
+	for k, v := range h.All() {
 		if keeps(k) {
 			dst = append(dst, [2]string{strings.ToLower(string(k)), string(v)})
 		}

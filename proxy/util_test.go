@@ -61,7 +61,7 @@ func TestCopyHeaders(t *testing.T) {
 	h.Set("X-Stainless-Lang", "go")
 	h.Set("User-Agent", "claude-cli/2.0")
 	h.Set("X-Other", "x")
-	got := copyHeaders(&ctx, nil, []string{"anthropic-version", "user-agent"}, "x-stainless-")
+	got := copyHeaders(&ctx.Request.Header, nil, []string{"anthropic-version", "user-agent"}, "x-stainless-")
 	want := map[string]string{"anthropic-version": "2023-06-01", "x-stainless-lang": "go", "user-agent": "claude-cli/2.0"}
 	if len(got) != len(want) {
 		t.Fatalf("kept %v, want %v", got, want)
@@ -73,11 +73,11 @@ func TestCopyHeaders(t *testing.T) {
 	}
 	dst := make([][2]string, 0, 8)
 	if n := testing.AllocsPerRun(100, func() {
-		copyHeaders(&ctx, dst[:0], []string{"anthropic-version", "user-agent"}, "x-stainless-")
+		copyHeaders(&ctx.Request.Header, dst[:0], []string{"anthropic-version", "user-agent"}, "x-stainless-")
 	}); n != 1 {
 		t.Errorf("copyHeaders allocates %v times, want 1", n)
 	}
-	if got := copyHeaders(&ctx, nil, []string{"accept"}, ""); len(got) != 0 {
+	if got := copyHeaders(&ctx.Request.Header, nil, []string{"accept"}, ""); len(got) != 0 {
 		t.Errorf("nothing allow-listed: kept %v", got)
 	}
 }
@@ -120,7 +120,7 @@ func TestCopyHeadersMany(t *testing.T) {
 		ctx.Request.Header.Set("X-Stainless-H"+strconv.Itoa(i), strconv.Itoa(i))
 	}
 	ctx.Request.Header.Set("Anthropic-Beta", "late-flag")
-	got := copyHeaders(&ctx, nil, []string{"anthropic-beta"}, "x-stainless-")
+	got := copyHeaders(&ctx.Request.Header, nil, []string{"anthropic-beta"}, "x-stainless-")
 	if len(got) != 41 {
 		t.Fatalf("kept %d headers, want 41", len(got))
 	}
