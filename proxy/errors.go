@@ -5,31 +5,15 @@ import (
 	"log/slog"
 
 	"subgate/proxy/errrules"
+	"subgate/proxy/protocol"
 	"subgate/sched"
-)
-
-// ErrKind is a protocol-neutral error class; each protocol names it in its
-// own vocabulary (Anthropic "rate_limit_error", Gemini "RESOURCE_EXHAUSTED").
-type ErrKind int
-
-// Error kinds a client can see.
-const (
-	KindInvalidRequest ErrKind = iota
-	KindAuthentication
-	KindPermission
-	KindNotFound
-	KindTooLarge
-	KindRateLimit
-	KindAPI
-	KindOverloaded
-	KindUpstream
 )
 
 // clientError is what the loop answers when it cannot relay an upstream
 // reply: a status, a kind and a safe message.
 type clientError struct {
 	status int
-	kind   ErrKind
+	kind   protocol.ErrKind
 	msg    string
 }
 
@@ -39,48 +23,25 @@ type clientError struct {
 func failureError(err error, last sched.Outcome, attempts int) clientError {
 	switch {
 	case errors.Is(err, sched.ErrQueueFull):
-		return clientError{429, KindRateLimit, "too many pending requests"}
+		return clientError{429, protocol.KindRateLimit, "too many pending requests"}
 	case errors.Is(err, sched.ErrWaitTimeout):
-		return clientError{429, KindRateLimit, "concurrency limit, retry later"}
+		return clientError{429, protocol.KindRateLimit, "concurrency limit, retry later"}
 	case errors.Is(err, sched.ErrClosed):
-		return clientError{503, KindOverloaded, "server is shutting down"}
+		return clientError{503, protocol.KindOverloaded, "server is shutting down"}
 	}
 	if attempts == 0 {
-		return clientError{503, KindAPI, "no available account"}
+		return clientError{503, protocol.KindAPI, "no available account"}
 	}
 	switch last.Kind {
 	case sched.RateLimited:
-		return clientError{429, KindRateLimit, "all accounts are rate limited, retry later"}
+		return clientError{429, protocol.KindRateLimit, "all accounts are rate limited, retry later"}
 	case sched.Overloaded:
-		return clientError{503, KindOverloaded, "upstream overloaded"}
+		return clientError{503, protocol.KindOverloaded, "upstream overloaded"}
 	case sched.AuthFailed, sched.Forbidden:
-		return clientError{502, KindUpstream, "upstream authentication failed"}
+		return clientError{502, protocol.KindUpstream, "upstream authentication failed"}
 	default:
-		return clientError{502, KindUpstream, "upstream request failed"}
+		return clientError{502, protocol.KindUpstream, "upstream request failed"}
 	}
-}
-
-// kindOf is the client error kind of an upstream status, for errors the
-// gateway writes in the protocol's shape on the upstream's behalf (an
-// error rule's rewrite, a relayed error on a promised stream).
-func kindOf(status int) ErrKind {
-	switch {
-	case status == 401:
-		return KindAuthentication
-	case status == 403:
-		return KindPermission
-	case status == 404:
-		return KindNotFound
-	case status == 413:
-		return KindTooLarge
-	case status == 429:
-		return KindRateLimit
-	case status == 503 || status == 529:
-		return KindOverloaded
-	case status >= 500:
-		return KindAPI
-	}
-	return KindInvalidRequest
 }
 
 // failover releases a failed attempt with o, the account's outcome, and

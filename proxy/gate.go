@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 
 	"github.com/valyala/fasthttp"
+
+	"subgate/proxy/protocol"
 )
 
 // What a request must show before its body is read (edge.Guard calls
@@ -66,7 +68,7 @@ func isAdminPath(path []byte) bool {
 }
 
 // shapeOf is the protocol whose error shape a path's clients read.
-func (s *Server) shapeOf(path []byte) Protocol {
+func (s *Server) shapeOf(path []byte) protocol.Protocol {
 	switch string(path) {
 	case "/v1/responses", "/openai/v1/responses", "/backend-api/codex/responses", "/openai/v1/models":
 		return s.responses
@@ -89,7 +91,7 @@ func (s *Server) refuseStranger(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"error":{"message":"missing or wrong admin token or session","status":401}}`)
 		return
 	}
-	writeError(ctx, s.shapeOf(path), fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
+	writeError(ctx, s.shapeOf(path), fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid API key")
 }
 
 // metricsAllowed reports whether a request may read /metrics: with the

@@ -13,6 +13,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/oauth"
+	"subgate/proxy/protocol"
 	"subgate/proxy/upstream"
 	"subgate/sched"
 )
@@ -25,9 +26,9 @@ type run struct {
 	rc    runCtx          // canceled when the client hangs up or at shutdown
 	wt    watch
 	key   *Key
-	call  *Call
-	callv Call         // what call points to
-	hdr   [8][2]string // backs callv.Header for the usual few headers
+	call  *protocol.Call
+	callv protocol.Call // what call points to
+	hdr   [8][2]string  // backs callv.Header for the usual few headers
 	pool  *pool
 	start time.Time
 	ip    netip.Addr // the client's address, for the request log
@@ -71,7 +72,7 @@ type run struct {
 // handle authenticates, parses and runs a request through the loop. It
 // reports whether the request's run stamped the overhead header (every
 // request that reaches the loop); the early refusals do not.
-func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) bool {
+func (s *Server) handle(ctx *fasthttp.RequestCtx, proto protocol.Protocol, ep protocol.Endpoint) bool {
 	start := ctx.Time() // stamped by fasthttp just before the handler
 	if start.IsZero() {
 		start = time.Now()
@@ -79,22 +80,22 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 	p := s.pool.load()
 	key := s.authenticate(ctx, p)
 	if key == nil {
-		writeError(ctx, proto, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
+		writeError(ctx, proto, fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid API key")
 		return false
 	}
 	if !s.admitKey(ctx, proto, key, start) {
 		return false
 	}
 	body := ctx.PostBody()
-	if !isJSONObject(body) {
-		writeError(ctx, proto, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
+	if !protocol.IsJSONObject(body) {
+		writeError(ctx, proto, fasthttp.StatusBadRequest, protocol.KindInvalidRequest, protocol.ErrNotJSON.Error())
 		return false
 	}
 	// The run and its call are one object, reused (see recycle).
 	r := runs.Get().(*run)
 	r.s, r.ctx, r.pool, r.start, r.key = s, ctx, p, start, key
 	r.ip, _ = netipAddr(ctx)
-	r.callv = Call{
+	r.callv = protocol.Call{
 		Proto:    proto,
 		Endpoint: ep,
 		Path:     internPath(ctx.Path()),
@@ -106,8 +107,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 	if q := ctx.QueryArgs().QueryString(); len(q) > 0 {
 		c.Query = string(q)
 	}
-	if err := proto.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, c); err != nil {
-		writeError(ctx, proto, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
+	if err := proto.Parse(protocol.Head{Header: &ctx.Request.Header, Args: ctx.QueryArgs()}, c); err != nil {
+		writeError(ctx, proto, fasthttp.StatusBadRequest, protocol.KindInvalidRequest, err.Error())
 		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
 		return false
 	}
@@ -117,7 +118,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 	// as it is; a streaming call runs on a goroutine that can outlive the
 	// handler, so it sends a copy. Protocols that may stream upstream for
 	// a buffered client (Codex) always copy.
-	if _, streamsUp := proto.(upstreamStreamer); c.Stream || streamsUp {
+	if _, streamsUp := proto.(protocol.UpstreamStreamer); c.Stream || streamsUp {
 		c.Body = append([]byte(nil), body...)
 	}
 	// Not a child of s.ctx: registering thousands of children under the
@@ -247,7 +248,7 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 		}
 		ce := failureError(err, r.last, r.attempts)
 		if r.unsupported && r.attempts == 0 {
-			ce = clientError{400, KindInvalidRequest, "no account of this group can serve " + c.Path + " (ChatGPT subscription accounts only serve /v1/responses)"}
+			ce = clientError{400, protocol.KindInvalidRequest, "no account of this group can serve " + c.Path + " (ChatGPT subscription accounts only serve /v1/responses)"}
 		}
 		r.fail(ce, err)
 		return true
@@ -255,7 +256,7 @@ func (r *run) use(lease *sched.Lease, err error) bool {
 	if lease.Waited() > 0 { // the key may have changed while it waited
 		if cur := r.s.pool.load().keys[r.key.Hash]; cur == nil || keyUsable(cur, time.Now()) != "" {
 			lease.Release(sched.Outcome{Kind: sched.Canceled})
-			r.fail(clientError{401, KindAuthentication, "this API key was disabled while the request waited"}, nil)
+			r.fail(clientError{401, protocol.KindAuthentication, "this API key was disabled while the request waited"}, nil)
 			return true
 		}
 		if !r.stillAdmitted(lease) { // others may have overspent meanwhile
@@ -305,7 +306,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		return r.next(lease, acct, sched.Outcome{Kind: sched.AuthFailed, Reason: "egress proxy: " + err.Error()})
 	}
 	stream := c.Stream
-	if us, ok := c.Proto.(upstreamStreamer); ok {
+	if us, ok := c.Proto.(protocol.UpstreamStreamer); ok {
 		stream = us.UpstreamStream(c, acct)
 	}
 	client := cp.Buffered
@@ -313,9 +314,9 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		client = cp.Streaming
 	}
 	c.Acct = acct
-	if p, ok := c.Proto.(preparer); ok {
+	if p, ok := c.Proto.(protocol.Preparer); ok {
 		err := p.Before(r.rctx, c, acct, token)
-		if errors.Is(err, errUpstreamUnauthorized) && acct.Type == "oauth" {
+		if errors.Is(err, protocol.ErrUpstreamUnauthorized) && acct.Type == "oauth" {
 			if token, err = s.tokens.Refresh(r.rctx, acct, token); err != nil {
 				return r.tokenFailed(lease, acct, err)
 			}
@@ -335,7 +336,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 		if err := c.Proto.Prepare(req, c, acct, token); err != nil {
 			fasthttp.ReleaseRequest(req)
 			fasthttp.ReleaseResponse(resp)
-			if errors.Is(err, errNotSupported) {
+			if errors.Is(err, protocol.ErrNotSupported) {
 				lease.Release(sched.Outcome{Kind: sched.Canceled})
 				r.exclude = append(r.exclude, acct.Name)
 				r.unsupported = true
@@ -343,7 +344,7 @@ func (r *run) send(lease *sched.Lease, acct *Account) bool {
 				return false
 			}
 			lease.Release(sched.Outcome{Kind: sched.RequestError})
-			r.fail(clientError{400, KindInvalidRequest, "cannot rewrite request: " + err.Error()}, err)
+			r.fail(clientError{400, protocol.KindInvalidRequest, "cannot rewrite request: " + err.Error()}, err)
 			return true
 		}
 		sent := time.Now()

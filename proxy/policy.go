@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/protocol"
 	"subgate/sched"
 )
 
@@ -28,15 +29,15 @@ func keyUsable(k *Key, now time.Time) string {
 
 // admitKey checks the key's state at now (the request's start) and the
 // client address before the body is read.
-func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now time.Time) bool {
+func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto protocol.Protocol, k *Key, now time.Time) bool {
 	if why := keyUsable(k, now); why != "" {
-		writeError(ctx, proto, fasthttp.StatusUnauthorized, KindAuthentication, why)
+		writeError(ctx, proto, fasthttp.StatusUnauthorized, protocol.KindAuthentication, why)
 		s.refuse(k, "", proto, fasthttp.StatusUnauthorized, why)
 		return false
 	}
 	if ip, ok := netipAddr(ctx); ok && !k.allowsIP(ip) {
 		msg := "this API key may not be used from " + ip.String()
-		writeError(ctx, proto, fasthttp.StatusForbidden, KindPermission, msg)
+		writeError(ctx, proto, fasthttp.StatusForbidden, protocol.KindPermission, msg)
 		s.refuse(k, "", proto, fasthttp.StatusForbidden, msg)
 		return false
 	}
@@ -51,14 +52,14 @@ func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now 
 func (r *run) admitCall() bool {
 	s, c := r.s, r.call
 	if !r.key.allowsModel(c.Model) {
-		r.refuse(fasthttp.StatusForbidden, KindPermission, "model "+strconv.Quote(c.Model)+" is not allowed for this API key")
+		r.refuse(fasthttp.StatusForbidden, protocol.KindPermission, "model "+strconv.Quote(c.Model)+" is not allowed for this API key")
 		return false
 	}
 	if s.ledger == nil {
 		return true
 	}
 	lim := r.key.Limits
-	if c.Endpoint != EndpointGenerate {
+	if c.Endpoint != protocol.EndpointGenerate {
 		if err := s.ledger.CountRequest(r.key.Name, lim); err != nil {
 			r.refuseLimit(err)
 			return false
@@ -70,7 +71,7 @@ func (r *run) admitCall() bool {
 	case lim.HasSpendLimit():
 		priced := r.pricedModel()
 		if priced == "" && s.ledger.RefusesUnpriced(lim) {
-			r.refuse(fasthttp.StatusForbidden, KindPermission,
+			r.refuse(fasthttp.StatusForbidden, protocol.KindPermission,
 				"no price for model "+c.Model+"; the admin can add [[prices]]")
 			return false
 		}
@@ -134,7 +135,7 @@ func (r *run) refuseLimit(err error) {
 	if !reset.IsZero() {
 		r.ctx.Response.Header.Set("retry-after", strconv.Itoa(max(1, int(time.Until(reset).Seconds()+0.999))))
 	}
-	r.refuse(fasthttp.StatusTooManyRequests, KindRateLimit, err.Error())
+	r.refuse(fasthttp.StatusTooManyRequests, protocol.KindRateLimit, err.Error())
 }
 
 // msgLedgerDown is the refusal of a key with spend limits while the
@@ -147,7 +148,7 @@ const msgLedgerDown = "usage ledger unavailable"
 func (r *run) refuseLedgerDown() {
 	c := r.call
 	r.ctx.Response.Header.Set("retry-after", "5")
-	writeError(r.ctx, c.Proto, fasthttp.StatusServiceUnavailable, KindAPI, msgLedgerDown)
+	writeError(r.ctx, c.Proto, fasthttp.StatusServiceUnavailable, protocol.KindAPI, msgLedgerDown)
 	r.s.metrics.refusals.Add(1)
 	r.s.metrics.ledgerRefusals.Add(1)
 	r.settled = true
@@ -167,22 +168,22 @@ func (r *run) stillAdmitted(lease *sched.Lease) bool {
 		return true
 	}
 	lease.Release(sched.Outcome{Kind: sched.Canceled})
-	r.fail(clientError{fasthttp.StatusTooManyRequests, KindRateLimit, err.Error()}, nil)
+	r.fail(clientError{fasthttp.StatusTooManyRequests, protocol.KindRateLimit, err.Error()}, nil)
 	return false
 }
 
 // refuse answers a request that never reached an upstream and counts it
 // as a refusal (not billed).
-func (r *run) refuse(status int, kind ErrKind, msg string) {
+func (r *run) refuse(status int, kind protocol.ErrKind, msg string) {
 	writeError(r.ctx, r.call.Proto, status, kind, msg)
 	r.s.refuse(r.key, r.call.Model, r.call.Proto, status, msg)
 	r.settled = true
-	if r.call.Endpoint == EndpointCountTokens {
+	if r.call.Endpoint == protocol.EndpointCountTokens {
 		r.s.metrics.countTokens(r.call.Proto.Platform(), r.key.Name, status)
 	}
 }
 
-func (s *Server) refuse(k *Key, model string, p Protocol, status int, msg string) {
+func (s *Server) refuse(k *Key, model string, p protocol.Protocol, status int, msg string) {
 	s.metrics.refusals.Add(1)
 	s.log.Info("request refused", "key", k.Name, "model", model, "status", status, "err", msg)
 	if s.ledger == nil {
@@ -199,7 +200,7 @@ func (s *Server) refuse(k *Key, model string, p Protocol, status int, msg string
 func (s *Server) usage(ctx *fasthttp.RequestCtx) {
 	k := s.authenticate(ctx, s.pool.load())
 	if k == nil {
-		writeError(ctx, s.anthropic, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
+		writeError(ctx, s.anthropic, fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid x-api-key")
 		return
 	}
 	var ws []ledger.WindowUsage

@@ -3,12 +3,16 @@ package proxy
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"subgate/ledger"
 	"subgate/sched"
@@ -116,4 +120,28 @@ func schedAccounts(accounts []Account) []sched.Account {
 		out[i] = accounts[i].Account
 	}
 	return out
+}
+
+// codexAccountID is the chatgpt-account-id of a Codex account: configured,
+// or the claim in its id_token.
+func (s *Server) codexAccountID(a *Account) string {
+	if a.AccountID != "" {
+		return a.AccountID
+	}
+	return jwtClaim(s.tokens.IDToken(a), `https://api\.openai\.com/auth.chatgpt_account_id`)
+}
+
+// jwtClaim reads a string claim path from an unverified JWT payload: the
+// id_token came from the token endpoint over TLS, and only routing data is
+// read from it.
+func jwtClaim(token, path string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) < 2 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	return gjson.GetBytes(payload, path).String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"subgate/proxy/protocol"
 	"subgate/proxy/upstream"
 	"subgate/sched"
 )
@@ -67,7 +68,7 @@ func (r *run) relayAndSettle(w *bufio.Writer, lease *sched.Lease, acct *Account,
 }
 
 type relayResult struct {
-	st         StreamState
+	st         protocol.StreamState
 	ttft       time.Duration
 	clientGone bool
 	failure    string // why the stream did not end normally
@@ -120,7 +121,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 		<-readerDone
 	}()
 
-	sc := newSSEScanner(r.call, &res.st)
+	sc := protocol.NewSSEScanner(r.call, &res.st)
 	keepalive := r.keepalive() // nil: the protocol has none, silence stays silent
 	tick := min(s.cfg.Keepalive, s.cfg.StreamIdleTimeout)
 	ticker := time.NewTicker(tick)
@@ -134,7 +135,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 					res.ttft = time.Since(r.start)
 				}
 				lastData = time.Now()
-				sc.feed(w, ch.b)
+				sc.Feed(w, ch.b)
 				if err := r.flush(w); err != nil {
 					res.clientGone = true
 					return res
@@ -143,7 +144,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 			}
 			if ch.err != nil {
 				if errors.Is(ch.err, io.EOF) && res.st.Done {
-					sc.finish(w)
+					sc.Finish(w)
 					_ = w.Flush()
 					return res
 				}
@@ -153,17 +154,17 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 				} else if !errors.Is(ch.err, io.EOF) {
 					res.failure = "upstream stream broke: " + ch.err.Error()
 				}
-				s.endStream(w, r, KindAPI, "upstream stream interrupted", &res)
+				s.endStream(w, r, protocol.KindAPI, "upstream stream interrupted", &res)
 				return res
 			}
 			ack <- struct{}{}
 		case now := <-ticker.C:
 			if now.Sub(lastData) >= s.cfg.StreamIdleTimeout {
 				res.failure = "upstream stream idle timeout"
-				s.endStream(w, r, KindAPI, "upstream stream timed out", &res)
+				s.endStream(w, r, protocol.KindAPI, "upstream stream timed out", &res)
 				return res
 			}
-			if keepalive != nil && now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midEvent() {
+			if keepalive != nil && now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.MidEvent() {
 				_, _ = w.Write(keepalive)
 				if err := r.flush(w); err != nil {
 					res.clientGone = true
@@ -177,7 +178,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 				return res
 			}
 			res.failure = "server shutting down"
-			s.endStream(w, r, KindOverloaded, "server is shutting down", &res)
+			s.endStream(w, r, protocol.KindOverloaded, "server is shutting down", &res)
 			return res
 		}
 	}
@@ -185,7 +186,7 @@ func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res re
 
 // endStream ends a client stream with the protocol's error event, unless
 // the client already got the terminal event.
-func (s *Server) endStream(w *bufio.Writer, r *run, kind ErrKind, msg string, res *relayResult) {
+func (s *Server) endStream(w *bufio.Writer, r *run, kind protocol.ErrKind, msg string, res *relayResult) {
 	if res.st.Done || res.st.Err != "" {
 		return // the client already has the stream's last word
 	}

@@ -10,6 +10,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/protocol"
 	"subgate/proxy/upstream"
 	"subgate/sched"
 )
@@ -34,11 +35,11 @@ func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Req
 	case r.w != nil: // a stream was promised while waiting: an error event
 		msg := d.Message
 		if msg == "" {
-			msg = "upstream rejected the request: " + gjson.Get(view(body), "error.message").String()
+			msg = "upstream rejected the request: " + gjson.GetBytes(body, "error.message").String()
 		}
-		r.writeEvent(c.Proto.StreamError(kindOf(d.Status), msg))
+		r.writeEvent(c.Proto.StreamError(protocol.KindOf(d.Status), msg))
 	case d.Message != "": // a rewrite, in the protocol's own shape
-		writeError(r.ctx, c.Proto, d.Status, kindOf(d.Status), d.Message)
+		writeError(r.ctx, c.Proto, d.Status, protocol.KindOf(d.Status), d.Message)
 	default: // the upstream's status and body, unchanged
 		ctx := r.ctx
 		ctx.SetStatusCode(d.Status)
@@ -121,7 +122,7 @@ func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, 
 	case res.failure != "" || res.st.Final == nil:
 		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + res.failure}
 		lease.Release(o)
-		r.fail(clientError{502, KindUpstream, "upstream stream ended without a response"}, nil)
+		r.fail(clientError{502, protocol.KindUpstream, "upstream stream ended without a response"}, nil)
 		return
 	}
 	r.record(200, r.streamUsage(&res), acct.Name, "", res.ttft) // settle, then free the slot
@@ -166,7 +167,7 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 	}
 	r.settled = true
 	r.recorded = time.Now()
-	if c.Endpoint == EndpointCountTokens {
+	if c.Endpoint == protocol.EndpointCountTokens {
 		r.s.metrics.countTokens(c.Proto.Platform(), r.key.Name, status)
 		return
 	}

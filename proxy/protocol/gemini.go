@@ -1,30 +1,46 @@
-package proxy
+package protocol
 
 import (
 	"bytes"
-	"context"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
 var geminiHeaders = []string{"content-type", "accept", "user-agent", "x-goog-api-client"}
 
 // Gemini speaks the Gemini API to API keys and Code Assist to Google
-// logins (Gemini CLI's OAuth), wrapping and unwrapping its envelope.
+// logins (Gemini CLI's OAuth), wrapping and unwrapping its envelope
+// (codeassist.go).
 type Gemini struct {
 	BaseURL       string // https://generativelanguage.googleapis.com
 	CodeAssistURL string // https://cloudcode-pa.googleapis.com
 	projects      *projectCache
+}
+
+// GeminiConfig configures a Gemini protocol.
+type GeminiConfig struct {
+	BaseURL       string // https://generativelanguage.googleapis.com
+	CodeAssistURL string // https://cloudcode-pa.googleapis.com
+	// Clients make the Code Assist project discovery calls.
+	Clients *upstream.Clients
+	// ProjectFound is told the Code Assist project discovered for an
+	// account, so it can be kept.
+	ProjectFound func(account, project string)
+}
+
+// NewGemini returns the Gemini protocol.
+func NewGemini(cfg GeminiConfig) *Gemini {
+	return &Gemini{BaseURL: cfg.BaseURL, CodeAssistURL: cfg.CodeAssistURL, projects: newProjectCache(cfg.Clients, cfg.ProjectFound)}
 }
 
 // Platform implements Protocol.
@@ -102,7 +118,7 @@ type geminiFields struct {
 func (f *geminiFields) read(body string) error {
 	if !eachKey(body, f.take) {
 		if !gjson.Valid(body) {
-			return errNotJSON
+			return ErrNotJSON
 		}
 		*f = geminiFields{}
 		gjson.Parse(body).ForEach(func(k, v gjson.Result) bool { return f.take(k.Str, v.Raw) })
@@ -162,24 +178,8 @@ func (p *Gemini) method(c *Call) string {
 	return "generateContent"
 }
 
-// Before implements preparer: a Code Assist account needs its project.
-func (p *Gemini) Before(ctx context.Context, c *Call, a *Account, token string) error {
-	if !a.OAuth() || a.ProjectID != "" {
-		return nil
-	}
-	_, err := p.projects.get(ctx, a, p.codeAssistBase(a), token)
-	return err
-}
-
-func (p *Gemini) codeAssistBase(a *Account) string {
-	if a.BaseURL != "" {
-		return a.BaseURL
-	}
-	return p.CodeAssistURL
-}
-
 // Prepare implements Protocol.
-func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error {
+func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, token string) error {
 	for _, kv := range c.Header {
 		setHeader(&req.Header, kv[0], kv[1])
 	}
@@ -215,27 +215,9 @@ func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 	return nil
 }
 
-// codeAssistEnvelope wraps a Gemini request for Code Assist, built with
-// sjson: body, which Parse admitted as one JSON object, becomes the value
-// of "request" and nothing else, so no client bytes reach the envelope's
-// own model and project.
-func codeAssistEnvelope(model, project string, body []byte) ([]byte, error) {
-	b, err := sjson.SetBytes([]byte(`{}`), "model", model)
-	if err == nil && project != "" {
-		b, err = sjson.SetBytes(b, "project", project)
-	}
-	if err == nil {
-		b, err = sjson.SetBytes(b, "user_prompt_id", "subgate-"+strconv.FormatInt(time.Now().UnixNano(), 36))
-	}
-	if err == nil {
-		b, err = sjson.SetRawBytes(b, "request", body) // a new buffer: body is not touched
-	}
-	return b, err
-}
-
 // Classify implements Protocol: Google's error type is error.status, and a
 // 503 is its overload.
-func (p *Gemini) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply {
+func (p *Gemini) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
 	e := gjson.Get(view(body), "error")
 	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body,
 		Type: e.Get("status").String(), Overloaded: status == 503, Reset: func() time.Time { return geminiReset(e, time.Now()) }}
@@ -253,14 +235,15 @@ func geminiReset(e gjson.Result, now time.Time) time.Time {
 		}
 		for _, v := range d.Get("violations").Array() {
 			if strings.Contains(v.Get("quotaId").String(), "PerDay") {
-				return nextPacificMidnight(now)
+				return NextPacificMidnight(now)
 			}
 		}
 	}
 	return until
 }
 
-func nextPacificMidnight(now time.Time) time.Time {
+// NextPacificMidnight is when Google resets daily quotas after now.
+func NextPacificMidnight(now time.Time) time.Time {
 	loc, err := time.LoadLocation("America/Los_Angeles")
 	if err != nil {
 		loc = time.FixedZone("PST", -8*3600)
@@ -271,18 +254,6 @@ func nextPacificMidnight(now time.Time) time.Time {
 
 // Windows implements Protocol: Gemini reports no usage windows.
 func (p *Gemini) Windows(*fasthttp.ResponseHeader) []sched.Window { return nil }
-
-// geminiUsage reads usageMetadata: cached is a subset of the prompt and
-// thinking is billed as output.
-func geminiUsage(v gjson.Result, u *ledger.Usage) {
-	if !v.Exists() {
-		return
-	}
-	cached := v.Get("cachedContentTokenCount").Int()
-	u.InputTokens = v.Get("promptTokenCount").Int() - cached
-	u.CacheReadTokens = cached
-	u.OutputTokens = v.Get("candidatesTokenCount").Int() + v.Get("thoughtsTokenCount").Int()
-}
 
 // Response implements Protocol.
 func (p *Gemini) Response(body []byte, c *Call, u *ledger.Usage) []byte {

@@ -1,4 +1,4 @@
-package proxy
+package protocol
 
 import (
 	"strconv"
@@ -53,15 +53,15 @@ func TestHashAdd(t *testing.T) {
 // TestCopyHeaders keeps allow-listed headers (names and a prefix),
 // lowercases their names, drops the rest, and allocates once.
 func TestCopyHeaders(t *testing.T) {
-	var ctx fasthttp.RequestCtx
-	h := &ctx.Request.Header
+	var req fasthttp.Request
+	h := &req.Header
 	h.Set("Anthropic-Version", "2023-06-01")
 	h.Set("X-Api-Key", "sk-secret")
 	h.Set("Authorization", "Bearer sk-secret")
 	h.Set("X-Stainless-Lang", "go")
 	h.Set("User-Agent", "claude-cli/2.0")
 	h.Set("X-Other", "x")
-	got := copyHeaders(&ctx.Request.Header, nil, []string{"anthropic-version", "user-agent"}, "x-stainless-")
+	got := copyHeaders(&req.Header, nil, []string{"anthropic-version", "user-agent"}, "x-stainless-")
 	want := map[string]string{"anthropic-version": "2023-06-01", "x-stainless-lang": "go", "user-agent": "claude-cli/2.0"}
 	if len(got) != len(want) {
 		t.Fatalf("kept %v, want %v", got, want)
@@ -73,11 +73,11 @@ func TestCopyHeaders(t *testing.T) {
 	}
 	dst := make([][2]string, 0, 8)
 	if n := testing.AllocsPerRun(100, func() {
-		copyHeaders(&ctx.Request.Header, dst[:0], []string{"anthropic-version", "user-agent"}, "x-stainless-")
+		copyHeaders(&req.Header, dst[:0], []string{"anthropic-version", "user-agent"}, "x-stainless-")
 	}); n != 1 {
 		t.Errorf("copyHeaders allocates %v times, want 1", n)
 	}
-	if got := copyHeaders(&ctx.Request.Header, nil, []string{"accept"}, ""); len(got) != 0 {
+	if got := copyHeaders(&req.Header, nil, []string{"accept"}, ""); len(got) != 0 {
 		t.Errorf("nothing allow-listed: kept %v", got)
 	}
 }
@@ -115,12 +115,12 @@ func TestAnthropicWindows(t *testing.T) {
 // TestCopyHeadersMany: a request with more allow-listed headers than the
 // fast path holds keeps every one of them.
 func TestCopyHeadersMany(t *testing.T) {
-	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
 	for i := range 40 {
-		ctx.Request.Header.Set("X-Stainless-H"+strconv.Itoa(i), strconv.Itoa(i))
+		req.Header.Set("X-Stainless-H"+strconv.Itoa(i), strconv.Itoa(i))
 	}
-	ctx.Request.Header.Set("Anthropic-Beta", "late-flag")
-	got := copyHeaders(&ctx.Request.Header, nil, []string{"anthropic-beta"}, "x-stainless-")
+	req.Header.Set("Anthropic-Beta", "late-flag")
+	got := copyHeaders(&req.Header, nil, []string{"anthropic-beta"}, "x-stainless-")
 	if len(got) != 41 {
 		t.Fatalf("kept %d headers, want 41", len(got))
 	}
@@ -143,6 +143,27 @@ func TestSetHeader(t *testing.T) {
 		}
 		if strings.Contains(fast.String(), "\r\nInjected") {
 			t.Errorf("%s: a line break survived: %q", name, fast.String())
+		}
+	}
+}
+
+// TestUpstreamQuery is upstreamQuery's table: pairs re-encoded, key
+// dropped, the raw string reused when nothing changed.
+func TestUpstreamQuery(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"beta=true", "beta=true"},
+		{"beta=true&key=sk-sg-x", "beta=true"},
+		{"key=a&key=b", ""},
+		{"a=1%262&b=x%20y", "a=1%262&b=x+y"},
+		{"a=%0d%0aHost:evil", "a=%0D%0AHost%3Aevil"},
+		{"flag", "flag"},
+	}
+	for _, tt := range tests {
+		var args fasthttp.Args
+		args.Parse(tt.in)
+		if got := upstreamQuery(&args, tt.in); got != tt.want {
+			t.Errorf("upstreamQuery(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package protocol
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 
+	"subgate/proxy/upstream"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
@@ -20,9 +21,10 @@ import (
 // Fuzz targets for everything subgate reads from a client or an upstream
 // before any account sees it. Run one with
 //
-//	go test -run '^$' -fuzz=FuzzPrepare -fuzztime=1m ./proxy
+//	go test -run '^$' -fuzz=FuzzPrepare -fuzztime=1m ./proxy/protocol
 //
-// Without -fuzz the seeds below and proxy/testdata/fuzz run as tests.
+// Without -fuzz the seeds below and proxy/protocol/testdata/fuzz run as
+// tests.
 
 // Seed bodies: what Claude Code, the SDKs, Codex CLI and Gemini CLI send,
 // shortened.
@@ -63,40 +65,45 @@ const (
 	fuzzClientKey = "sk-sg-fuzz-client-secret"
 )
 
-// fuzzRequest builds the RequestCtx a handler would see: the client's own
+// fuzzRequest builds the request a handler would see: the client's own
 // credential in both places it may travel, the body and extra headers.
-func fuzzRequest(path string, body []byte, hdr ...string) *fasthttp.RequestCtx {
-	var ctx fasthttp.RequestCtx
-	ctx.Request.Header.SetMethod(fasthttp.MethodPost)
-	ctx.Request.SetRequestURI(path)
-	ctx.Request.Header.SetContentType("application/json")
-	ctx.Request.Header.Set("x-api-key", fuzzClientKey)
-	ctx.Request.Header.Set("Authorization", "Bearer "+fuzzClientKey)
+func fuzzRequest(path string, body []byte, hdr ...string) *fasthttp.Request {
+	var req fasthttp.Request
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURI(path)
+	req.Header.SetContentType("application/json")
+	req.Header.Set("x-api-key", fuzzClientKey)
+	req.Header.Set("Authorization", "Bearer "+fuzzClientKey)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i+1] != "" {
-			ctx.Request.Header.Set(hdr[i], hdr[i+1])
+			req.Header.Set(hdr[i], hdr[i+1])
 		}
 	}
-	ctx.Request.SetBody(body)
-	return &ctx
+	req.SetBody(body)
+	return &req
+}
+
+// fuzzHead is the head Parse reads of req.
+func fuzzHead(req *fasthttp.Request) Head {
+	return Head{Header: &req.Header, Args: req.URI().QueryArgs()}
 }
 
 // fuzzCall is the Call handle builds: copies of path, query and body.
-func fuzzCall(p Protocol, ctx *fasthttp.RequestCtx, ep Endpoint) *Call {
+func fuzzCall(p Protocol, req *fasthttp.Request, ep Endpoint) *Call {
 	return &Call{Proto: p, Endpoint: ep,
-		Path: string(ctx.Path()), Query: string(ctx.QueryArgs().QueryString()),
-		Body: append([]byte(nil), ctx.PostBody()...)}
+		Path: string(req.URI().Path()), Query: string(req.URI().QueryArgs().QueryString()),
+		Body: append([]byte(nil), req.Body()...)}
 }
 
 // fuzzParse parses twice and checks what every protocol promises: the
 // same answer both times, a model whenever it succeeds, and Call fields
 // that do not point into the body (Calls outlive it in the ledger queue).
-func fuzzParse(t *testing.T, p Protocol, ctx *fasthttp.RequestCtx, ep Endpoint) (*Call, error) {
+func fuzzParse(t *testing.T, p Protocol, req *fasthttp.Request, ep Endpoint) (*Call, error) {
 	t.Helper()
-	c := fuzzCall(p, ctx, ep)
-	err := p.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, c)
-	again := fuzzCall(p, ctx, ep)
-	err2 := p.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, again)
+	c := fuzzCall(p, req, ep)
+	err := p.Parse(fuzzHead(req), c)
+	again := fuzzCall(p, req, ep)
+	err2 := p.Parse(fuzzHead(req), again)
 	if (err == nil) != (err2 == nil) || c.Model != again.Model || c.Session != again.Session ||
 		c.Stream != again.Stream || c.MaxTokens != again.MaxTokens || c.ClaudeCode != again.ClaudeCode {
 		t.Fatalf("Parse is not deterministic: %+v (%v) then %+v (%v)", c, err, again, err2)
@@ -182,11 +189,11 @@ func FuzzGeminiParse(f *testing.F) {
 	f.Add("gemini-2.5-flash:generateContent", []byte(seedGemini), "user-1234")
 	f.Fuzz(func(t *testing.T, rest string, body []byte, uid string) {
 		p := &Gemini{}
-		ctx := fuzzRequest("/v1beta/models/"+rest, body, "x-gemini-api-privileged-user-id", uid)
-		if !strings.HasPrefix(string(ctx.Path()), "/v1beta/models/") {
+		req := fuzzRequest("/v1beta/models/"+rest, body, "x-gemini-api-privileged-user-id", uid)
+		if !strings.HasPrefix(string(req.URI().Path()), "/v1beta/models/") {
 			return // normalised out of the route
 		}
-		c, err := fuzzParse(t, p, ctx, EndpointGenerate)
+		c, err := fuzzParse(t, p, req, EndpointGenerate)
 		if err != nil {
 			return
 		}
@@ -231,7 +238,7 @@ func FuzzPrependIdentity(f *testing.F) {
 	f.Add([]byte(`{"system":{"type":"text"}}`), "x")
 	f.Fuzz(func(t *testing.T, body []byte, identity string) {
 		out, err := prependIdentity(body, identity) // must not panic, whatever the body
-		if !gjson.ValidBytes(body) || !isJSONObject(body) {
+		if !gjson.ValidBytes(body) || !IsJSONObject(body) {
 			return
 		}
 		if err != nil {
@@ -262,9 +269,9 @@ func fuzzProtocol(which uint8) (Protocol, string, Endpoint) {
 	case 1:
 		return &Anthropic{Identity: fuzzIdentity}, "/v1/messages/count_tokens", EndpointCountTokens
 	case 2:
-		return &OpenAI{AccountID: func(*Account) string { return "acct-1" }}, "/v1/responses", EndpointGenerate
+		return &OpenAI{AccountID: func(*upstream.Account) string { return "acct-1" }}, "/v1/responses", EndpointGenerate
 	case 3:
-		return &OpenAI{Chat: true, AccountID: func(*Account) string { return "acct-1" }}, "/v1/chat/completions", EndpointGenerate
+		return &OpenAI{Chat: true, AccountID: func(*upstream.Account) string { return "acct-1" }}, "/v1/chat/completions", EndpointGenerate
 	}
 	return &Gemini{projects: newProjectCache(nil, nil)}, "/v1beta/models/gemini-2.5-pro:streamGenerateContent", EndpointGenerate
 }
@@ -298,21 +305,21 @@ func FuzzPrepare(f *testing.F) {
 			f.Add([]byte(b), which, true, "mapped-model")
 		}
 	}
-	f.Fuzz(func(t *testing.T, body []byte, which uint8, oauth bool, upstream string) {
+	f.Fuzz(func(t *testing.T, body []byte, which uint8, oauth bool, upModel string) {
 		proto, path, ep := fuzzProtocol(which)
-		if !isJSONObject(body) {
+		if !IsJSONObject(body) {
 			return // handle answers 400 before any protocol runs
 		}
-		ctx := fuzzRequest(path, body)
-		c := fuzzCall(proto, ctx, ep)
-		if err := proto.Parse(Head{&ctx.Request.Header, ctx.QueryArgs()}, c); err != nil {
+		creq := fuzzRequest(path, body)
+		c := fuzzCall(proto, creq, ep)
+		if err := proto.Parse(fuzzHead(creq), c); err != nil {
 			return
 		}
 		c.UpstreamModel = c.Model
-		if upstream != "" {
-			c.UpstreamModel = upstream
+		if upModel != "" {
+			c.UpstreamModel = upModel
 		}
-		acct := &Account{Account: sched.Account{Name: "a1", Platform: proto.Platform(), Type: "api_key"}}
+		acct := &upstream.Account{Account: sched.Account{Name: "a1", Platform: proto.Platform(), Type: "api_key"}}
 		if oauth {
 			acct.Type = "oauth"
 		}
@@ -320,7 +327,7 @@ func FuzzPrepare(f *testing.F) {
 		req := fasthttp.AcquireRequest()
 		defer fasthttp.ReleaseRequest(req)
 		err := proto.Prepare(req, c, acct, "upstream-token")
-		if errors.Is(err, errNotSupported) {
+		if errors.Is(err, ErrNotSupported) {
 			return
 		}
 		for k, v := range req.Header.All() {
@@ -402,7 +409,7 @@ func FuzzResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, which uint8, mapped bool) {
 		proto, _, ep := fuzzProtocol(which)
 		c := &Call{Proto: proto, Endpoint: ep, Model: "client-model", UpstreamModel: "client-model",
-			Acct: &Account{Account: sched.Account{Name: "a1", Type: "oauth"}}}
+			Acct: &upstream.Account{Account: sched.Account{Name: "a1", Type: "oauth"}}}
 		if mapped {
 			c.UpstreamModel = "upstream-model"
 		}
@@ -448,17 +455,17 @@ func chunks(b, cuts []byte) [][]byte {
 // feedChunks feeds the pieces through one reused read buffer, as relay
 // does, scribbling over it after each feed so that anything that kept a
 // reference into it shows. check runs after every feed.
-func feedChunks(sc *sseScanner, w *bufio.Writer, pieces [][]byte, check func()) {
+func feedChunks(sc *SSEScanner, w *bufio.Writer, pieces [][]byte, check func()) {
 	var buf []byte
 	for _, p := range pieces {
 		buf = append(buf[:0], p...)
-		sc.feed(w, buf)
+		sc.Feed(w, buf)
 		for i := range buf {
 			buf[i] = '#'
 		}
 		check()
 	}
-	sc.finish(w)
+	sc.Finish(w)
 	_ = w.Flush()
 }
 
@@ -481,13 +488,13 @@ func FuzzSSEScanner(f *testing.F) {
 		}
 		var out bytes.Buffer
 		w := bufio.NewWriterSize(&out, 4096)
-		sc := newSSEScanner(&Call{Proto: &passProto{}}, &StreamState{})
+		sc := NewSSEScanner(&Call{Proto: &passProto{}}, &StreamState{})
 		feedChunks(sc, w, chunks(stream, cuts), func() {
 			if len(sc.pending) > maxLine {
 				t.Fatalf("scanner holds %d bytes, more than maxLine", len(sc.pending))
 			}
 			_ = w.Flush()
-			if !sc.midEvent() && out.Len() > 0 && out.Bytes()[out.Len()-1] != '\n' {
+			if !sc.MidEvent() && out.Len() > 0 && out.Bytes()[out.Len()-1] != '\n' {
 				t.Fatalf("midEvent is false but the client has part of a line")
 			}
 		})
@@ -534,14 +541,14 @@ func FuzzSSEKeepalive(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream, cuts []byte) {
 		var out bytes.Buffer
 		w := bufio.NewWriterSize(&out, 4096)
-		sc := newSSEScanner(&Call{Proto: &passProto{}}, &StreamState{})
+		sc := NewSSEScanner(&Call{Proto: &passProto{}}, &StreamState{})
 		var tail sseTail
 		seen := 0
 		feedChunks(sc, w, chunks(stream, cuts), func() {
 			_ = w.Flush()
 			tail.write(out.Bytes()[seen:])
 			seen = out.Len()
-			if !sc.midEvent() && (tail.open || tail.partial) {
+			if !sc.MidEvent() && (tail.open || tail.partial) {
 				t.Fatalf("keepalive allowed inside an event after %q", out.Bytes())
 			}
 		})
@@ -559,13 +566,13 @@ func FuzzSSEEvents(f *testing.F) {
 		proto, _, ep := fuzzProtocol(which)
 		run := func(pieces [][]byte) ([]byte, StreamState) {
 			c := &Call{Proto: proto, Endpoint: ep, Model: "client-model", UpstreamModel: "client-model", Stream: which%2 == 0,
-				Acct: &Account{Account: sched.Account{Name: "a1", Type: "oauth"}}}
+				Acct: &upstream.Account{Account: sched.Account{Name: "a1", Type: "oauth"}}}
 			if mapped {
 				c.UpstreamModel = "upstream-model"
 			}
 			var out bytes.Buffer
 			var st StreamState
-			feedChunks(newSSEScanner(c, &st), bufio.NewWriterSize(&out, 4096), pieces, func() {})
+			feedChunks(NewSSEScanner(c, &st), bufio.NewWriterSize(&out, 4096), pieces, func() {})
 			return out.Bytes(), st
 		}
 		whole, st1 := run([][]byte{stream})

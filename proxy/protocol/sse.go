@@ -1,4 +1,4 @@
-package proxy
+package protocol
 
 import (
 	"bufio"
@@ -9,11 +9,11 @@ import (
 // final event) is passed through unscanned rather than buffered.
 const maxLine = 4 << 20
 
-// sseScanner splits an SSE byte stream into lines as it passes, lets the
+// SSEScanner splits an SSE byte stream into lines as it passes, lets the
 // protocol read and rewrite data lines, and writes everything else
 // verbatim. It holds back only an incomplete last line, so what reaches the
 // client always ends on a line boundary.
-type sseScanner struct {
+type SSEScanner struct {
 	call    *Call
 	st      *StreamState
 	pending []byte // incomplete line carried to the next chunk
@@ -23,12 +23,14 @@ type sseScanner struct {
 	dropped bool   // the current event's data line was dropped (dropEvent)
 }
 
-func newSSEScanner(c *Call, st *StreamState) *sseScanner {
-	return &sseScanner{call: c, st: st}
+// NewSSEScanner returns a scanner that hands c's protocol the events of
+// a stream and keeps what it learns in st.
+func NewSSEScanner(c *Call, st *StreamState) *SSEScanner {
+	return &SSEScanner{call: c, st: st}
 }
 
-// feed processes one chunk from the upstream.
-func (s *sseScanner) feed(w *bufio.Writer, b []byte) {
+// Feed processes one chunk from the upstream.
+func (s *SSEScanner) Feed(w *bufio.Writer, b []byte) {
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if s.skip {
@@ -64,7 +66,7 @@ func (s *sseScanner) feed(w *bufio.Writer, b []byte) {
 }
 
 // line handles one complete line including its '\n'.
-func (s *sseScanner) line(w *bufio.Writer, line []byte) {
+func (s *SSEScanner) line(w *bufio.Writer, line []byte) {
 	text := bytes.TrimRight(line, "\r\n")
 	switch {
 	case len(text) == 0:
@@ -99,12 +101,12 @@ func (s *sseScanner) line(w *bufio.Writer, line []byte) {
 	w.Write(line)
 }
 
-// midEvent reports whether the client has been sent part of an event (a
+// MidEvent reports whether the client has been sent part of an event (a
 // line or lines before its blank line), when a keepalive would corrupt it.
-func (s *sseScanner) midEvent() bool { return s.skip || s.inEvent }
+func (s *SSEScanner) MidEvent() bool { return s.skip || s.inEvent }
 
-// finish writes a last line the upstream did not terminate.
-func (s *sseScanner) finish(w *bufio.Writer) {
+// Finish writes a last line the upstream did not terminate.
+func (s *SSEScanner) Finish(w *bufio.Writer) {
 	if len(s.pending) > 0 {
 		s.line(w, s.pending)
 		s.pending = s.pending[:0]

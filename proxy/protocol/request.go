@@ -1,39 +1,19 @@
-package proxy
+package protocol
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"math/bits"
-	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
-
-	"subgate/proxy/edge"
 )
 
-var (
-	errMissingModel   = errors.New("model: field required")
-	errDuplicateModel = errors.New("model: field given more than once")
-	errNotJSON        = errors.New("request body must be a JSON object")
-	errUnknownMethod  = errors.New("unknown method: want generateContent, streamGenerateContent or countTokens")
-	// errBadModel names the rule, never the model: a client's string is
-	// not echoed into errors, logs or the ledger.
-	errBadModel = errors.New("model: must be 1 to " + strconv.Itoa(maxModelLen) +
-		" letters, digits or . - _ : / @ [ ]")
-	errDuplicateKey = errors.New("request body has a top-level field more than once")
-)
-
-// maxModelLen bounds a client's model name. It is kept in every ledger
+// MaxModelLen bounds a client's model name. It is kept in every ledger
 // record (twice), the request log, metrics labels, pricing and scheduler
 // caches: unbounded, one key holder could grow all of them by megabytes
 // per request. Real ids are under 64 bytes.
-const maxModelLen = 256
+const MaxModelLen = 256
 
 // modelByte marks the bytes a model name may hold: ASCII letters and
 // digits and . - _ : / @ [ ] (dated ids, Bedrock's "…-v1:0", Vertex's
@@ -48,7 +28,7 @@ var modelByte = func() (t [256]bool) {
 
 // validModel reports whether s may be kept as a model name.
 func validModel(s string) bool {
-	if len(s) == 0 || len(s) > maxModelLen {
+	if len(s) == 0 || len(s) > MaxModelLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -173,49 +153,10 @@ func setURL(req *fasthttp.Request, base, path, query string) {
 	req.SetRequestURIBytes(u)
 }
 
-// epoch parses a unix-seconds header value; zero when absent or bad.
-func epoch(b []byte) time.Time {
-	if len(b) == 0 {
-		return time.Time{}
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || n <= 0 {
-		if t, err := time.Parse(time.RFC3339, string(b)); err == nil {
-			return t
-		}
-		return time.Time{}
-	}
-	return time.Unix(n, 0)
-}
-
-// retryAfter reads retry-after-ms / retry-after (seconds or HTTP date).
-func retryAfter(h *fasthttp.ResponseHeader, now time.Time) time.Time {
-	if ms, err := strconv.ParseInt(string(h.Peek("retry-after-ms")), 10, 64); err == nil && ms > 0 {
-		return now.Add(time.Duration(ms) * time.Millisecond)
-	}
-	v := string(h.Peek("retry-after"))
-	if v == "" {
-		return time.Time{}
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
-		return now.Add(time.Duration(s * float64(time.Second)))
-	}
-	if t, err := time.Parse(time.RFC1123, v); err == nil {
-		return t
-	}
-	return time.Time{}
-}
-
-// jsonString returns s as a JSON string literal.
-func jsonString(s string) []byte {
-	b, _ := json.Marshal(s)
-	return b
-}
-
-// isJSONObject is the cheap shape check done instead of a full validation:
+// IsJSONObject is the cheap shape check done instead of a full validation:
 // a full scan of a 50 KB body would cost more than the rest of the hot path.
 // Malformed JSON further in is rejected by the upstream with its own 400.
-func isJSONObject(b []byte) bool {
+func IsJSONObject(b []byte) bool {
 	for _, c := range b {
 		switch c {
 		case ' ', '\t', '\r', '\n':
@@ -236,51 +177,6 @@ func view(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
-}
-
-// netipAddr is the client's address: the request's RemoteAddr, which
-// the handler made the forwarded client's when the peer is a trusted
-// proxy (edge.Guard.Admit), so allow lists and logs read the client.
-func netipAddr(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
-	a := edge.AddrOf(ctx.RemoteAddr())
-	return a, a.IsValid()
-}
-
-// sessionHash is a 64-bit hash of conversation content for sticky
-// sessions: stable across restarts (bindings are persisted), eight bytes
-// per step because it runs over the first message of every request that
-// names no session, and free of allocations. Collisions only make two
-// conversations share an account.
-const (
-	hashSeed  = 0x243f6a8885a308d3
-	hashPrime = 0x9e3779b185ebca87
-)
-
-func hashAdd(h uint64, s string) uint64 {
-	for ; len(s) >= 8; s = s[8:] {
-		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-		h = bits.RotateLeft64((h^w)*hashPrime, 31)
-	}
-	var w uint64
-	for i := 0; i < len(s); i++ {
-		w |= uint64(s[i]) << (8 * i)
-	}
-	// The length keeps "ab"+"c" apart from "a"+"bc".
-	h = bits.RotateLeft64((h^w^uint64(len(s))<<56)*hashPrime, 31)
-	return h
-}
-
-// hashString renders a session hash with its prefix in one allocation.
-func hashString(prefix string, h uint64) string {
-	const digits = "0123456789abcdef"
-	var b [32]byte
-	n := copy(b[:], prefix)
-	for i := 60; i >= 0; i -= 4 {
-		b[n] = digits[(h>>uint(i))&15]
-		n++
-	}
-	return string(b[:n])
 }
 
 // setHeader sets a header by its lowercase name. The names forwarded on

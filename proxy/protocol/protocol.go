@@ -1,4 +1,4 @@
-package proxy
+package protocol
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
@@ -22,11 +23,11 @@ type Protocol interface {
 	// unmarshalling the body.
 	Parse(h Head, c *Call) error
 	// Prepare fills req, the upstream request, for the leased account.
-	Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error
+	Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, token string) error
 	// Classify reads what the error rules need from a non-2xx upstream
 	// reply: its error type, the protocol's overloaded signal and its
 	// reset parser. errrules.Engine.Decide decides.
-	Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply
+	Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply
 	// Windows reads subscription window headers from a successful reply.
 	Windows(h *fasthttp.ResponseHeader) []sched.Window
 	// Response rewrites a buffered successful body for the client (model
@@ -78,16 +79,16 @@ type StreamState struct {
 // the client receives (a usage chunk the client did not ask for).
 var dropEvent = []byte{}
 
-// upstreamStreamer is implemented by protocols whose upstream call may
+// UpstreamStreamer is implemented by protocols whose upstream call may
 // stream even when the client's does not (Codex always streams).
-type upstreamStreamer interface {
-	UpstreamStream(c *Call, a *Account) bool
+type UpstreamStreamer interface {
+	UpstreamStream(c *Call, a *upstream.Account) bool
 }
 
-// preparer is implemented by protocols that must call the upstream before
+// Preparer is implemented by protocols that must call the upstream before
 // the request itself (Code Assist project discovery).
-type preparer interface {
-	Before(ctx context.Context, c *Call, a *Account, token string) error
+type Preparer interface {
+	Before(ctx context.Context, c *Call, a *upstream.Account, token string) error
 }
 
 // Endpoint distinguishes the routes of a protocol that share the loop.
@@ -127,7 +128,7 @@ type Call struct {
 	ClaudeCode bool
 
 	// Set per attempt.
-	Acct          *Account
+	Acct          *upstream.Account
 	UpstreamModel string
 	RequestID     string
 }

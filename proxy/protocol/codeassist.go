@@ -1,18 +1,60 @@
-package proxy
+package protocol
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/proxy/upstream"
 )
+
+// Code Assist (cloudcode-pa), which Gemini CLI's Google logins use: the
+// same Gemini request inside an envelope that names the model and the
+// account's project, and the discovery of that project
+// (loadCodeAssist, then onboardUser), the one call a protocol makes to
+// an upstream itself, through upstream.Clients.
+
+// Before implements Preparer: a Code Assist account needs its project.
+func (p *Gemini) Before(ctx context.Context, c *Call, a *upstream.Account, token string) error {
+	if !a.OAuth() || a.ProjectID != "" {
+		return nil
+	}
+	_, err := p.projects.get(ctx, a, p.codeAssistBase(a), token)
+	return err
+}
+
+func (p *Gemini) codeAssistBase(a *upstream.Account) string {
+	if a.BaseURL != "" {
+		return a.BaseURL
+	}
+	return p.CodeAssistURL
+}
+
+// codeAssistEnvelope wraps a Gemini request for Code Assist, built with
+// sjson: body, which Parse admitted as one JSON object, becomes the value
+// of "request" and nothing else, so no client bytes reach the envelope's
+// own model and project.
+func codeAssistEnvelope(model, project string, body []byte) ([]byte, error) {
+	b, err := sjson.SetBytes([]byte(`{}`), "model", model)
+	if err == nil && project != "" {
+		b, err = sjson.SetBytes(b, "project", project)
+	}
+	if err == nil {
+		b, err = sjson.SetBytes(b, "user_prompt_id", "subgate-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	}
+	if err == nil {
+		b, err = sjson.SetRawBytes(b, "request", body) // a new buffer: body is not touched
+	}
+	return b, err
+}
 
 // projectCache discovers and remembers the Code Assist project of each
 // Google account: loadCodeAssist first, onboardUser when the account has
@@ -32,10 +74,6 @@ func newProjectCache(up *upstream.Clients, found func(string, string)) *projectC
 	return &projectCache{up: up, byName: map[string]string{}, pending: map[string]chan struct{}{}, found: found, pollEvery: 2 * time.Second}
 }
 
-// errUpstreamUnauthorized is a 401 from a call made before the request
-// itself: the token is refreshed once, as for the request.
-var errUpstreamUnauthorized = errors.New("upstream: 401 unauthorized")
-
 // freeTier marks an account on the free tier, whose requests carry no
 // project.
 const freeTier = "\x00free"
@@ -49,7 +87,7 @@ func (pc *projectCache) cached(name string) string {
 	return ""
 }
 
-func (pc *projectCache) get(ctx context.Context, a *Account, base, token string) (string, error) {
+func (pc *projectCache) get(ctx context.Context, a *upstream.Account, base, token string) (string, error) {
 	for {
 		pc.mu.Lock()
 		if p, ok := pc.byName[a.Name]; ok {
@@ -86,7 +124,7 @@ func (pc *projectCache) get(ctx context.Context, a *Account, base, token string)
 
 const codeAssistMetadata = `{"ideType":"IDE_UNSPECIFIED","platform":"PLATFORM_UNSPECIFIED","pluginType":"GEMINI"}`
 
-func (pc *projectCache) discover(ctx context.Context, a *Account, base, token string) (string, error) {
+func (pc *projectCache) discover(ctx context.Context, a *upstream.Account, base, token string) (string, error) {
 	body, err := pc.call(ctx, a, base+"/v1internal:loadCodeAssist", token, `{"metadata":`+codeAssistMetadata+`}`)
 	if err != nil {
 		return "", fmt.Errorf("loadCodeAssist: %w", err)
@@ -123,7 +161,7 @@ func (pc *projectCache) discover(ctx context.Context, a *Account, base, token st
 	}
 }
 
-func (pc *projectCache) call(ctx context.Context, a *Account, url, token, body string) ([]byte, error) {
+func (pc *projectCache) call(ctx context.Context, a *upstream.Account, url, token, body string) ([]byte, error) {
 	cp, err := pc.up.For(a.Proxy)
 	if err != nil {
 		return nil, err
@@ -139,7 +177,7 @@ func (pc *projectCache) call(ctx context.Context, a *Account, url, token, body s
 	}
 	defer upstream.Release(req, resp)
 	if sc := resp.StatusCode(); sc == fasthttp.StatusUnauthorized {
-		return nil, errUpstreamUnauthorized
+		return nil, ErrUpstreamUnauthorized
 	} else if sc != 200 {
 		return nil, fmt.Errorf("status %d %s", sc, strings.TrimSpace(gjson.GetBytes(resp.Body(), "error.message").String()))
 	}

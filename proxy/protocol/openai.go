@@ -1,10 +1,7 @@
-package proxy
+package protocol
 
 import (
 	"bytes"
-	"encoding/base64"
-	"errors"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,12 +11,8 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
-	"subgate/sched"
+	"subgate/proxy/upstream"
 )
-
-// errNotSupported marks an account that cannot serve a request at all
-// (Chat Completions on a Codex subscription): skipped without a penalty.
-var errNotSupported = errors.New("not supported by this account")
 
 var openaiHeaders = []string{
 	"content-type", "accept", "user-agent", "openai-beta", "originator", "session_id", "session-id",
@@ -33,7 +26,7 @@ type OpenAI struct {
 	BaseURL      string // e.g. https://api.openai.com/v1
 	CodexBaseURL string // e.g. https://chatgpt.com/backend-api/codex
 	// AccountID finds the chatgpt-account-id of a Codex account.
-	AccountID func(a *Account) string
+	AccountID func(a *upstream.Account) string
 }
 
 // Platform implements Protocol.
@@ -92,14 +85,10 @@ func (f *openaiFields) take(key, raw string) bool {
 	return true
 }
 
-// UpstreamStream implements upstreamStreamer: the Codex backend only
-// streams.
-func (p *OpenAI) UpstreamStream(c *Call, a *Account) bool { return c.Stream || (a.OAuth() && !p.Chat) }
-
 // Prepare implements Protocol.
-func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error {
+func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, token string) error {
 	if p.Chat && a.OAuth() {
-		return errNotSupported
+		return ErrNotSupported
 	}
 	for _, kv := range c.Header {
 		setHeader(&req.Header, kv[0], kv[1])
@@ -127,24 +116,9 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 			}
 		}
 	case a.OAuth():
-		if a.BaseURL == "" {
-			base = p.CodexBaseURL
-		}
-		setURL(req, base, "/responses", "")
-		body, err = codexBody(body)
-		if err != nil {
+		if body, err = p.prepareCodex(req, c, a, body); err != nil {
 			return err
 		}
-		if id := p.AccountID(a); id != "" {
-			req.Header.Set("chatgpt-account-id", id)
-		}
-		if c.header("originator") == "" {
-			req.Header.Set("originator", "codex_cli_rs")
-		}
-		if c.header("session_id") == "" && c.Session != "" {
-			req.Header.Set("session_id", strings.TrimPrefix(strings.TrimPrefix(c.Session, "oa:"), "resp:"))
-		}
-		req.Header.Set("Accept", "text/event-stream")
 	default:
 		setURL(req, base, "/responses", "")
 	}
@@ -152,39 +126,8 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *Account, token strin
 	return nil
 }
 
-// codexBody applies the Codex backend's rules: store false, stream true,
-// instructions present.
-func codexBody(body []byte) ([]byte, error) {
-	var err error
-	if body, err = sjson.SetBytes(body, "store", false); err != nil {
-		return nil, err
-	}
-	if body, err = sjson.SetBytes(body, "stream", true); err != nil {
-		return nil, err
-	}
-	if !gjson.Get(view(body), "instructions").Exists() {
-		body, err = sjson.SetBytes(body, "instructions", "")
-	}
-	return body, err
-}
-
-// jwtClaim reads a string claim path from an unverified JWT payload: the
-// id_token came from the token endpoint over TLS, and only routing data is
-// read from it.
-func jwtClaim(token, path string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) < 2 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	return gjson.GetBytes(payload, path).String()
-}
-
 // Classify implements Protocol: a 503 is OpenAI's overload.
-func (p *OpenAI) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply {
+func (p *OpenAI) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
 	typ := gjson.Get(view(body), "error.type").String()
 	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
 		Overloaded: status == 503, Reset: func() time.Time { return openaiReset(h, body, time.Now()) }}
@@ -210,45 +153,6 @@ func openaiReset(h *fasthttp.ResponseHeader, body []byte, now time.Time) time.Ti
 		}
 	}
 	return until
-}
-
-// codexWindows names the Codex usage headers, built once.
-var codexWindows = [...]struct{ name, used, resetAt, resetAfter string }{
-	{"primary", "x-codex-primary-used-percent", "x-codex-primary-reset-at", "x-codex-primary-reset-after-seconds"},
-	{"secondary", "x-codex-secondary-used-percent", "x-codex-secondary-reset-at", "x-codex-secondary-reset-after-seconds"},
-}
-
-// Windows implements Protocol: Codex subscription usage.
-func (p *OpenAI) Windows(h *fasthttp.ResponseHeader) []sched.Window {
-	var out []sched.Window
-	for _, w := range codexWindows {
-		used := h.Peek(w.used)
-		if len(used) == 0 {
-			continue
-		}
-		u, _ := strconv.ParseFloat(string(used), 64)
-		reset := epoch(h.Peek(w.resetAt))
-		if reset.IsZero() {
-			if s, err := strconv.ParseFloat(string(h.Peek(w.resetAfter)), 64); err == nil {
-				reset = time.Now().Add(time.Duration(s * float64(time.Second)))
-			}
-		}
-		out = append(out, sched.Window{Name: w.name, Utilization: u / 100, ResetAt: reset})
-	}
-	return out
-}
-
-// openaiUsage reads Responses or Chat usage into the ledger's form, where
-// cached tokens are not part of input.
-func openaiUsage(v gjson.Result, u *ledger.Usage) {
-	if !v.Exists() || v.Type == gjson.Null {
-		return
-	}
-	in := v.Get("input_tokens").Int() + v.Get("prompt_tokens").Int()
-	cached := v.Get("input_tokens_details.cached_tokens").Int() + v.Get("prompt_tokens_details.cached_tokens").Int()
-	u.InputTokens = in - cached
-	u.CacheReadTokens = cached
-	u.OutputTokens = v.Get("output_tokens").Int() + v.Get("completion_tokens").Int()
 }
 
 // Response implements Protocol.

@@ -1,4 +1,4 @@
-package proxy
+package protocol
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
@@ -78,31 +79,6 @@ func (f *anthropicFields) take(key, raw string) bool {
 	return true
 }
 
-// firstContent is the raw content of the first message ("" when absent).
-func firstContent(messages string) string {
-	if messages == "" {
-		return ""
-	}
-	first, ok := firstElement(messages)
-	if !ok {
-		return gjson.Get(messages, "0.content").Raw
-	}
-	if first == "" || first[0] != '{' {
-		return ""
-	}
-	var content string
-	if eachKey(first, func(k, raw string) bool {
-		if k == "content" {
-			content = raw
-			return false
-		}
-		return true
-	}) {
-		return content
-	}
-	return gjson.Get(messages, "0.content").Raw
-}
-
 // hasIdentity reports whether the system prompt already carries the Claude
 // Code identity; genuine Claude Code bodies always do and pass untouched.
 func hasIdentity(system gjson.Result, identity string) bool {
@@ -121,54 +97,8 @@ func hasIdentity(system gjson.Result, identity string) bool {
 	return found
 }
 
-// anthropicSession derives the sticky session identity (scheduling.md)
-// of a body.
-func anthropicSession(userID, header string, system gjson.Result, body []byte) string {
-	return sessionOf(userID, header, system, gjson.Get(view(body), "messages.0.content").Raw)
-}
-
-// sessionOf derives the session from what Parse already found, first
-// being the first message's content.
-func sessionOf(userID, header string, system gjson.Result, first string) string {
-	if userID != "" {
-		if strings.HasPrefix(userID, "{") {
-			if s := gjson.Get(userID, "session_id").String(); s != "" {
-				return "cc:" + s
-			}
-		} else if i := strings.LastIndex(userID, "_session_"); i >= 0 && len(userID)-i-9 >= 8 {
-			return "cc:" + userID[i+9:]
-		}
-	}
-	if header != "" {
-		return "cc:" + header
-	}
-	h := uint64(hashSeed)
-	n := 0
-	system.ForEach(func(_, b gjson.Result) bool {
-		if b.Get("cache_control").Exists() {
-			h = hashAdd(h, b.Get("text").String())
-			n++
-		}
-		return true
-	})
-	if n == 0 {
-		// Fallback: the system text and the first user message are stable
-		// for a conversation's whole life.
-		if system.Type == gjson.String {
-			h = hashAdd(h, system.Str)
-		} else {
-			system.ForEach(func(_, b gjson.Result) bool { h = hashAdd(h, b.Get("text").String()); return true })
-		}
-		if first == "" && system.Raw == "" {
-			return ""
-		}
-		h = hashAdd(h, first)
-	}
-	return hashString("h:", h)
-}
-
 // Prepare implements Protocol.
-func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *Account, token string) error {
+func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, token string) error {
 	base := p.BaseURL
 	if a.BaseURL != "" {
 		base = a.BaseURL
@@ -251,7 +181,7 @@ func prependIdentity(body []byte, identity string) ([]byte, error) {
 
 // Classify implements Protocol: Anthropic names overload with its own
 // error type, and a 429's end with unified or retry-after headers.
-func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *Account) errrules.Reply {
+func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
 	typ := gjson.Get(view(body), "error.type").String()
 	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
 		Overloaded: typ == "overloaded_error", Reset: func() time.Time { return anthropicReset(h, time.Now()) }}
@@ -330,100 +260,6 @@ func (p *Anthropic) Response(body []byte, c *Call, u *ledger.Usage) []byte {
 		}
 	}
 	return body
-}
-
-// anthropicUsage reads a raw usage object. In message_delta the numbers
-// are cumulative and the input fields optional: only non-zero values
-// replace. It runs on every reply, so it reads the object with the
-// scanner, and with gjson only when the scanner balks.
-func anthropicUsage(raw string, u *ledger.Usage, delta bool) {
-	if raw == "" {
-		return
-	}
-	tmp := *u
-	if scanUsage(raw, &tmp, delta) {
-		*u = tmp
-		return
-	}
-	gjsonUsage(gjson.Parse(raw), u, delta)
-}
-
-// gjsonUsage is anthropicUsage through gjson.
-func gjsonUsage(v gjson.Result, u *ledger.Usage, delta bool) {
-	if !v.IsObject() {
-		return
-	}
-	set := func(dst *int64, r gjson.Result) {
-		if n := r.Int(); dst != nil && (!delta || n != 0) {
-			*dst = n
-		}
-	}
-	v.ForEach(func(k, r gjson.Result) bool {
-		if k.Str != "cache_creation" {
-			set(usageField(u, k.Str), r)
-			return true
-		}
-		r.ForEach(func(k, r gjson.Result) bool {
-			set(cacheCreationField(u, k.Str), r)
-			return true
-		})
-		return true
-	})
-}
-
-// scanUsage is anthropicUsage's fast path; it reports false, having
-// possibly written to u, when the object needs gjson.
-func scanUsage(raw string, u *ledger.Usage, delta bool) bool {
-	set := func(dst *int64, r string) {
-		if dst == nil {
-			return
-		}
-		if n := rawInt(r); !delta || n != 0 {
-			*dst = n
-		}
-	}
-	nested := true
-	ok := eachKey(raw, func(k, r string) bool {
-		if k != "cache_creation" {
-			set(usageField(u, k), r)
-			return true
-		}
-		if r[0] != '{' {
-			return true // gjson's ForEach visits nothing in a scalar
-		}
-		nested = eachKey(r, func(k, r string) bool {
-			set(cacheCreationField(u, k), r)
-			return true
-		})
-		return nested
-	})
-	return ok && nested
-}
-
-// usageField is where a usage object's key goes in u, nil for others.
-func usageField(u *ledger.Usage, key string) *int64 {
-	switch key {
-	case "input_tokens":
-		return &u.InputTokens
-	case "output_tokens":
-		return &u.OutputTokens
-	case "cache_creation_input_tokens":
-		return &u.CacheCreationTokens
-	case "cache_read_input_tokens":
-		return &u.CacheReadTokens
-	}
-	return nil
-}
-
-// cacheCreationField is usageField for the cache_creation object.
-func cacheCreationField(u *ledger.Usage, key string) *int64 {
-	switch key {
-	case "ephemeral_5m_input_tokens":
-		return &u.CacheCreation5m
-	case "ephemeral_1h_input_tokens":
-		return &u.CacheCreation1h
-	}
-	return nil
 }
 
 // Event implements Protocol.
