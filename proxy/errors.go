@@ -44,23 +44,27 @@ func failureError(err error, last sched.Outcome, attempts int) clientError {
 	}
 }
 
-// failover releases a failed attempt with o, the account's outcome, and
+// failover ends a failed attempt with o, the account's outcome, and
 // decides whether another account may be tried. class is how the attempt
 // counts for the client's error if every account fails (errrules'
 // Decision.Class): an error rule may rest an account differently from
 // what the reply means to the client.
-func (r *run) failover(lease *sched.Lease, acct *Account, o sched.Outcome, class sched.Kind) bool {
-	lease.Release(o)
+func (r *run) failover(acct *Account, o sched.Outcome, class sched.Kind) result {
 	r.last = o
 	r.last.Kind = class // r.last only chooses the client's error and its reason
 	r.exclude = append(r.exclude, acct.Name)
 	r.s.metrics.failovers[o.Kind].Add(1)
 	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
 	if r.attempts > r.s.cfg.MaxAccountSwitches {
-		r.fail(failureError(nil, r.last, r.attempts), nil)
-		return true
+		return r.fail(o, failureError(nil, r.last, r.attempts), nil)
 	}
-	return false
+	return result{o: o, next: again}
+}
+
+// next is failover for an outcome whose kind is also the client's error
+// class.
+func (r *run) next(acct *Account, o sched.Outcome) result {
+	return r.failover(acct, o, o.Kind)
 }
 
 // newErrorRules compiles the admin's error rules. The config was checked

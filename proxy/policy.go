@@ -9,7 +9,6 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/protocol"
-	"subgate/sched"
 )
 
 // defaultMaxTokens is the output assumed when a request names no limit:
@@ -154,22 +153,24 @@ func (r *run) refuseLedgerDown() {
 	r.settled = true
 }
 
-// stillAdmitted rechecks, once a request that waited for a slot has one,
-// that its reservation still fits the key's limits: requests that ran
-// meanwhile may have settled above their estimates. Without it a key
-// whose concurrency is capped could overshoot by every queued request.
-// It answers and releases the lease when the request no longer fits.
-func (r *run) stillAdmitted(lease *sched.Lease) bool {
+// recheck is what a request that waited for its slot checks again before
+// it uses the slot: its key, which the admin may have disabled
+// meanwhile, and its reservation, which may no longer fit the key's
+// limits because requests that ran meanwhile settled above their
+// estimates. Without the second, a key whose concurrency is capped could
+// overshoot by every queued request. It returns the error to end the
+// request with, nil when it may go on.
+func (r *run) recheck() *clientError {
+	if cur := r.s.pool.load().keys[r.key.Hash]; cur == nil || keyUsable(cur, time.Now()) != "" {
+		return &clientError{fasthttp.StatusUnauthorized, protocol.KindAuthentication, "this API key was disabled while the request waited"}
+	}
 	if r.s.ledger == nil {
-		return true
+		return nil
 	}
-	err := r.s.ledger.Recheck(r.reservation, r.key.Limits)
-	if err == nil {
-		return true
+	if err := r.s.ledger.Recheck(r.reservation, r.key.Limits); err != nil {
+		return &clientError{fasthttp.StatusTooManyRequests, protocol.KindRateLimit, err.Error()}
 	}
-	lease.Release(sched.Outcome{Kind: sched.Canceled})
-	r.fail(clientError{fasthttp.StatusTooManyRequests, protocol.KindRateLimit, err.Error()}, nil)
-	return false
+	return nil
 }
 
 // refuse answers a request that never reached an upstream and counts it
