@@ -53,7 +53,7 @@ func (r *run) failover(acct *Account, o sched.Outcome, class sched.Kind) result 
 	r.last = o
 	r.last.Kind = class // r.last only chooses the client's error and its reason
 	r.exclude = append(r.exclude, acct.Name)
-	r.s.metrics.failovers[o.Kind].Add(1)
+	r.s.metrics.Failover(o.Kind)
 	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
 	if r.attempts > r.s.cfg.MaxAccountSwitches {
 		return r.fail(o, failureError(nil, r.last, r.attempts), nil)

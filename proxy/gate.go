@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/subtle"
 
 	"github.com/valyala/fasthttp"
 
+	"subgate/proxy/metrics"
 	"subgate/proxy/protocol"
 )
 
@@ -110,4 +112,18 @@ func (s *Server) metricsAllowed(ctx *fasthttp.RequestCtx) bool {
 		}
 	}
 	return s.cfg.AdminAuth != nil && s.cfg.AdminAuth(h)
+}
+
+// metricsHandler serves GET /metrics in the Prometheus text format.
+func (s *Server) metricsHandler(ctx *fasthttp.RequestCtx) {
+	if !s.metricsAllowed(ctx) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="subgate metrics"`)
+		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+		ctx.SetBodyString("unauthorized: send the metrics token or the admin token as a Bearer token\n")
+		return
+	}
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		s.metrics.Write(w, metrics.Sources{Sched: s.sched, Ledger: s.ledger, Tokens: s.tokens, RequestLog: s.cfg.RequestLog})
+	})
 }

@@ -148,8 +148,7 @@ func (r *run) refuseLedgerDown() {
 	c := r.call
 	r.ctx.Response.Header.Set("retry-after", "5")
 	writeError(r.ctx, c.Proto, fasthttp.StatusServiceUnavailable, protocol.KindAPI, msgLedgerDown)
-	r.s.metrics.refusals.Add(1)
-	r.s.metrics.ledgerRefusals.Add(1)
+	r.s.metrics.Refusal(true)
 	r.settled = true
 }
 
@@ -180,12 +179,12 @@ func (r *run) refuse(status int, kind protocol.ErrKind, msg string) {
 	r.s.refuse(r.key, r.call.Model, r.call.Proto, status, msg)
 	r.settled = true
 	if r.call.Endpoint == protocol.EndpointCountTokens {
-		r.s.metrics.countTokens(r.call.Proto.Platform(), r.key.Name, status)
+		r.s.metrics.CountTokens(r.call.Proto.Platform(), r.key.Name, status)
 	}
 }
 
 func (s *Server) refuse(k *Key, model string, p protocol.Protocol, status int, msg string) {
-	s.metrics.refusals.Add(1)
+	s.metrics.Refusal(false)
 	s.log.Info("request refused", "key", k.Name, "model", model, "status", status, "err", msg)
 	if s.ledger == nil {
 		return

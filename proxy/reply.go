@@ -200,7 +200,7 @@ func (r *run) record(e *ending) {
 	r.settled = true
 	r.recorded = time.Now()
 	if c.Endpoint == protocol.EndpointCountTokens {
-		r.s.metrics.countTokens(c.Proto.Platform(), r.key.Name, status)
+		r.s.metrics.CountTokens(c.Proto.Platform(), r.key.Name, status)
 		return
 	}
 	dur := r.recorded.Sub(r.start)

@@ -100,7 +100,7 @@ func (r *run) exchange(acct *Account, client *fasthttp.Client, stream bool, toke
 		if err != nil {
 			return exchange{}, r.callFailed(acct, err), false
 		}
-		s.metrics.upstream.observe(wait)
+		s.metrics.Upstream.Observe(wait)
 		if resp.StatusCode() == fasthttp.StatusUnauthorized && acct.Type == "oauth" && !refreshed {
 			upstream.Release(req, resp)
 			if token, err = s.tokens.Refresh(r.rctx, acct, token); err != nil {

@@ -17,6 +17,7 @@ import (
 	"subgate/ledger"
 	"subgate/proxy/edge"
 	"subgate/proxy/errrules"
+	"subgate/proxy/metrics"
 	"subgate/proxy/oauth"
 	"subgate/proxy/protocol"
 	"subgate/proxy/reqlog"
@@ -141,14 +142,14 @@ type Server struct {
 	pool      poolRef
 	up        *upstream.Clients
 	watch     *watcher
-	conns     *connSet
+	conns     *edge.Conns
 	anthropic *protocol.Anthropic
 	responses *protocol.OpenAI
 	chat      *protocol.OpenAI
 	gemini    *protocol.Gemini
 	srv       *fasthttp.Server
 	guard     *edge.Guard
-	metrics   *metrics
+	metrics   *metrics.Metrics
 	rules     *errrules.Engine  // what an upstream error means
 	strikes   *errrules.Strikes // api_key 403s, counted per client key
 
@@ -169,8 +170,8 @@ func New(cfg Config) *Server {
 		tokens:  cfg.Tokens,
 		up:      upstream.New(upstream.Config{MaxResponseBytes: 64 << 20}),
 		watch:   newWatcher(cfg.WatchInterval),
-		conns:   newConnSet(),
-		metrics: newMetrics(),
+		conns:   edge.NewConns(),
+		metrics: metrics.New(),
 		idBase:  strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
 	}
 	if s.tokens == nil {
@@ -204,7 +205,7 @@ func New(cfg Config) *Server {
 		DisableHeaderNamesNormalizing: false,
 		ReadBufferSize:                16 << 10,
 		Logger:                        fasthttpLogger{cfg.Logger},
-		ConnState:                     s.conns.track,
+		ConnState:                     s.conns.Track,
 	}
 	if cfg.MaxConnsPerIP > 0 { // the guard counts only when there is a limit
 		prev := s.srv.ConnState // keep any hook already set
@@ -234,7 +235,7 @@ func (s *Server) SetPool(accounts []Account, keys []Key) {
 // Serve accepts connections on ln until Shutdown, each with TCP keepalive
 // on (see keepAlive).
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(lazyListener{s.guard.Listener(ln), lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
+	err := s.srv.Serve(edge.LazyListener(s.guard.Listener(ln), edge.LazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)))
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -255,9 +256,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err != nil {
 		// Streams were canceled above; give them a moment to write their
 		// error events, then close every connection fasthttp left open
-		// (see connSet).
+		// (see edge.Conns).
 		s.watch.drainRequests(2 * time.Second)
-		s.conns.closeAll()
+		s.conns.CloseAll()
 	}
 	s.wg.Wait()
 	if s.cfg.RequestLog != nil {

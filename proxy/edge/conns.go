@@ -1,9 +1,12 @@
-package proxy
+package edge
 
 import (
 	"io"
 	"net"
+	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // fasthttp moves a keep-alive connection's read deadline twice per
@@ -19,8 +22,13 @@ import (
 // Only fasthttp's connection goroutine sets read deadlines and reads, so
 // the fields need no lock; write deadlines (stream writes) pass through.
 
-// lazyListener turns TCP keepalive on for every connection ln accepts and
-// wraps the plain TCP ones in lazyConns.
+// LazyListener turns TCP keepalive on for every connection ln accepts
+// (see keepAlive) and wraps the plain TCP ones in lazyConns whose read
+// deadline may be off by slack (LazySlack).
+func LazyListener(ln net.Listener, slack time.Duration) net.Listener {
+	return lazyListener{ln, slack}
+}
+
 type lazyListener struct {
 	net.Listener
 	slack time.Duration
@@ -57,9 +65,9 @@ func keepAlive(c net.Conn) {
 	}
 }
 
-// lazySlack is how far a server connection's read deadline may be off:
+// LazySlack is how far a server connection's read deadline may be off:
 // a sixteenth of the shorter timeout, and at most a second.
-func lazySlack(timeouts ...time.Duration) time.Duration {
+func LazySlack(timeouts ...time.Duration) time.Duration {
 	s := time.Second
 	for _, d := range timeouts {
 		if d > 0 {
@@ -120,4 +128,48 @@ func (c *lazyConn) applyRead() error {
 	}
 	c.applied = w
 	return c.TCPConn.SetReadDeadline(w)
+}
+
+// Conns is the server's open client connections, kept so that a
+// shutdown whose grace period ran out can close them. fasthttp's
+// ShutdownWithContext returns at its deadline leaving busy connections
+// open, and a second call returns at once (the first one already took
+// its listeners away), so without this every keep-alive connection would
+// go on being served after Shutdown returned, against a closed scheduler,
+// ledger and store.
+type Conns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+// NewConns returns an empty set.
+func NewConns() *Conns { return &Conns{m: make(map[net.Conn]struct{})} }
+
+// Track is the fasthttp.Server ConnState hook. fasthttp calls it twice
+// per request as well (active, idle); those states cost a switch only.
+func (cs *Conns) Track(c net.Conn, st fasthttp.ConnState) {
+	switch st {
+	case fasthttp.StateNew:
+		cs.mu.Lock()
+		cs.m[c] = struct{}{}
+		cs.mu.Unlock()
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		cs.mu.Lock()
+		delete(cs.m, c)
+		cs.mu.Unlock()
+	}
+}
+
+// CloseAll closes every tracked connection; their fasthttp goroutines
+// then end on the failed read or write.
+func (cs *Conns) CloseAll() {
+	cs.mu.Lock()
+	conns := make([]net.Conn, 0, len(cs.m))
+	for c := range cs.m {
+		conns = append(conns, c)
+	}
+	cs.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
