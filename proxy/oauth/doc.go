@@ -8,10 +8,13 @@
 //     one refresh at a time per account (later callers share it), and
 //     persists every rotated token through TokenStore, which kv.DB
 //     implements.
-//   - The login flows (login*.go, pkce.go, import*.go) get an account its
-//     first tokens: the authorize URL with PKCE, the code exchange, and
-//     the import of a client's own credential file; jwt.go reads the
-//     claims subgate routes by (the ChatGPT account id, an expiry).
+//   - The login flows get an account its first tokens: a platform's
+//     authorization-code login with PKCE (Flow: the authorize URL, the
+//     pasted code or the loopback redirect, the code exchange; login*.go,
+//     pkce.go), the logins a web UI started and has not finished yet
+//     (Pending), and the import of a client CLI's own credential file
+//     (import*.go); jwt.go reads the claims subgate routes by (the ChatGPT
+//     account id, an expiry) without verifying them.
 //
 // The token manager calls the token endpoints through proxy/upstream,
 // with the account's egress proxy, and takes accounts as
