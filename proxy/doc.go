@@ -1,38 +1,63 @@
-// Package proxy is the gateway: a fasthttp server whose handlers run every
-// API family — Anthropic Messages (anthropic.go), OpenAI Responses, Chat
-// Completions and the ChatGPT Codex backend (openai.go), Gemini and Code
-// Assist (gemini.go) — through one failover loop (loop.go), and relay the
-// answer, streamed (relay.go, sse.go) or buffered.
+// Package proxy is the gateway: a fasthttp server (server.go) that routes
+// each API family's paths to its protocol (proxy/protocol), authenticates
+// the client key against an in-memory index (pool.go), applies the key's
+// policy (policy.go, gate.go), and runs every request through one failover
+// loop (loop.go, send.go, reply.go) before it relays the answer, streamed
+// (relay.go) or buffered. Around the loop: the stream writer's waiting
+// (wait.go), the request's own context (runctx.go), the watcher that
+// notices hang-ups (watch.go), the request log and overhead header
+// (observe.go), probes of an account (probe.go), Claude Code's probes
+// answered locally (intercept.go) and the estimate that bills a cut
+// stream (estimate.go). Its rooms: proxy/protocol (wire formats),
+// proxy/upstream (clients, egress proxies), proxy/oauth (token manager),
+// proxy/metrics, proxy/edge (what a stranger meets); see
+// docs/architecture.md.
 //
-// A protocol is a value implementing Protocol: it reads what scheduling
-// needs from a body with gjson, rewrites the body for an account with
-// sjson, classifies upstream replies into sched outcomes, reads usage, and
-// writes errors in its own shape. Everything else is shared.
+// The loop: serve runs attempts until one ends the request. An attempt
+// acquires a lease from the scheduler, checks again what a wait may have
+// changed (recheck), gets the account's credentials, egress and the
+// protocol's call before the request (send.go), sends, and ends with a
+// result: the outcome its lease is released with, the request's ending
+// if it ends here, and whether the loop goes on to another account.
 //
 // Invariants:
-//   - Every lease is released exactly once, on every path: success, upstream
-//     error, client hang-up, timeout, shutdown. The stream writer owns the
-//     lease once a stream is committed; the handler owns it before.
-//   - No failover after the first byte reached the client.
+//   - Every lease is settled exactly once, on every path (success,
+//     upstream error, client hang-up, timeout, shutdown, panic): by the
+//     deferred settle of the attempt that acquired it, or, after the one
+//     hand-over of an upstream stream (commitStream), by the stream
+//     writer's. settle is the only caller of Lease.Release.
+//   - settle records before it releases: a request's record settles its
+//     budget reservation before its slot frees, so a waiter that gets the
+//     slot rechecks its budget against that spend (recheck). An event a
+//     committed stream is still owed is written after the release: a
+//     slow client never holds a slot.
+//   - Every request ends in exactly one ledger record, or none for
+//     count_tokens calls that were not refused, model lists, and the 503s
+//     of a failing ledger. Each way a request can end has one record
+//     site: answered or failed in the loop, run.settle (run.record);
+//     refused before the loop, Server.refuse; a probe intercepted,
+//     run.intercept.
+//   - No failover after the first byte reached the client. Once a stream
+//     is committed (a queued stream's keepalive, or the upstream's first
+//     event), the run belongs to the stream writer: a queued stream's
+//     loop runs on in the writer (serve), which never calls back into an
+//     attempt, and the run is never reused.
 //   - A client's credential never goes upstream; an upstream credential
 //     never reaches a client, a log line or an error message.
 //   - Memory per stream is bounded: one read buffer handed between two
-//     goroutines, plus at most one held-back SSE line (maxLine).
+//     goroutines, plus at most one held-back SSE line (protocol's maxLine).
 //   - Nothing on the request path unmarshals a body, commits to bbolt or
-//     holds a lock across I/O. Ledger records go to the ledger's in-memory queue.
-//   - Every request ends in exactly one ledger record (or none for
-//     count_tokens calls that were not refused, model lists, and the 503s
-//     of a failing ledger), which settles its budget reservation before
-//     the lease is released: a waiter rechecks its budget on getting the
-//     slot (stillAdmitted).
+//     holds a lock across I/O. Ledger records go to the ledger's in-memory
+//     queue. Buffered upstream calls run on the handler's goroutine.
 //   - A rotated OAuth token is saved before its access token is used; one
 //     that cannot be saved (after a few tries) is never used, and its
-//     account goes to error (Tokens, ErrTokenNotPersisted).
+//     account goes to error (oauth.ErrTokenNotPersisted).
 //   - A keepalive is only ever bytes every official client of the
 //     protocol skips (Protocol.Keepalive; docs/clients.md). A protocol
 //     without one (Gemini) never commits a queued stream early and relays
 //     upstream silence as silence; TCP keepalive, on for every accepted
-//     connection (lazyListener), keeps such streams' connections alive.
+//     connection (edge.LazyListener), keeps such streams' connections
+//     alive.
 //
 // Caveats:
 //   - fasthttp does not read a connection while its handler runs, so client
@@ -40,11 +65,12 @@
 //     and other unix systems; TLS connections are noticed on the next
 //     failed write instead).
 //   - fasthttp's client cannot be cancelled mid-call. Buffered calls run on
-//     the handler's goroutine through the interruptible transport, which
-//     cuts the read with a past deadline when the request's context is
-//     canceled. Streaming calls run on a goroutine of their own; an
-//     abandoned one runs on until the upstream sends headers or the header
-//     timeout strikes, and its stream is closed as soon as they arrive.
+//     the handler's goroutine through upstream's interruptible transport,
+//     which cuts the read with a past deadline when the request's context
+//     (runCtx, an upstream.Interruptible) is canceled. Streaming calls run
+//     on a goroutine of their own; an abandoned one runs on until the
+//     upstream sends headers or the header timeout strikes, and its stream
+//     is closed as soon as they arrive.
 //   - A request's context (runCtx) is not a child of the server's: every
 //     request joins the watcher's list, and shutdown cancels the list.
 //   - Finished runs are reused (runs, a sync.Pool), but only when nothing
@@ -53,8 +79,11 @@
 //     watch the watcher ever collected into a batch (it may peek at a
 //     batch after the request ended; such runs are left to the GC).
 //   - Timeouts are coarse by design: a client connection's read deadline
-//     (lazyConn) and a pooled upstream connection's header deadline
-//     (deadlineConn) are moved only when they are off by more than a
-//     slack, so a timeout may fire slightly early or late (at most a
-//     second, or a 64th of the header timeout). Interrupts are exact.
+//     (edge.LazyListener) and a pooled upstream connection's header
+//     deadline (upstream's deadlineConn) are moved only when they are off
+//     by more than a slack, so a timeout may fire slightly early or late
+//     (at most a second, or a 64th of the header timeout). Interrupts are
+//     exact.
+//   - aliases.go keeps the names package main wires with (Account, Tokens,
+//     NewTokens…) as aliases of the rooms' types.
 package proxy

@@ -5,31 +5,15 @@ import (
 	"log/slog"
 
 	"subgate/proxy/errrules"
+	"subgate/proxy/protocol"
 	"subgate/sched"
-)
-
-// ErrKind is a protocol-neutral error class; each protocol names it in its
-// own vocabulary (Anthropic "rate_limit_error", Gemini "RESOURCE_EXHAUSTED").
-type ErrKind int
-
-// Error kinds a client can see.
-const (
-	KindInvalidRequest ErrKind = iota
-	KindAuthentication
-	KindPermission
-	KindNotFound
-	KindTooLarge
-	KindRateLimit
-	KindAPI
-	KindOverloaded
-	KindUpstream
 )
 
 // clientError is what the loop answers when it cannot relay an upstream
 // reply: a status, a kind and a safe message.
 type clientError struct {
 	status int
-	kind   ErrKind
+	kind   protocol.ErrKind
 	msg    string
 }
 
@@ -39,67 +23,48 @@ type clientError struct {
 func failureError(err error, last sched.Outcome, attempts int) clientError {
 	switch {
 	case errors.Is(err, sched.ErrQueueFull):
-		return clientError{429, KindRateLimit, "too many pending requests"}
+		return clientError{429, protocol.KindRateLimit, "too many pending requests"}
 	case errors.Is(err, sched.ErrWaitTimeout):
-		return clientError{429, KindRateLimit, "concurrency limit, retry later"}
+		return clientError{429, protocol.KindRateLimit, "concurrency limit, retry later"}
 	case errors.Is(err, sched.ErrClosed):
-		return clientError{503, KindOverloaded, "server is shutting down"}
+		return clientError{503, protocol.KindOverloaded, "server is shutting down"}
 	}
 	if attempts == 0 {
-		return clientError{503, KindAPI, "no available account"}
+		return clientError{503, protocol.KindAPI, "no available account"}
 	}
 	switch last.Kind {
 	case sched.RateLimited:
-		return clientError{429, KindRateLimit, "all accounts are rate limited, retry later"}
+		return clientError{429, protocol.KindRateLimit, "all accounts are rate limited, retry later"}
 	case sched.Overloaded:
-		return clientError{503, KindOverloaded, "upstream overloaded"}
+		return clientError{503, protocol.KindOverloaded, "upstream overloaded"}
 	case sched.AuthFailed, sched.Forbidden:
-		return clientError{502, KindUpstream, "upstream authentication failed"}
+		return clientError{502, protocol.KindUpstream, "upstream authentication failed"}
 	default:
-		return clientError{502, KindUpstream, "upstream request failed"}
+		return clientError{502, protocol.KindUpstream, "upstream request failed"}
 	}
 }
 
-// kindOf is the client error kind of an upstream status, for errors the
-// gateway writes in the protocol's shape on the upstream's behalf (an
-// error rule's rewrite, a relayed error on a promised stream).
-func kindOf(status int) ErrKind {
-	switch {
-	case status == 401:
-		return KindAuthentication
-	case status == 403:
-		return KindPermission
-	case status == 404:
-		return KindNotFound
-	case status == 413:
-		return KindTooLarge
-	case status == 429:
-		return KindRateLimit
-	case status == 503 || status == 529:
-		return KindOverloaded
-	case status >= 500:
-		return KindAPI
-	}
-	return KindInvalidRequest
-}
-
-// failover releases a failed attempt with o, the account's outcome, and
+// failover ends a failed attempt with o, the account's outcome, and
 // decides whether another account may be tried. class is how the attempt
 // counts for the client's error if every account fails (errrules'
 // Decision.Class): an error rule may rest an account differently from
 // what the reply means to the client.
-func (r *run) failover(lease *sched.Lease, acct *Account, o sched.Outcome, class sched.Kind) bool {
-	lease.Release(o)
+func (r *run) failover(acct *Account, o sched.Outcome, class sched.Kind) result {
 	r.last = o
 	r.last.Kind = class // r.last only chooses the client's error and its reason
 	r.exclude = append(r.exclude, acct.Name)
-	r.s.metrics.failovers[o.Kind].Add(1)
+	r.s.metrics.Failover(o.Kind)
 	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
 	if r.attempts > r.s.cfg.MaxAccountSwitches {
-		r.fail(failureError(nil, r.last, r.attempts), nil)
-		return true
+		return r.fail(o, failureError(nil, r.last, r.attempts), nil)
 	}
-	return false
+	return result{o: o, next: again}
+}
+
+// next is failover for an outcome whose kind is also the client's error
+// class.
+func (r *run) next(acct *Account, o sched.Outcome) result {
+	return r.failover(acct, o, o.Kind)
 }
 
 // newErrorRules compiles the admin's error rules. The config was checked

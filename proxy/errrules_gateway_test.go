@@ -177,7 +177,8 @@ func TestReal403BodiesThroughGateway(t *testing.T) {
 }
 
 // TestErrorRuleActions drives every action through the gateway, with
-// rules matched by status, by substring and by regexp.
+// rules matched by status, by substring and by regexp. It is over 80
+// lines because of its table: one row per action and matcher.
 func TestErrorRuleActions(t *testing.T) {
 	serverErr := errBody("api_error", "Internal server error")
 	tests := []struct {

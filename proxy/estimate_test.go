@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"subgate/ledger"
+	"subgate/proxy/protocol"
 	"subgate/proxy/upstreamtest"
 )
 
@@ -90,7 +91,7 @@ func TestHangUpIsBilled(t *testing.T) {
 }
 
 func TestEstimated(t *testing.T) {
-	c := &Call{Body: make([]byte, 400)}
+	c := &protocol.Call{Body: make([]byte, 400)}
 	tests := []struct {
 		name string
 		u    ledger.Usage

@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/subtle"
 
 	"github.com/valyala/fasthttp"
+
+	"subgate/proxy/metrics"
+	"subgate/proxy/protocol"
 )
 
 // What a request must show before its body is read (edge.Guard calls
@@ -66,7 +70,7 @@ func isAdminPath(path []byte) bool {
 }
 
 // shapeOf is the protocol whose error shape a path's clients read.
-func (s *Server) shapeOf(path []byte) Protocol {
+func (s *Server) shapeOf(path []byte) protocol.Protocol {
 	switch string(path) {
 	case "/v1/responses", "/openai/v1/responses", "/backend-api/codex/responses", "/openai/v1/models":
 		return s.responses
@@ -89,7 +93,7 @@ func (s *Server) refuseStranger(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"error":{"message":"missing or wrong admin token or session","status":401}}`)
 		return
 	}
-	s.shapeOf(path).WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
+	writeError(ctx, s.shapeOf(path), fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid API key")
 }
 
 // metricsAllowed reports whether a request may read /metrics: with the
@@ -108,4 +112,18 @@ func (s *Server) metricsAllowed(ctx *fasthttp.RequestCtx) bool {
 		}
 	}
 	return s.cfg.AdminAuth != nil && s.cfg.AdminAuth(h)
+}
+
+// metricsHandler serves GET /metrics in the Prometheus text format.
+func (s *Server) metricsHandler(ctx *fasthttp.RequestCtx) {
+	if !s.metricsAllowed(ctx) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="subgate metrics"`)
+		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+		ctx.SetBodyString("unauthorized: send the metrics token or the admin token as a Bearer token\n")
+		return
+	}
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		s.metrics.Write(w, metrics.Sources{Sched: s.sched, Ledger: s.ledger, Tokens: s.tokens, RequestLog: s.cfg.RequestLog})
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 	"google.golang.org/genai"
 
+	"subgate/proxy/protocol"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
@@ -143,7 +144,7 @@ func TestGeminiRateLimits(t *testing.T) {
 		t.Errorf("g1 RetryInfo cooldown %v", d)
 	}
 	// Until the next Pacific midnight, capped by max_cooldown (6h).
-	want := nextPacificMidnight(time.Now())
+	want := protocol.NextPacificMidnight(time.Now())
 	if cp := time.Now().Add(6 * time.Hour); cp.Before(want) {
 		want = cp
 	}

@@ -102,7 +102,7 @@ func newHarnessWith(t *testing.T, upcfg upstreamtest.Config, accounts []Account,
 				t.Errorf("account %s left with in_flight=%d waiting=%d", st.Name, st.InFlight, st.Waiting)
 			}
 		}
-		if n := registered(srv.up.tr); n != 0 {
+		if n := srv.up.Registered(); n != 0 {
 			t.Errorf("%d upstream calls left registered", n)
 		}
 	})

@@ -1,95 +1,32 @@
 package proxy
 
 import (
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/protocol"
 )
 
-// Claude Code's side requests that need no model: answering them locally
-// spares the subscription (clients.md).
-const (
-	titlePrompt = "Please write a 5-10 word title for the following conversation:"
-	topicPrompt = "nalyze if this message indicates a new conversation topic"
-)
-
-// probeReply returns the canned text for a Claude Code probe, or "" when
-// the request is a real one.
-func probeReply(c *Call) string {
-	if c.Proto.Platform() != "anthropic" || c.Endpoint != EndpointGenerate {
-		return ""
-	}
-	body := gjson.Parse(view(c.Body))
-	msgs := body.Get("messages").Array()
-	if len(msgs) != 1 {
-		return ""
-	}
-	user := textOf(msgs[0].Get("content"))
-	system := textOf(body.Get("system"))
-	switch {
-	case strings.TrimSpace(user) == "Warmup":
-		return "Warmup complete."
-	case c.MaxTokens == 1 && strings.TrimSpace(user) == "quota":
-		return "ok"
-	case strings.Contains(system, topicPrompt) || strings.Contains(user, topicPrompt):
-		return `{"isNewTopic": false, "title": null}`
-	case strings.Contains(user, titlePrompt) || strings.Contains(system, titlePrompt):
-		return "Conversation"
-	}
-	return ""
-}
-
-// textOf joins the text of a string or an array of content blocks.
-func textOf(v gjson.Result) string {
-	if v.Type == gjson.String {
-		return v.Str
-	}
-	var b strings.Builder
-	v.ForEach(func(_, blk gjson.Result) bool {
-		b.WriteString(blk.Get("text").String())
-		return true
-	})
-	return b.String()
-}
-
-// intercept answers a probe locally, in the shape the client asked for,
-// and records it as intercepted. It reports whether it answered.
+// intercept answers a Claude Code probe locally (protocol.ProbeReply), in
+// the shape the client asked for, and records it as intercepted: the one
+// record of a request that ends this way. It reports whether it answered.
 func (r *run) intercept() bool {
-	text := probeReply(r.call)
+	c := r.call
+	text := protocol.ProbeReply(c)
 	if text == "" {
 		return false
 	}
-	c := r.call
-	id := "msg_subgate_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	content := `{"type":"text","text":` + string(jsonString(text)) + `}`
-	usage := `{"input_tokens":0,"output_tokens":0}`
+	ct, body := protocol.ProbeAnswer(c.Model, text, c.Stream)
 	ctx := r.ctx
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	if !c.Stream {
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"id":"` + id + `","type":"message","role":"assistant","model":` + string(jsonString(c.Model)) +
-			`,"content":[` + content + `],"stop_reason":"end_turn","stop_sequence":null,"usage":` + usage + `}`)
-	} else {
-		ctx.SetContentType("text/event-stream")
-		var b strings.Builder
-		ev := func(name, data string) { b.WriteString("event: " + name + "\ndata: " + data + "\n\n") }
-		ev("message_start", `{"type":"message_start","message":{"id":"`+id+`","type":"message","role":"assistant","model":`+string(jsonString(c.Model))+`,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`+usage+`}}`)
-		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
-		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`+string(jsonString(text))+`}}`)
-		ev("content_block_stop", `{"type":"content_block_stop","index":0}`)
-		ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":0}}`)
-		ev("message_stop", `{"type":"message_stop"}`)
-		ctx.SetBodyString(b.String())
-	}
+	ctx.SetContentType(ct)
+	ctx.SetBodyString(body)
 	if r.s.ledger != nil && !r.settled {
 		r.settled = true
 		r.s.ledger.Record(ledger.Record{
-			Time: r.start, Key: c.Key.Name, Platform: c.Proto.Platform(), Model: c.Model,
+			Time: r.start, Key: r.key.Name, Platform: c.Proto.Platform(), Model: c.Model,
 			Stream: c.Stream, Status: 200, Duration: time.Since(r.start), Intercepted: true,
 			Reservation: r.reservation,
 		})

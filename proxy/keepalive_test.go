@@ -17,6 +17,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 	"google.golang.org/genai"
 
+	"subgate/proxy/protocol"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
@@ -108,17 +109,17 @@ func sdkCases() []sdkCase {
 		{
 			name: "anthropic-sdk-go messages", account: one(apiAccount("a1", "k1")), cred: "k1",
 			holderPath: "/v1/messages", holderBody: uniqueBody("holder", false),
-			keepalive: anthropicPing, read: readAnthropic,
+			keepalive: (&protocol.Anthropic{}).Keepalive(), read: readAnthropic,
 		},
 		{
 			name: "openai-go responses", account: one(openaiKey("o1", "sk-oa-1")), cred: "sk-oa-1",
 			holderPath: "/v1/responses", holderBody: `{"model":"gpt-5","input":"holder"}`,
-			keepalive: sseComment, read: readResponses,
+			keepalive: (&protocol.OpenAI{}).Keepalive(), read: readResponses,
 		},
 		{
 			name: "openai-go chat", account: one(openaiKey("o1", "sk-oa-1")), cred: "sk-oa-1",
 			holderPath: "/v1/chat/completions", holderBody: `{"model":"gpt-5","messages":[{"role":"user","content":"holder"}]}`,
-			keepalive: sseComment, read: readChat,
+			keepalive: (&protocol.OpenAI{}).Keepalive(), read: readChat,
 		},
 		{
 			name: "genai streamGenerateContent", account: one(geminiKey("g1", "AIza-1")), cred: "AIza-1",

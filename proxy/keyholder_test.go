@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/tidwall/gjson"
-	"github.com/valyala/fasthttp"
 
+	"subgate/proxy/protocol"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
@@ -128,7 +128,7 @@ func TestOversizedModelIsRefused(t *testing.T) {
 	}
 	recs := h.records(21)
 	for _, r := range recs[1:] {
-		if r.Status != 400 || len(r.Model) > maxModelLen || len(r.Error) > 1024 {
+		if r.Status != 400 || len(r.Model) > protocol.MaxModelLen || len(r.Error) > 1024 {
 			t.Errorf("record status=%d model=%d bytes error=%d bytes", r.Status, len(r.Model), len(r.Error))
 		}
 	}
@@ -154,7 +154,7 @@ func TestOversizedModelIsRefused(t *testing.T) {
 func TestModelNameRules(t *testing.T) {
 	h := newHarness(t, []Account{apiAccount("a1", "k1"), openaiKey("o1", "sk-o1"), geminiKey("g1", "AIza-1")})
 	bad := []string{
-		strings.Repeat("a", maxModelLen+1),
+		strings.Repeat("a", protocol.MaxModelLen+1),
 		"claude sonnet",
 		`claude\nsonnet`,
 		`claude\"x`,
@@ -164,7 +164,7 @@ func TestModelNameRules(t *testing.T) {
 		"claude#x",
 	}
 	good := []string{
-		strings.Repeat("a", maxModelLen),
+		strings.Repeat("a", protocol.MaxModelLen),
 		"claude-opus-4-6[1m]",
 		"anthropic.claude-3-5-sonnet-20240620-v1:0",
 		"claude-3-5-sonnet@20240620",
@@ -200,7 +200,7 @@ func TestModelNameRules(t *testing.T) {
 	}
 	// Gemini's model comes from the path.
 	gem := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
-	for _, m := range []string{strings.Repeat("g", maxModelLen+1), "gemini%20pro", "gemini%0Apro", "gemini%C3%A9"} {
+	for _, m := range []string{strings.Repeat("g", protocol.MaxModelLen+1), "gemini%20pro", "gemini%0Apro", "gemini%C3%A9"} {
 		status, b := h.rawPost("/v1beta/models/"+m+":generateContent", gem, "x-goog-api-key", testKey)
 		if status != 400 || gjson.GetBytes(b, "error.status").String() != "INVALID_ARGUMENT" {
 			t.Errorf("gemini model %.20q: status %d %s", m, status, b)
@@ -341,27 +341,6 @@ func TestClientQueryKeyNeverForwarded(t *testing.T) {
 		}
 		if bytes.Contains(reqs[0].Body, []byte(testKey)) {
 			t.Errorf("%s: body carries the client key", tt.uri)
-		}
-	}
-}
-
-// TestUpstreamQuery is upstreamQuery's table: pairs re-encoded, key
-// dropped, the raw string reused when nothing changed.
-func TestUpstreamQuery(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"beta=true", "beta=true"},
-		{"beta=true&key=sk-sg-x", "beta=true"},
-		{"key=a&key=b", ""},
-		{"a=1%262&b=x%20y", "a=1%262&b=x+y"},
-		{"a=%0d%0aHost:evil", "a=%0D%0AHost%3Aevil"},
-		{"flag", "flag"},
-	}
-	for _, tt := range tests {
-		var args fasthttp.Args
-		args.Parse(tt.in)
-		if got := upstreamQuery(&args, tt.in); got != tt.want {
-			t.Errorf("upstreamQuery(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

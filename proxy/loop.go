@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/protocol"
 	"subgate/sched"
 )
 
@@ -22,9 +23,10 @@ type run struct {
 	rctx  context.Context // &rc
 	rc    runCtx          // canceled when the client hangs up or at shutdown
 	wt    watch
-	call  *Call
-	callv Call         // what call points to
-	hdr   [8][2]string // backs callv.Header for the usual few headers
+	key   *Key
+	call  *protocol.Call
+	callv protocol.Call // what call points to
+	hdr   [8][2]string  // backs callv.Header for the usual few headers
 	pool  *pool
 	start time.Time
 	ip    netip.Addr // the client's address, for the request log
@@ -58,8 +60,11 @@ type run struct {
 	// conn is the client connection of a stream, for write deadlines.
 	conn net.Conn
 	// w is the client stream once the request committed to a 200 SSE
-	// reply (while waiting for a slot); errors then become SSE events.
+	// reply; errors then become SSE events.
 	w *bufio.Writer
+	// waiting is the scheduler's answer a queued stream waits for: the
+	// stream writer's first attempt takes it (acquire).
+	waiting <-chan acquired
 	// watchFree is set by finish when the watcher never collected the
 	// run's watch, so that nothing outside the run can reach it.
 	watchFree bool
@@ -68,64 +73,9 @@ type run struct {
 // handle authenticates, parses and runs a request through the loop. It
 // reports whether the request's run stamped the overhead header (every
 // request that reaches the loop); the early refusals do not.
-func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) bool {
-	start := ctx.Time() // stamped by fasthttp just before the handler
-	if start.IsZero() {
-		start = time.Now()
-	}
-	p := s.pool.load()
-	key := s.authenticate(ctx, p)
-	if key == nil {
-		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid API key")
-		return false
-	}
-	if !s.admitKey(ctx, proto, key, start) {
-		return false
-	}
-	body := ctx.PostBody()
-	if !isJSONObject(body) {
-		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, errNotJSON.Error())
-		return false
-	}
-	// The run and its call are one object, reused (see recycle).
-	r := runs.Get().(*run)
-	r.s, r.ctx, r.pool, r.start = s, ctx, p, start
-	r.ip, _ = netipAddr(ctx)
-	r.callv = Call{
-		Proto:    proto,
-		Endpoint: ep,
-		Key:      key,
-		Path:     internPath(ctx.Path()),
-		Body:     body, // fasthttp's buffer: see the copy after Parse
-	}
-	c := &r.callv
-	r.call = c
-	c.Header = r.hdr[:0]
-	if q := ctx.QueryArgs().QueryString(); len(q) > 0 {
-		c.Query = string(q)
-	}
-	if err := proto.Parse(ctx, c); err != nil {
-		proto.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, err.Error())
-		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
-		return false
-	}
-	// fasthttp reuses the request's buffer once the handler returns, even
-	// for another client. A buffered exchange runs entirely on this
-	// goroutine (the interruptible transport), so it may send the buffer
-	// as it is; a streaming call runs on a goroutine that can outlive the
-	// handler, so it sends a copy. Protocols that may stream upstream for
-	// a buffered client (Codex) always copy.
-	if _, streamsUp := proto.(upstreamStreamer); c.Stream || streamsUp {
-		c.Body = append([]byte(nil), body...)
-	}
-	// Not a child of s.ctx: registering thousands of children under the
-	// server context's one lock costs every request a contended lock. The
-	// watcher list, which every run joins, carries shutdown instead.
-	r.rctx = &r.rc
-	if !r.admitCall() {
-		return false
-	}
-	if key.InterceptWarmup && r.intercept() {
+func (s *Server) handle(ctx *fasthttp.RequestCtx, proto protocol.Protocol, ep protocol.Endpoint) bool {
+	r := s.newRun(ctx, proto, ep)
+	if r == nil {
 		return false
 	}
 	s.watch.add(&r.wt, ctx.Conn(), &r.rc)
@@ -142,10 +92,70 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto Protocol, ep Endpoint) b
 			}
 		}
 	}()
-	for !r.try() {
-	}
+	r.serve()
 	finished = true
 	return true
+}
+
+// newRun authenticates a request, parses it and admits it to the loop:
+// nil when it was refused (its answer written) or answered locally.
+func (s *Server) newRun(ctx *fasthttp.RequestCtx, proto protocol.Protocol, ep protocol.Endpoint) *run {
+	start := ctx.Time() // stamped by fasthttp just before the handler
+	if start.IsZero() {
+		start = time.Now()
+	}
+	p := s.pool.load()
+	key := s.authenticate(ctx, p)
+	if key == nil {
+		writeError(ctx, proto, fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid API key")
+		return nil
+	}
+	if !s.admitKey(ctx, proto, key, start) {
+		return nil
+	}
+	body := ctx.PostBody()
+	if !protocol.IsJSONObject(body) {
+		writeError(ctx, proto, fasthttp.StatusBadRequest, protocol.KindInvalidRequest, protocol.ErrNotJSON.Error())
+		return nil
+	}
+	// The run and its call are one object, reused (see recycle).
+	r := runs.Get().(*run)
+	r.s, r.ctx, r.pool, r.start, r.key = s, ctx, p, start, key
+	r.ip, _ = netipAddr(ctx)
+	r.callv = protocol.Call{
+		Proto:    proto,
+		Endpoint: ep,
+		Path:     internPath(ctx.Path()),
+		Body:     body, // fasthttp's buffer: see the copy after Parse
+	}
+	c := &r.callv
+	r.call = c
+	c.Header = r.hdr[:0]
+	if q := ctx.QueryArgs().QueryString(); len(q) > 0 {
+		c.Query = string(q)
+	}
+	if err := proto.Parse(protocol.Head{Header: &ctx.Request.Header, Args: ctx.QueryArgs()}, c); err != nil {
+		writeError(ctx, proto, fasthttp.StatusBadRequest, protocol.KindInvalidRequest, err.Error())
+		s.refuse(key, c.Model, proto, fasthttp.StatusBadRequest, err.Error())
+		return nil
+	}
+	// fasthttp reuses the request's buffer once the handler returns, even
+	// for another client. A buffered exchange runs entirely on this
+	// goroutine (the interruptible transport), so it may send the buffer
+	// as it is; a streaming call runs on a goroutine that can outlive the
+	// handler, so it sends a copy. Protocols that may stream upstream for
+	// a buffered client (Codex) always copy.
+	if _, streamsUp := proto.(protocol.UpstreamStreamer); c.Stream || streamsUp {
+		c.Body = append([]byte(nil), body...)
+	}
+	// Not a child of s.ctx: registering thousands of children under the
+	// server context's one lock costs every request a contended lock. The
+	// watcher list, which every run joins, carries shutdown instead.
+	r.rctx = &r.rc
+	if !r.admitCall() || key.InterceptWarmup && r.intercept() {
+		return nil
+	}
+	return r
 }
 
 // internPath returns the path as a string, without an allocation for the
@@ -196,27 +206,136 @@ func (r *run) finish() {
 	}
 }
 
-// try is one attempt: acquire an account, send, classify. It reports
-// whether the request is answered (or abandoned, or handed to a stream
-// writer that carries on).
-func (r *run) try() bool {
-	lease, err, handedOff := r.acquire()
-	if handedOff {
-		return true
+// next is what the loop does after an attempt.
+type next int
+
+const (
+	again     next = iota // try another account
+	answered              // the request has its answer (or its client left)
+	queued                // a stream waits for a slot: go on in a stream writer
+	handedOff             // a stream writer relays the reply and settles the attempt
+)
+
+// result is how an attempt went: the outcome its lease is released with,
+// the request's ending when the attempt ends it, and what the loop does
+// next.
+type result struct {
+	o    sched.Outcome
+	end  ending
+	next next
+	// event is owed to a committed client stream (an error event, a
+	// buffered reply): written once the slot is free, since the client
+	// may be slow to take it.
+	event []byte
+	// relay is the upstream stream a stream writer takes over (handedOff).
+	relay exchange
+}
+
+// ending is what the ledger record of a request says; the attempt that
+// ends the request (or the loop, when no attempt got a slot) sets it.
+// A zero status means the request goes on.
+type ending struct {
+	status int
+	usage  ledger.Usage
+	acct   string
+	err    string
+	ttft   time.Duration
+}
+
+// canceled is the outcome of an attempt that says nothing of its
+// account: the client left, the key changed, a panic.
+var canceled = sched.Outcome{Kind: sched.Canceled}
+
+// serve is the failover loop: attempts, each on another account, until
+// one ends the request. It runs on the handler's goroutine, and once the
+// request committed to a 200 SSE reply while it waited for a slot, on
+// the stream writer's (see commitQueued), where it carries on with the
+// next attempt: the writer runs the loop, it never calls back into an
+// attempt. On a stream writer's goroutine an attempt never returns queued
+// or handedOff (the reply is committed already), so serve runs to the end.
+func (r *run) serve() {
+	for {
+		switch r.attempt() {
+		case again:
+		case queued:
+			r.commitQueued()
+			return
+		default: // answered, or handed to a stream writer
+			return
+		}
 	}
-	return r.use(lease, err)
+}
+
+// attempt is one try on one account: acquire a lease, use it, and end
+// the request or leave the account for the next attempt. The lease is
+// settled (its record, then its release) in exactly one place, the
+// deferred call below, unless the attempt hands an upstream stream over
+// to a stream writer (commitStream), which then settles it in its place.
+func (r *run) attempt() next {
+	lease, err, wait := r.acquire()
+	switch {
+	case wait:
+		return queued
+	case err != nil:
+		res := r.noLease(err)
+		r.settle(nil, &res)
+		return answered
+	}
+	res := result{o: canceled} // what a panic leaves
+	defer func() {
+		if res.next != handedOff {
+			r.settle(lease, &res)
+		}
+	}()
+	res = r.use(lease)
+	if res.next == handedOff {
+		r.commitStream(lease, res.relay)
+	}
+	return res.next
+}
+
+// settle ends an attempt: first the request's record, if the attempt
+// ends the request, which settles its spend; then the lease, so that a
+// waiter's budget recheck (recheck) sees that spend; last an event a
+// committed stream is still owed, never written while the slot is held.
+func (r *run) settle(lease *sched.Lease, res *result) {
+	if res.end.status != 0 {
+		r.record(&res.end)
+	}
+	if lease != nil {
+		lease.Release(res.o)
+	}
+	if res.event != nil {
+		r.writeEvent(res.event)
+	}
+}
+
+// noLease ends a request the scheduler gave no slot: the client left, or
+// no account can serve it (now, or after the attempts so far).
+func (r *run) noLease(err error) result {
+	if r.clientGone() {
+		return r.gone("", "client went away while waiting")
+	}
+	if errors.Is(err, sched.ErrNoAccount) && r.attempts > 0 {
+		err = nil
+	}
+	ce := failureError(err, r.last, r.attempts)
+	if r.unsupported && r.attempts == 0 {
+		ce = clientError{400, protocol.KindInvalidRequest, "no account of this group can serve " + r.call.Path + " (ChatGPT subscription accounts only serve /v1/responses)"}
+	}
+	return r.fail(canceled, ce, err)
 }
 
 // schedRequest is what this request asks of the scheduler.
 func (r *run) schedRequest() sched.Request {
 	c := r.call
 	return sched.Request{
-		Group:          c.Key.Group,
+		Group:          r.key.Group,
 		Platform:       c.Proto.Platform(),
 		Model:          c.Model,
 		Session:        c.Session,
-		Key:            c.Key.Name,
-		KeyConcurrency: c.Key.Concurrency,
+		Key:            r.key.Name,
+		KeyConcurrency: r.key.Concurrency,
 		Exclude:        r.exclude,
 		Now:            r.schedNow(),
 	}
@@ -232,179 +351,33 @@ func (r *run) schedNow() time.Time {
 	return time.Time{}
 }
 
-// use continues an attempt once Acquire has answered.
-func (r *run) use(lease *sched.Lease, err error) bool {
-	c := r.call
-	if err != nil {
-		if r.clientGone() {
-			r.record(499, ledger.Usage{}, "", "client went away while waiting", 0)
-			return true
-		}
-		if errors.Is(err, sched.ErrNoAccount) && r.attempts > 0 {
-			err = nil
-		}
-		ce := failureError(err, r.last, r.attempts)
-		if r.unsupported && r.attempts == 0 {
-			ce = clientError{400, KindInvalidRequest, "no account of this group can serve " + c.Path + " (ChatGPT subscription accounts only serve /v1/responses)"}
-		}
-		r.fail(ce, err)
-		return true
-	}
-	if lease.Waited() > 0 { // the key may have changed while it waited
-		if cur := r.s.pool.load().keys[c.Key.Hash]; cur == nil || keyUsable(cur, time.Now()) != "" {
-			lease.Release(sched.Outcome{Kind: sched.Canceled})
-			r.fail(clientError{401, KindAuthentication, "this API key was disabled while the request waited"}, nil)
-			return true
-		}
-		if !r.stillAdmitted(lease) { // others may have overspent meanwhile
-			return true
+// use runs an attempt that has its lease: the checks a wait makes
+// necessary, the account, then the upstream call and its reply.
+func (r *run) use(lease *sched.Lease) result {
+	if lease.Waited() > 0 {
+		if ce := r.recheck(); ce != nil {
+			return r.fail(canceled, *ce, nil)
 		}
 	}
 	acct := r.pool.accounts[lease.Account().Name]
 	if acct == nil { // removed by the admin since the pool was read
-		lease.Release(sched.Outcome{Kind: sched.Canceled})
 		r.exclude = append(r.exclude, lease.Account().Name)
-		return false
+		return result{o: canceled, next: again}
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			lease.Release(sched.Outcome{Kind: sched.Canceled}) // a no-op if already released
-			panic(v)
-		}
-	}()
-	c.UpstreamModel = lease.UpstreamModel()
-	if acct.InterceptWarmup && !c.Key.InterceptWarmup && r.w == nil && r.intercept() {
-		lease.Release(sched.Outcome{Kind: sched.Canceled})
-		return true
+	r.call.UpstreamModel = lease.UpstreamModel()
+	if acct.InterceptWarmup && !r.key.InterceptWarmup && r.w == nil && r.intercept() {
+		return result{o: canceled, next: answered}
 	}
 	r.attempts++
-	return r.send(lease, acct)
+	x, res, ok := r.send(acct)
+	if !ok {
+		return res
+	}
+	return r.reply(x)
 }
 
 // clientGone reports whether the request was canceled by the client (not
 // by a server shutdown).
 func (r *run) clientGone() bool {
 	return r.rctx.Err() != nil && r.s.ctx.Err() == nil
-}
-
-// send calls the upstream with the leased account; on a 401 from an OAuth
-// account it refreshes the token once and retries the same account.
-func (r *run) send(lease *sched.Lease, acct *Account) bool {
-	s, c := r.s, r.call
-	token := acct.APIKey
-	if acct.OAuth() {
-		var err error
-		if token, err = s.tokens.Token(r.rctx, acct); err != nil {
-			return r.tokenFailed(lease, acct, err)
-		}
-	}
-	cp, err := s.up.client(acct.Proxy)
-	if err != nil {
-		return r.next(lease, acct, sched.Outcome{Kind: sched.AuthFailed, Reason: "egress proxy: " + err.Error()})
-	}
-	stream := c.Stream
-	if us, ok := c.Proto.(upstreamStreamer); ok {
-		stream = us.UpstreamStream(c, acct)
-	}
-	client := cp.buffered
-	if stream {
-		client = cp.streaming
-	}
-	c.Acct = acct
-	if p, ok := c.Proto.(preparer); ok {
-		err := p.Before(r.rctx, c, acct, token)
-		if errors.Is(err, errUpstreamUnauthorized) && acct.Type == "oauth" {
-			if token, err = s.tokens.Refresh(r.rctx, acct, token); err != nil {
-				return r.tokenFailed(lease, acct, err)
-			}
-			err = p.Before(r.rctx, c, acct, token)
-		}
-		if err != nil {
-			if r.clientGone() {
-				lease.Release(sched.Outcome{Kind: sched.Canceled})
-				r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
-				return true
-			}
-			return r.next(lease, acct, sched.Outcome{Kind: sched.ServerError, Reason: err.Error()})
-		}
-	}
-	for refreshed := false; ; refreshed = true {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		if err := c.Proto.Prepare(req, c, acct, token); err != nil {
-			fasthttp.ReleaseRequest(req)
-			fasthttp.ReleaseResponse(resp)
-			if errors.Is(err, errNotSupported) {
-				lease.Release(sched.Outcome{Kind: sched.Canceled})
-				r.exclude = append(r.exclude, acct.Name)
-				r.unsupported = true
-				r.attempts-- // not an upstream attempt
-				return false
-			}
-			lease.Release(sched.Outcome{Kind: sched.RequestError})
-			r.fail(clientError{400, KindInvalidRequest, "cannot rewrite request: " + err.Error()}, err)
-			return true
-		}
-		sent := time.Now()
-		err := s.up.doSent(r.rctx, client, req, resp, sent, s.cfg.HeaderTimeout)
-		r.answered = time.Now()
-		wait := r.answered.Sub(sent)
-		r.upstreamWait += wait
-		if err != nil {
-			if r.clientGone() {
-				lease.Release(sched.Outcome{Kind: sched.Canceled})
-				r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
-				return true
-			}
-			return r.next(lease, acct, sched.Outcome{Kind: sched.ServerError, Reason: err.Error()})
-		}
-		s.metrics.upstream.observe(wait)
-		status := resp.StatusCode()
-		if status == fasthttp.StatusUnauthorized && acct.Type == "oauth" && !refreshed {
-			releaseExchange(req, resp)
-			if token, err = s.tokens.Refresh(r.rctx, acct, token); err != nil {
-				return r.tokenFailed(lease, acct, err)
-			}
-			continue
-		}
-		if status < 200 || status > 299 {
-			return r.upstreamError(lease, acct, req, resp)
-		}
-		c.RequestID = requestID(&resp.Header)
-		switch {
-		case stream && isEventStream(resp) && c.Stream:
-			r.stream(lease, acct, req, resp)
-		case stream && isEventStream(resp):
-			r.collect(lease, acct, req, resp)
-		default:
-			r.buffered(lease, acct, req, resp)
-		}
-		return true
-	}
-}
-
-// tokenFailed ends an attempt whose OAuth token could not be had: a
-// rejected refresh token or a rotated token that could not be saved sets
-// the account to error, anything else counts as a server error.
-func (r *run) tokenFailed(lease *sched.Lease, acct *Account, err error) bool {
-	if r.clientGone() {
-		lease.Release(sched.Outcome{Kind: sched.Canceled})
-		r.record(499, ledger.Usage{}, acct.Name, "client went away", 0)
-		return true
-	}
-	o := sched.Outcome{Kind: sched.ServerError, Reason: "oauth refresh: " + err.Error()}
-	switch {
-	case errors.Is(err, ErrTokenNotPersisted):
-		// Not the account's fault, but serving it would lose its login
-		// at the next restart: error until someone looks.
-		o = sched.Outcome{Kind: sched.AuthFailed, Reason: ErrTokenNotPersisted.Error()}
-	case errors.Is(err, ErrRefreshRejected):
-		o.Kind = sched.AuthFailed
-	}
-	return r.next(lease, acct, o)
-}
-
-// next releases a failed attempt and decides whether another account may
-// be tried; the outcome's kind is also the client's error class.
-func (r *run) next(lease *sched.Lease, acct *Account, o sched.Outcome) bool {
-	return r.failover(lease, acct, o, o.Kind)
 }

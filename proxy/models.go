@@ -2,25 +2,10 @@ package proxy
 
 import (
 	"slices"
-	"strconv"
 
 	"github.com/valyala/fasthttp"
-)
 
-// Model lists answered locally: clients use them only to offer choices, so
-// a local list beats a call to an account.
-var (
-	claudeModels = []string{
-		"claude-opus-4-7", "claude-opus-4-6", "claude-opus-4-5", "claude-opus-4-1",
-		"claude-sonnet-4-6", "claude-sonnet-4-5", "claude-haiku-4-5",
-	}
-	openaiModels = []string{
-		"gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex", "gpt-5.2", "gpt-5.2-codex",
-		"gpt-5.1", "gpt-5.1-codex", "gpt-5.1-codex-max", "gpt-5.1-codex-mini", "gpt-5", "gpt-5-codex", "gpt-5-mini",
-	}
-	geminiModels = []string{
-		"gemini-3.1-pro-preview", "gemini-3-pro-preview", "gemini-3-flash-preview", "gemini-2.5-pro", "gemini-2.5-flash",
-	}
+	"subgate/proxy/protocol"
 )
 
 // modelIDs is the built-in list for a platform plus the names the model
@@ -53,42 +38,17 @@ func (s *Server) models(ctx *fasthttp.RequestCtx) {
 	}
 	if k == nil {
 		if openai {
-			s.responses.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid api key")
+			writeError(ctx, s.responses, fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid api key")
 		} else {
-			s.anthropic.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
+			writeError(ctx, s.anthropic, fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid x-api-key")
 		}
 		return
 	}
 	var b []byte
 	if openai {
-		b = []byte(`{"object":"list","data":[`)
-		for i, id := range s.modelIDs(p, k, "openai", openaiModels) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"id":`...)
-			b = strconv.AppendQuote(b, id)
-			b = append(b, `,"object":"model","created":1735689600,"owned_by":"subgate"}`...)
-		}
-		b = append(b, `]}`...)
+		b = protocol.OpenAIModelList(s.modelIDs(p, k, "openai", protocol.OpenAIModels))
 	} else {
-		ids := s.modelIDs(p, k, "anthropic", claudeModels)
-		b = []byte(`{"data":[`)
-		for i, id := range ids {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"type":"model","id":`...)
-			b = strconv.AppendQuote(b, id)
-			b = append(b, `,"display_name":`...)
-			b = strconv.AppendQuote(b, id)
-			b = append(b, `,"created_at":"2025-01-01T00:00:00Z"}`...)
-		}
-		b = append(b, `],"has_more":false,"first_id":`...)
-		b = strconv.AppendQuote(b, ids[0])
-		b = append(b, `,"last_id":`...)
-		b = strconv.AppendQuote(b, ids[len(ids)-1])
-		b = append(b, '}')
+		b = protocol.AnthropicModelList(s.modelIDs(p, k, "anthropic", protocol.ClaudeModels))
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
@@ -99,23 +59,11 @@ func (s *Server) geminiModels(ctx *fasthttp.RequestCtx) {
 	p := s.pool.load()
 	k := s.authenticate(ctx, p)
 	if k == nil {
-		s.gemini.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "API key not valid")
+		writeError(ctx, s.gemini, fasthttp.StatusUnauthorized, protocol.KindAuthentication, "API key not valid")
 		return
 	}
-	b := []byte(`{"models":[`)
-	for i, id := range s.modelIDs(p, k, "gemini", geminiModels) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"name":`...)
-		b = strconv.AppendQuote(b, "models/"+id)
-		b = append(b, `,"displayName":`...)
-		b = strconv.AppendQuote(b, id)
-		b = append(b, `,"supportedGenerationMethods":["generateContent","streamGenerateContent","countTokens"]}`...)
-	}
-	b = append(b, `]}`...)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(b)
+	ctx.SetBody(protocol.GeminiModelList(s.modelIDs(p, k, "gemini", protocol.GeminiModels)))
 }
 
 func (s *Server) groupHas(p *pool, k *Key, platform string) bool {

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/metrics"
 	"subgate/proxy/reqlog"
 )
 
@@ -18,16 +19,16 @@ import (
 // server has one. No secret and no body ever reaches the log.
 func (r *run) observe(status int, u ledger.Usage, cost int64, acct, errMsg string, dur, ttft time.Duration) {
 	s, c := r.s, r.call
-	s.metrics.request(reqLabels{proto: c.Proto.Platform(), key: c.Key.Name, account: acct, model: c.Model, status: status}, u, cost)
+	s.metrics.Request(metrics.Labels{Proto: c.Proto.Platform(), Key: r.key.Name, Account: acct, Model: c.Model, Status: status}, u, cost)
 	if ttft > 0 {
-		s.metrics.ttft.observe(ttft)
+		s.metrics.TTFT.Observe(ttft)
 	}
 	rl := s.cfg.RequestLog
 	if rl != nil && !rl.Enabled() || rl == nil && !s.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
 	e := reqlog.Entry{
-		Time: r.recorded, Route: c.Path, Key: c.Key.Name, IP: r.ip, Acct: acct, Model: c.Model,
+		Time: r.recorded, Route: c.Path, Key: r.key.Name, IP: r.ip, Acct: acct, Model: c.Model,
 		Status: status, Stream: c.Stream, In: u.InputTokens, Out: u.OutputTokens,
 		CacheRead: u.CacheReadTokens, CacheWrite: u.CacheCreationTokens,
 		Ms: dur.Milliseconds(), TTFTMs: ttft.Milliseconds(), Failovers: max(r.attempts-1, 0), Err: errMsg,

@@ -8,7 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
-	"subgate/sched"
+	"subgate/proxy/protocol"
 )
 
 // defaultMaxTokens is the output assumed when a request names no limit:
@@ -28,15 +28,15 @@ func keyUsable(k *Key, now time.Time) string {
 
 // admitKey checks the key's state at now (the request's start) and the
 // client address before the body is read.
-func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now time.Time) bool {
+func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto protocol.Protocol, k *Key, now time.Time) bool {
 	if why := keyUsable(k, now); why != "" {
-		proto.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, why)
+		writeError(ctx, proto, fasthttp.StatusUnauthorized, protocol.KindAuthentication, why)
 		s.refuse(k, "", proto, fasthttp.StatusUnauthorized, why)
 		return false
 	}
 	if ip, ok := netipAddr(ctx); ok && !k.allowsIP(ip) {
 		msg := "this API key may not be used from " + ip.String()
-		proto.WriteError(ctx, fasthttp.StatusForbidden, KindPermission, msg)
+		writeError(ctx, proto, fasthttp.StatusForbidden, protocol.KindPermission, msg)
 		s.refuse(k, "", proto, fasthttp.StatusForbidden, msg)
 		return false
 	}
@@ -50,16 +50,16 @@ func (s *Server) admitKey(ctx *fasthttp.RequestCtx, proto Protocol, k *Key, now 
 // and reserves its estimated cost against every limit of the key.
 func (r *run) admitCall() bool {
 	s, c := r.s, r.call
-	if !c.Key.allowsModel(c.Model) {
-		r.refuse(fasthttp.StatusForbidden, KindPermission, "model "+strconv.Quote(c.Model)+" is not allowed for this API key")
+	if !r.key.allowsModel(c.Model) {
+		r.refuse(fasthttp.StatusForbidden, protocol.KindPermission, "model "+strconv.Quote(c.Model)+" is not allowed for this API key")
 		return false
 	}
 	if s.ledger == nil {
 		return true
 	}
-	lim := c.Key.Limits
-	if c.Endpoint != EndpointGenerate {
-		if err := s.ledger.CountRequest(c.Key.Name, lim); err != nil {
+	lim := r.key.Limits
+	if c.Endpoint != protocol.EndpointGenerate {
+		if err := s.ledger.CountRequest(r.key.Name, lim); err != nil {
 			r.refuseLimit(err)
 			return false
 		}
@@ -70,7 +70,7 @@ func (r *run) admitCall() bool {
 	case lim.HasSpendLimit():
 		priced := r.pricedModel()
 		if priced == "" && s.ledger.RefusesUnpriced(lim) {
-			r.refuse(fasthttp.StatusForbidden, KindPermission,
+			r.refuse(fasthttp.StatusForbidden, protocol.KindPermission,
 				"no price for model "+c.Model+"; the admin can add [[prices]]")
 			return false
 		}
@@ -88,7 +88,7 @@ func (r *run) admitCall() bool {
 	case lim.Unlimited():
 		return true // nothing to reserve against
 	}
-	res, err := s.ledger.Reserve(c.Key.Name, lim, est)
+	res, err := s.ledger.Reserve(r.key.Name, lim, est)
 	if err != nil {
 		r.refuseLimit(err)
 		return false
@@ -109,7 +109,7 @@ func (r *run) pricedModel() string {
 	best, bestOut := "", int64(-1)
 	for _, a := range r.pool.accounts {
 		up, ok := a.ModelMap[c.Model]
-		if !ok || a.Group != c.Key.Group || a.Platform != c.Proto.Platform() {
+		if !ok || a.Group != r.key.Group || a.Platform != c.Proto.Platform() {
 			continue
 		}
 		if p, ok := s.ledger.Price(up); ok && p.Output > bestOut {
@@ -134,7 +134,7 @@ func (r *run) refuseLimit(err error) {
 	if !reset.IsZero() {
 		r.ctx.Response.Header.Set("retry-after", strconv.Itoa(max(1, int(time.Until(reset).Seconds()+0.999))))
 	}
-	r.refuse(fasthttp.StatusTooManyRequests, KindRateLimit, err.Error())
+	r.refuse(fasthttp.StatusTooManyRequests, protocol.KindRateLimit, err.Error())
 }
 
 // msgLedgerDown is the refusal of a key with spend limits while the
@@ -147,43 +147,44 @@ const msgLedgerDown = "usage ledger unavailable"
 func (r *run) refuseLedgerDown() {
 	c := r.call
 	r.ctx.Response.Header.Set("retry-after", "5")
-	c.Proto.WriteError(r.ctx, fasthttp.StatusServiceUnavailable, KindAPI, msgLedgerDown)
-	r.s.metrics.refusals.Add(1)
-	r.s.metrics.ledgerRefusals.Add(1)
+	writeError(r.ctx, c.Proto, fasthttp.StatusServiceUnavailable, protocol.KindAPI, msgLedgerDown)
+	r.s.metrics.Refusal(true)
 	r.settled = true
 }
 
-// stillAdmitted rechecks, once a request that waited for a slot has one,
-// that its reservation still fits the key's limits: requests that ran
-// meanwhile may have settled above their estimates. Without it a key
-// whose concurrency is capped could overshoot by every queued request.
-// It answers and releases the lease when the request no longer fits.
-func (r *run) stillAdmitted(lease *sched.Lease) bool {
+// recheck is what a request that waited for its slot checks again before
+// it uses the slot: its key, which the admin may have disabled
+// meanwhile, and its reservation, which may no longer fit the key's
+// limits because requests that ran meanwhile settled above their
+// estimates. Without the second, a key whose concurrency is capped could
+// overshoot by every queued request. It returns the error to end the
+// request with, nil when it may go on.
+func (r *run) recheck() *clientError {
+	if cur := r.s.pool.load().keys[r.key.Hash]; cur == nil || keyUsable(cur, time.Now()) != "" {
+		return &clientError{fasthttp.StatusUnauthorized, protocol.KindAuthentication, "this API key was disabled while the request waited"}
+	}
 	if r.s.ledger == nil {
-		return true
+		return nil
 	}
-	err := r.s.ledger.Recheck(r.reservation, r.call.Key.Limits)
-	if err == nil {
-		return true
+	if err := r.s.ledger.Recheck(r.reservation, r.key.Limits); err != nil {
+		return &clientError{fasthttp.StatusTooManyRequests, protocol.KindRateLimit, err.Error()}
 	}
-	lease.Release(sched.Outcome{Kind: sched.Canceled})
-	r.fail(clientError{fasthttp.StatusTooManyRequests, KindRateLimit, err.Error()}, nil)
-	return false
+	return nil
 }
 
 // refuse answers a request that never reached an upstream and counts it
 // as a refusal (not billed).
-func (r *run) refuse(status int, kind ErrKind, msg string) {
-	r.call.Proto.WriteError(r.ctx, status, kind, msg)
-	r.s.refuse(r.call.Key, r.call.Model, r.call.Proto, status, msg)
+func (r *run) refuse(status int, kind protocol.ErrKind, msg string) {
+	writeError(r.ctx, r.call.Proto, status, kind, msg)
+	r.s.refuse(r.key, r.call.Model, r.call.Proto, status, msg)
 	r.settled = true
-	if r.call.Endpoint == EndpointCountTokens {
-		r.s.metrics.countTokens(r.call.Proto.Platform(), r.call.Key.Name, status)
+	if r.call.Endpoint == protocol.EndpointCountTokens {
+		r.s.metrics.CountTokens(r.call.Proto.Platform(), r.key.Name, status)
 	}
 }
 
-func (s *Server) refuse(k *Key, model string, p Protocol, status int, msg string) {
-	s.metrics.refusals.Add(1)
+func (s *Server) refuse(k *Key, model string, p protocol.Protocol, status int, msg string) {
+	s.metrics.Refusal(false)
 	s.log.Info("request refused", "key", k.Name, "model", model, "status", status, "err", msg)
 	if s.ledger == nil {
 		return
@@ -199,7 +200,7 @@ func (s *Server) refuse(k *Key, model string, p Protocol, status int, msg string
 func (s *Server) usage(ctx *fasthttp.RequestCtx) {
 	k := s.authenticate(ctx, s.pool.load())
 	if k == nil {
-		s.anthropic.WriteError(ctx, fasthttp.StatusUnauthorized, KindAuthentication, "invalid x-api-key")
+		writeError(ctx, s.anthropic, fasthttp.StatusUnauthorized, protocol.KindAuthentication, "invalid x-api-key")
 		return
 	}
 	var ws []ledger.WindowUsage

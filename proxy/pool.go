@@ -3,39 +3,20 @@ package proxy
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"subgate/ledger"
 	"subgate/sched"
 )
-
-// Account is an upstream account with what the proxy needs to call it.
-// Tokens here are the initial ones; the Tokens manager owns the live ones.
-type Account struct {
-	sched.Account
-	APIKey       string
-	AccessToken  string
-	RefreshToken string
-	IDToken      string
-	ExpiresAt    time.Time
-	AccountID    string // chatgpt-account-id (OpenAI OAuth)
-	ProjectID    string // Code Assist project (Gemini OAuth)
-	BaseURL      string // per-account upstream override
-	Proxy        string // egress proxy URL
-	FromConfig   bool
-	// InterceptWarmup answers Claude Code's probes locally instead of
-	// spending this account's quota on them.
-	InterceptWarmup bool
-}
-
-// OAuth reports whether the account authenticates with a bearer token
-// obtained through a login (OAuth or setup-token) rather than an API key.
-func (a *Account) OAuth() bool { return a.Type == "oauth" || a.Type == "setup_token" }
 
 // Key is a client key's policy. The secret itself is never kept, only its
 // SHA-256.
@@ -139,4 +120,28 @@ func schedAccounts(accounts []Account) []sched.Account {
 		out[i] = accounts[i].Account
 	}
 	return out
+}
+
+// codexAccountID is the chatgpt-account-id of a Codex account: configured,
+// or the claim in its id_token.
+func (s *Server) codexAccountID(a *Account) string {
+	if a.AccountID != "" {
+		return a.AccountID
+	}
+	return jwtClaim(s.tokens.IDToken(a), `https://api\.openai\.com/auth.chatgpt_account_id`)
+}
+
+// jwtClaim reads a string claim path from an unverified JWT payload: the
+// id_token came from the token endpoint over TLS, and only routing data is
+// read from it.
+func jwtClaim(token, path string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) < 2 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	return gjson.GetBytes(payload, path).String()
 }

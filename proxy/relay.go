@@ -9,64 +9,54 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"subgate/proxy/protocol"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
-// stream commits to a 200 SSE reply and hands the rest of the request to a
-// stream writer, which owns the lease, the upstream exchange and the run
-// from here on.
-func (r *run) stream(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
-	windows := r.call.Proto.Windows(&resp.Header)
-	if r.w != nil { // already committed to SSE: relay on this goroutine
-		r.relayAndSettle(r.w, lease, acct, req, resp, windows)
-		return
-	}
-	ctx := r.ctx
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.Response.Header.SetContentTypeBytes(resp.Header.ContentType())
-	ctx.Response.Header.Set("Cache-Control", "no-cache")
-	ctx.Response.Header.Set("X-Accel-Buffering", "no")
-	if r.call.RequestID != "" {
-		ctx.Response.Header.Set("request-id", r.call.RequestID)
-	}
-	r.setOverhead()
-	r.streaming = true
-	r.conn = ctx.Conn()
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+// commitStream hands an upstream stream and the lease it holds to a
+// stream writer: the request commits to a 200 SSE reply now, and the
+// writer relays x and settles the attempt. This is the one hand-over of a
+// lease; the writer owns it, the exchange and the run from here on.
+func (r *run) commitStream(lease *sched.Lease, x exchange) {
+	r.commit(x.resp.Header.ContentType())
+	r.ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer r.finish()
 		defer r.s.recoverStream("relay")
-		r.relayAndSettle(w, lease, acct, req, resp, windows)
+		r.w = w
+		res := result{o: canceled} // what a panic leaves
+		defer r.settle(lease, &res)
+		res = r.relayStream(w, x)
 	})
 }
 
-// relayAndSettle relays a successful upstream stream, then releases the
-// lease with the stream's outcome and records the usage.
-func (r *run) relayAndSettle(w *bufio.Writer, lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response, windows []sched.Window) {
-	defer lease.Release(sched.Outcome{Kind: sched.Canceled}) // only takes effect after a panic: Release is idempotent
-	res := r.s.relay(w, resp, r)
-	releaseExchange(req, resp)
+// relayStream relays a successful upstream stream to the committed client
+// stream w and ends the attempt with the stream's outcome.
+func (r *run) relayStream(w *bufio.Writer, x exchange) result {
+	windows := r.call.Proto.Windows(&x.resp.Header)
+	rr := r.s.relay(w, x.resp, r)
+	upstream.Release(x.req, x.resp) // before settling: the upstream connection goes back at once
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}
 	status, errMsg := 200, ""
 	switch {
-	case res.clientGone:
-		o = sched.Outcome{Kind: sched.Canceled}
+	case rr.clientGone:
+		o = canceled
 		status, errMsg = 499, "client went away mid-stream"
-	case res.failure != "":
-		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: res.failure}
-		if res.st.Err == "overloaded_error" {
+	case rr.failure != "":
+		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: rr.failure}
+		if rr.st.Err == "overloaded_error" {
 			o.Kind = sched.Overloaded
 		}
-		errMsg = res.failure
+		errMsg = rr.failure
 	}
-	r.record(status, r.streamUsage(&res), acct.Name, errMsg, res.ttft) // settle before the slot frees: see stillAdmitted
-	lease.Release(o)
 	if o.Kind == sched.Success {
-		r.bindResponse(acct, res.st.ResponseID)
+		r.bindResponse(x.acct, rr.st.ResponseID)
 	}
+	return result{o: o, end: ending{status: status, usage: r.streamUsage(&rr), acct: x.acct.Name, err: errMsg, ttft: rr.ttft}, next: answered}
 }
 
 type relayResult struct {
-	st         StreamState
+	st         protocol.StreamState
 	ttft       time.Duration
 	clientGone bool
 	failure    string // why the stream did not end normally
@@ -79,112 +69,160 @@ type chunk struct {
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// relay copies the upstream SSE body to w as it arrives, event lines
-// rewritten by the protocol, flushing after every read. A reader goroutine
-// feeds it one buffer at a time (memory per stream stays bounded) so the
-// writer can also send keepalives (when the protocol has one) and notice
-// idle upstreams and departed clients.
-func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) (res relayResult) {
-	body := resp.BodyStream()
-	chunks := make(chan chunk)
-	ack := make(chan struct{})
-	stop := make(chan struct{})
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		bp := chunkPool.Get().(*[]byte)
-		defer chunkPool.Put(bp)
-		for {
-			n, err := body.Read(*bp)
-			select {
-			case chunks <- chunk{(*bp)[:n], err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-			select {
-			case <-ack:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(stop)
-		// Closing an unfinished body stream closes the upstream connection,
-		// which is what cancels the upstream generation.
-		_ = resp.CloseBodyStream()
-		<-readerDone
-	}()
+// chunkReader reads an upstream body on a goroutine of its own, one
+// pooled buffer at a time: it sends a chunk and waits for ack before it
+// reads into the buffer again, so memory per stream stays bounded.
+type chunkReader struct {
+	chunks chan chunk
+	ack    chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+}
 
-	sc := newSSEScanner(r.call, &res.st)
-	keepalive := r.keepalive() // nil: the protocol has none, silence stays silent
-	tick := min(s.cfg.Keepalive, s.cfg.StreamIdleTimeout)
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
-	lastData, lastWrite := time.Now(), time.Now()
+func readChunks(body io.Reader) chunkReader {
+	cr := chunkReader{make(chan chunk), make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	go cr.run(body)
+	return cr
+}
+
+func (cr chunkReader) run(body io.Reader) {
+	defer close(cr.done)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
 	for {
+		n, err := body.Read(*bp)
 		select {
-		case ch := <-chunks:
-			if len(ch.b) > 0 {
-				if res.ttft == 0 {
-					res.ttft = time.Since(r.start)
-				}
-				lastData = time.Now()
-				sc.feed(w, ch.b)
-				if err := r.flush(w); err != nil {
-					res.clientGone = true
-					return res
-				}
-				lastWrite = lastData
-			}
-			if ch.err != nil {
-				if errors.Is(ch.err, io.EOF) && res.st.Done {
-					sc.finish(w)
-					_ = w.Flush()
-					return res
-				}
-				res.failure = "upstream stream ended before its terminal event"
-				if res.st.Err != "" {
-					res.failure = "upstream error event: " + res.st.Err
-				} else if !errors.Is(ch.err, io.EOF) {
-					res.failure = "upstream stream broke: " + ch.err.Error()
-				}
-				s.endStream(w, r, KindAPI, "upstream stream interrupted", &res)
-				return res
-			}
-			ack <- struct{}{}
-		case now := <-ticker.C:
-			if now.Sub(lastData) >= s.cfg.StreamIdleTimeout {
-				res.failure = "upstream stream idle timeout"
-				s.endStream(w, r, KindAPI, "upstream stream timed out", &res)
-				return res
-			}
-			if keepalive != nil && now.Sub(lastWrite) >= s.cfg.Keepalive && !sc.midEvent() {
-				_, _ = w.Write(keepalive)
-				if err := r.flush(w); err != nil {
-					res.clientGone = true
-					return res
-				}
-				lastWrite = now
-			}
-		case <-r.rctx.Done():
-			if r.clientGone() {
-				res.clientGone = true
-				return res
-			}
-			res.failure = "server shutting down"
-			s.endStream(w, r, KindOverloaded, "server is shutting down", &res)
-			return res
+		case cr.chunks <- chunk{(*bp)[:n], err}:
+		case <-cr.stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-cr.ack:
+		case <-cr.stop:
+			return
 		}
 	}
 }
 
+// close stops the reader and waits for it. Closing an unfinished body
+// stream closes the upstream connection, which is what cancels the
+// upstream generation (and unblocks a read in progress).
+func (cr chunkReader) close(resp *fasthttp.Response) {
+	close(cr.stop)
+	_ = resp.CloseBodyStream()
+	<-cr.done
+}
+
+// relay copies the upstream SSE body to w as it arrives, event lines
+// rewritten by the protocol, flushing after every read. A reader goroutine
+// feeds it one buffer at a time (chunkReader) so the writer can also send
+// keepalives (when the protocol has one) and notice idle upstreams and
+// departed clients.
+func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) relayResult {
+	cr := readChunks(resp.BodyStream())
+	defer cr.close(resp)
+	rl := relaying{s: s, r: r, w: w, keepalive: r.keepalive()} // nil keepalive: silence stays silent
+	rl.sc = protocol.NewSSEScanner(r.call, &rl.res.st)
+	ticker := time.NewTicker(min(s.cfg.Keepalive, s.cfg.StreamIdleTimeout))
+	defer ticker.Stop()
+	rl.lastData, rl.lastWrite = time.Now(), time.Now()
+	for {
+		select {
+		case ch := <-cr.chunks:
+			if rl.chunk(ch) {
+				return rl.res
+			}
+			cr.ack <- struct{}{}
+		case now := <-ticker.C:
+			if rl.tick(now) {
+				return rl.res
+			}
+		case <-r.rctx.Done():
+			if r.clientGone() {
+				rl.res.clientGone = true
+				return rl.res
+			}
+			rl.res.failure = "server shutting down"
+			s.endStream(w, r, protocol.KindOverloaded, "server is shutting down", &rl.res)
+			return rl.res
+		}
+	}
+}
+
+// relaying is one relay's state.
+type relaying struct {
+	s         *Server
+	r         *run
+	w         *bufio.Writer
+	sc        *protocol.SSEScanner
+	keepalive []byte
+	res       relayResult
+	// lastData is when the upstream last sent bytes, lastWrite when the
+	// client was last sent some.
+	lastData, lastWrite time.Time
+}
+
+// chunk relays one read of the upstream body; it reports whether the
+// stream ended.
+func (rl *relaying) chunk(ch chunk) bool {
+	res, r := &rl.res, rl.r
+	if len(ch.b) > 0 {
+		if res.ttft == 0 {
+			res.ttft = time.Since(r.start)
+		}
+		rl.lastData = time.Now()
+		rl.sc.Feed(rl.w, ch.b)
+		if err := r.flush(rl.w); err != nil {
+			res.clientGone = true
+			return true
+		}
+		rl.lastWrite = rl.lastData
+	}
+	if ch.err == nil {
+		return false
+	}
+	if errors.Is(ch.err, io.EOF) && res.st.Done {
+		rl.sc.Finish(rl.w)
+		_ = rl.w.Flush()
+		return true
+	}
+	res.failure = "upstream stream ended before its terminal event"
+	if res.st.Err != "" {
+		res.failure = "upstream error event: " + res.st.Err
+	} else if !errors.Is(ch.err, io.EOF) {
+		res.failure = "upstream stream broke: " + ch.err.Error()
+	}
+	rl.s.endStream(rl.w, r, protocol.KindAPI, "upstream stream interrupted", res)
+	return true
+}
+
+// tick ends a stream whose upstream has been idle too long, and keeps an
+// idle client stream alive between events; it reports whether the stream
+// ended.
+func (rl *relaying) tick(now time.Time) bool {
+	cfg := &rl.s.cfg
+	if now.Sub(rl.lastData) >= cfg.StreamIdleTimeout {
+		rl.res.failure = "upstream stream idle timeout"
+		rl.s.endStream(rl.w, rl.r, protocol.KindAPI, "upstream stream timed out", &rl.res)
+		return true
+	}
+	if rl.keepalive != nil && now.Sub(rl.lastWrite) >= cfg.Keepalive && !rl.sc.MidEvent() {
+		_, _ = rl.w.Write(rl.keepalive)
+		if err := rl.r.flush(rl.w); err != nil {
+			rl.res.clientGone = true
+			return true
+		}
+		rl.lastWrite = now
+	}
+	return false
+}
+
 // endStream ends a client stream with the protocol's error event, unless
 // the client already got the terminal event.
-func (s *Server) endStream(w *bufio.Writer, r *run, kind ErrKind, msg string, res *relayResult) {
+func (s *Server) endStream(w *bufio.Writer, r *run, kind protocol.ErrKind, msg string, res *relayResult) {
 	if res.st.Done || res.st.Err != "" {
 		return // the client already has the stream's last word
 	}

@@ -10,34 +10,63 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/protocol"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
+// reply ends an attempt whose upstream answered: an error as the error
+// rules decide, or a success relayed as the client asked — streamed,
+// collected from a stream, or buffered. The exchange is released here,
+// unless a stream relay takes it.
+func (r *run) reply(x exchange) result {
+	c := r.call
+	st := x.resp.StatusCode()
+	success := st >= 200 && st <= 299
+	if success {
+		c.RequestID = requestID(&x.resp.Header)
+	}
+	if success && x.stream && c.Stream && upstream.IsEventStream(x.resp) {
+		if r.w == nil {
+			return result{next: handedOff, relay: x} // attempt hands it to a stream writer
+		}
+		return r.relayStream(r.w, x) // committed already: relay on this goroutine
+	}
+	defer upstream.Release(x.req, x.resp)
+	switch {
+	case !success:
+		return r.upstreamError(x)
+	case x.stream && upstream.IsEventStream(x.resp):
+		return r.collect(x)
+	default:
+		return r.buffered(x)
+	}
+}
+
 // upstreamError handles a non-2xx reply as the error rules decide
 // (errrules' contract with the gateway): relay it to the client, as it is
-// or rewritten, or fail over; either way the lease is released with the
+// or rewritten, or fail over; either way the lease goes with the
 // decision's outcome.
-func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) bool {
-	defer releaseExchange(req, resp)
-	c := r.call
-	body := readLimited(resp, errrules.MaxInspect)
-	d := r.s.rules.Decide(c.Proto.Classify(resp.StatusCode(), &resp.Header, body, acct))
-	if d.Strike && r.s.strikes.Count(acct.Name, c.Key.Name, time.Now()) {
+func (r *run) upstreamError(x exchange) result {
+	c, resp := r.call, x.resp
+	body := upstream.ReadLimited(resp, errrules.MaxInspect)
+	d := r.s.rules.Decide(c.Proto.Classify(resp.StatusCode(), &resp.Header, body, x.acct))
+	if d.Strike && r.s.strikes.Count(x.acct.Name, r.key.Name, time.Now()) {
 		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
 	}
 	if !d.Relay {
-		return r.failover(lease, acct, d.Outcome, d.Class)
+		return r.failover(x.acct, d.Outcome, d.Class)
 	}
-	lease.Release(d.Outcome)
+	res := result{o: d.Outcome, end: ending{status: d.Status, acct: x.acct.Name, err: d.Outcome.Reason}, next: answered}
 	switch {
 	case r.w != nil: // a stream was promised while waiting: an error event
 		msg := d.Message
 		if msg == "" {
-			msg = "upstream rejected the request: " + gjson.Get(view(body), "error.message").String()
+			msg = "upstream rejected the request: " + gjson.GetBytes(body, "error.message").String()
 		}
-		r.writeEvent(c.Proto.StreamError(kindOf(d.Status), msg))
+		res.event = c.Proto.StreamError(protocol.KindOf(d.Status), msg)
 	case d.Message != "": // a rewrite, in the protocol's own shape
-		c.Proto.WriteError(r.ctx, d.Status, kindOf(d.Status), d.Message)
+		writeError(r.ctx, c.Proto, d.Status, protocol.KindOf(d.Status), d.Message)
 	default: // the upstream's status and body, unchanged
 		ctx := r.ctx
 		ctx.SetStatusCode(d.Status)
@@ -51,46 +80,52 @@ func (r *run) upstreamError(lease *sched.Lease, acct *Account, req *fasthttp.Req
 		}
 		ctx.SetBody(body)
 	}
-	r.record(d.Status, ledger.Usage{}, acct.Name, d.Outcome.Reason, 0)
-	return true
+	return res
 }
 
-// fail answers the client with a loop-level error.
-func (r *run) fail(ce clientError, cause error) {
+// fail answers the client with a loop-level error and ends the request;
+// o is what the attempt's lease, if any, is released with.
+func (r *run) fail(o sched.Outcome, ce clientError, cause error) result {
+	res := result{o: o, next: answered}
 	if r.w != nil {
-		r.writeEvent(r.call.Proto.StreamError(ce.kind, ce.msg))
+		res.event = r.call.Proto.StreamError(ce.kind, ce.msg)
 	} else {
 		if ce.status == fasthttp.StatusTooManyRequests {
 			r.ctx.Response.Header.Set("retry-after", "10")
 		}
-		r.call.Proto.WriteError(r.ctx, ce.status, ce.kind, ce.msg)
+		writeError(r.ctx, r.call.Proto, ce.status, ce.kind, ce.msg)
 	}
 	reason := ce.msg
 	if r.last.Reason != "" {
 		reason += ": " + r.last.Reason
 	}
 	if cause != nil {
-		r.s.log.Debug("request failed", "key", r.call.Key.Name, "err", cause)
+		r.s.log.Debug("request failed", "key", r.key.Name, "err", cause)
 	}
-	r.record(ce.status, ledger.Usage{}, "", reason, 0)
+	res.end = ending{status: ce.status, err: reason}
+	return res
+}
+
+// gone ends a request whose client left before any reply reached it: 499,
+// and nothing written.
+func (r *run) gone(acct, why string) result {
+	return result{o: canceled, end: ending{status: 499, acct: acct, err: why}, next: answered}
 }
 
 // buffered relays a complete upstream body.
-func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
-	defer releaseExchange(req, resp)
-	c := r.call
-	body := resp.Body()
+func (r *run) buffered(x exchange) result {
+	c, resp := r.call, x.resp
 	u := &r.usage // a field, not a local the interface call would move to the heap
-	out := c.Proto.Response(body, c, u)
-	o := sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header), At: r.answered}
-	// Record, which settles the spend, before the slot is freed: the
-	// key's next waiter rechecks its budget as soon as it gets the slot
-	// (stillAdmitted).
-	r.record(resp.StatusCode(), *u, acct.Name, "", r.answered.Sub(r.start))
-	lease.Release(o)
+	out := c.Proto.Response(resp.Body(), c, u)
+	res := result{
+		o:    sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header), At: r.answered},
+		end:  ending{status: resp.StatusCode(), usage: *u, acct: x.acct.Name, ttft: r.answered.Sub(r.start)},
+		next: answered,
+	}
 	if r.w != nil { // a stream was promised while waiting; the upstream sent JSON
-		r.writeEvent(out)
-		return
+		// A copy: out may be resp's buffer, released before settle writes.
+		res.event = append([]byte(nil), out...)
+		return res
 	}
 	ctx := r.ctx
 	ctx.SetStatusCode(resp.StatusCode())
@@ -101,45 +136,43 @@ func (r *run) buffered(lease *sched.Lease, acct *Account, req *fasthttp.Request,
 		ctx.Response.Header.Set("request-id", c.RequestID)
 	}
 	ctx.SetBody(out)
-	r.bindResponse(acct, c.ResponseID)
+	r.bindResponse(x.acct, c.ResponseID)
+	return res
 }
 
 // collect answers a non-stream client from an upstream stream (Codex
 // accounts only stream): the events are read, not relayed, and the final
 // response object goes back as JSON.
-func (r *run) collect(lease *sched.Lease, acct *Account, req *fasthttp.Request, resp *fasthttp.Response) {
-	defer releaseExchange(req, resp)
-	res := r.s.relay(bufio.NewWriterSize(io.Discard, 64), resp, r)
-	c := r.call
-	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: c.Proto.Windows(&resp.Header)}
+func (r *run) collect(x exchange) result {
+	rr := r.s.relay(bufio.NewWriterSize(io.Discard, 64), x.resp, r)
 	switch {
-	case res.clientGone:
-		r.record(499, r.streamUsage(&res), acct.Name, "client went away", res.ttft) // settle, then free the slot
-		lease.Release(sched.Outcome{Kind: sched.Canceled})
-		return
-	case res.failure != "" || res.st.Final == nil:
-		o = sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + res.failure}
-		lease.Release(o)
-		r.fail(clientError{502, KindUpstream, "upstream stream ended without a response"}, nil)
-		return
+	case rr.clientGone:
+		return result{o: canceled, end: ending{status: 499, usage: r.streamUsage(&rr), acct: x.acct.Name, err: "client went away", ttft: rr.ttft}, next: answered}
+	case rr.failure != "" || rr.st.Final == nil:
+		o := sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + rr.failure}
+		return r.fail(o, clientError{502, protocol.KindUpstream, "upstream stream ended without a response"}, nil)
 	}
-	r.record(200, r.streamUsage(&res), acct.Name, "", res.ttft) // settle, then free the slot
-	lease.Release(o)
-	r.bindResponse(acct, res.st.ResponseID)
+	res := result{
+		o:    sched.Outcome{Kind: sched.Success, Status: 200, Windows: r.call.Proto.Windows(&x.resp.Header)},
+		end:  ending{status: 200, usage: r.streamUsage(&rr), acct: x.acct.Name, ttft: rr.ttft},
+		next: answered,
+	}
+	r.bindResponse(x.acct, rr.st.ResponseID)
 	if r.w != nil {
-		r.writeEvent(res.st.Final)
+		res.event = rr.st.Final
 	} else {
 		r.ctx.SetStatusCode(200)
 		r.ctx.SetContentType("application/json")
-		r.ctx.SetBody(res.st.Final)
+		r.ctx.SetBody(rr.st.Final)
 	}
+	return res
 }
 
 // bindResponse remembers which account produced a response, so a later
 // request naming it as previous_response_id returns to that account.
 func (r *run) bindResponse(acct *Account, id string) {
 	if id != "" && r.s.sched != nil {
-		r.s.sched.BindKey(r.call.Key.Group, "resp:"+id, acct.Name, r.call.Key.Name)
+		r.s.sched.BindKey(r.key.Group, "resp:"+id, acct.Name, r.key.Name)
 	}
 }
 
@@ -153,20 +186,21 @@ func requestID(h *fasthttp.ResponseHeader) string {
 	return ""
 }
 
-// record enqueues the ledger record of this request and counts it in the
-// metrics and the log.
+// record enqueues the ledger record of a request that reached the loop
+// and counts it in the metrics and the log. settle is its one caller.
 //
 // A count_tokens call is free and has no usage: it is counted in its own
 // series only, never as a ledger record or a generation request.
-func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.Duration) {
+func (r *run) record(e *ending) {
 	c := r.call
+	status, u, acct, errMsg, ttft := e.status, e.usage, e.acct, e.err, e.ttft
 	if r.settled {
 		return
 	}
 	r.settled = true
 	r.recorded = time.Now()
-	if c.Endpoint == EndpointCountTokens {
-		r.s.metrics.countTokens(c.Proto.Platform(), c.Key.Name, status)
+	if c.Endpoint == protocol.EndpointCountTokens {
+		r.s.metrics.CountTokens(c.Proto.Platform(), r.key.Name, status)
 		return
 	}
 	dur := r.recorded.Sub(r.start)
@@ -174,9 +208,9 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 	if r.s.ledger != nil {
 		cost = r.s.ledger.Record(ledger.Record{
 			Reservation:   r.reservation,
-			Multiplier:    c.Key.Limits.RateMultiplier,
+			Multiplier:    r.key.Limits.RateMultiplier,
 			Time:          r.start,
-			Key:           c.Key.Name,
+			Key:           r.key.Name,
 			Account:       acct,
 			Platform:      c.Proto.Platform(),
 			Model:         c.Model,
@@ -192,24 +226,4 @@ func (r *run) record(status int, u ledger.Usage, acct, errMsg string, ttft time.
 		})
 	}
 	r.observe(status, u, cost, acct, errMsg, dur, ttft)
-}
-
-func releaseExchange(req *fasthttp.Request, resp *fasthttp.Response) {
-	_ = resp.CloseBodyStream()
-	fasthttp.ReleaseRequest(req)
-	fasthttp.ReleaseResponse(resp)
-}
-
-// readLimited reads at most n bytes of a (possibly streamed) body.
-func readLimited(resp *fasthttp.Response, n int64) []byte {
-	if bs := resp.BodyStream(); bs != nil {
-		b, _ := io.ReadAll(io.LimitReader(bs, n))
-		return b
-	}
-	return resp.Body()
-}
-
-func isEventStream(resp *fasthttp.Response) bool {
-	ct := resp.Header.ContentType()
-	return len(ct) >= 17 && string(ct[:17]) == "text/event-stream"
 }

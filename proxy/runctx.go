@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"subgate/proxy/upstream"
 )
 
 // runCtx is a request's context, embedded in its run: it is canceled
@@ -19,10 +21,10 @@ type runCtx struct {
 	canceled atomic.Bool
 
 	mu     sync.Mutex
-	done   chan struct{} // made on the first Done
-	afters []*afterEntry // functions of derived contexts (token refresh)
-	call   *upCall       // the buffered upstream call in flight
-	uc     upCall        // what call points to: a run's calls take turns
+	done   chan struct{}  // made on the first Done
+	afters []*afterEntry  // functions of derived contexts (token refresh)
+	call   *upstream.Call // the buffered upstream call in flight
+	uc     upstream.Call  // what call points to: a run's calls take turns
 	// shared is set once Done or AfterFunc hands the context to someone
 	// who may keep it past the request: its run is then never reused.
 	shared bool
@@ -30,7 +32,7 @@ type runCtx struct {
 
 type afterEntry struct{ f func() }
 
-var _ context.Context = (*runCtx)(nil)
+var _ upstream.Interruptible = (*runCtx)(nil)
 
 func (c *runCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (c *runCtx) Value(any) any               { return nil }
@@ -71,21 +73,25 @@ func (c *runCtx) cancel() {
 	c.afters = nil
 	c.mu.Unlock()
 	if call != nil {
-		call.interrupt()
+		call.Interrupt()
 	}
 	for _, e := range afters {
 		go e.f()
 	}
 }
 
-// setCall records the buffered upstream call in flight (nil when it
-// ended). A call set on a canceled context is interrupted at once.
-func (c *runCtx) setCall(uc *upCall) {
+// OwnCall implements upstream.Interruptible: the run's own call record.
+func (c *runCtx) OwnCall() *upstream.Call { return &c.uc }
+
+// SetCall implements upstream.Interruptible: it records the buffered
+// upstream call in flight (nil when it ended). A call set on a canceled
+// context is interrupted at once.
+func (c *runCtx) SetCall(uc *upstream.Call) {
 	c.mu.Lock()
 	c.call = uc
 	c.mu.Unlock()
 	if uc != nil && c.canceled.Load() {
-		uc.interrupt()
+		uc.Interrupt()
 	}
 }
 

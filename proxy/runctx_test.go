@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"subgate/proxy/upstream"
 )
 
 func TestRunCtx(t *testing.T) {
@@ -22,8 +24,8 @@ func TestRunCtx(t *testing.T) {
 	}
 	derived, cancelDerived := context.WithTimeout(&c, time.Hour)
 	defer cancelDerived()
-	uc := &upCall{}
-	c.setCall(uc)
+	uc := &upstream.Call{}
+	c.SetCall(uc)
 
 	c.cancel()
 	c.cancel() // idempotent
@@ -45,7 +47,7 @@ func TestRunCtx(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("derived context not canceled")
 	}
-	if !uc.wasInterrupted() {
+	if !uc.Interrupted() {
 		t.Error("the upstream call in flight was not interrupted")
 	}
 	if notRun {
@@ -65,16 +67,16 @@ func TestRunCtx(t *testing.T) {
 		t.Error("stop after the function started = true")
 	}
 	<-lateRan
-	uc2 := &upCall{}
-	late.setCall(uc2)
-	if !uc2.wasInterrupted() {
+	uc2 := &upstream.Call{}
+	late.SetCall(uc2)
+	if !uc2.Interrupted() {
 		t.Error("a call set on a canceled context was not interrupted")
 	}
 	rc := new(runCtx) // lives in the run, which is allocated anyway
 	if n := testing.AllocsPerRun(100, func() {
 		rc.canceled.Store(false)
-		rc.setCall(uc)
-		rc.setCall(nil)
+		rc.SetCall(uc)
+		rc.SetCall(nil)
 		_ = rc.Err()
 		rc.cancel()
 	}); n != 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -14,9 +15,13 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
-	"subgate/proxy/errrules"
 	"subgate/proxy/edge"
+	"subgate/proxy/errrules"
+	"subgate/proxy/metrics"
+	"subgate/proxy/oauth"
+	"subgate/proxy/protocol"
 	"subgate/proxy/reqlog"
+	"subgate/proxy/upstream"
 	"subgate/sched"
 )
 
@@ -25,7 +30,7 @@ type Config struct {
 	Logger   *slog.Logger
 	Sched    *sched.Scheduler
 	Ledger   *ledger.Ledger
-	Tokens   *Tokens
+	Tokens   *oauth.Tokens
 	Accounts []Account
 	Keys     []Key
 
@@ -133,18 +138,18 @@ type Server struct {
 	log       *slog.Logger
 	sched     *sched.Scheduler
 	ledger    *ledger.Ledger
-	tokens    *Tokens
+	tokens    *oauth.Tokens
 	pool      poolRef
-	up        *upstreams
+	up        *upstream.Clients
 	watch     *watcher
-	conns     *connSet
-	anthropic *Anthropic
-	responses *OpenAI
-	chat      *OpenAI
-	gemini    *Gemini
+	conns     *edge.Conns
+	anthropic *protocol.Anthropic
+	responses *protocol.OpenAI
+	chat      *protocol.OpenAI
+	gemini    *protocol.Gemini
 	srv       *fasthttp.Server
 	guard     *edge.Guard
-	metrics   *metrics
+	metrics   *metrics.Metrics
 	rules     *errrules.Engine  // what an upstream error means
 	strikes   *errrules.Strikes // api_key 403s, counted per client key
 
@@ -163,20 +168,20 @@ func New(cfg Config) *Server {
 		sched:   cfg.Sched,
 		ledger:  cfg.Ledger,
 		tokens:  cfg.Tokens,
-		up:      newUpstreams(64 << 20),
+		up:      upstream.New(upstream.Config{MaxResponseBytes: 64 << 20}),
 		watch:   newWatcher(cfg.WatchInterval),
-		conns:   newConnSet(),
-		metrics: newMetrics(),
+		conns:   edge.NewConns(),
+		metrics: metrics.New(),
 		idBase:  strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
 	}
 	if s.tokens == nil {
-		s.tokens = NewTokens(TokensConfig{Logger: cfg.Logger})
+		s.tokens = oauth.NewTokens(oauth.TokensConfig{Logger: cfg.Logger})
 	}
 	s.rules, s.strikes = newErrorRules(cfg.ErrorRules, cfg.Logger), errrules.NewStrikes(0)
-	s.anthropic = &Anthropic{BaseURL: cfg.AnthropicBaseURL, Identity: cfg.ClaudeCodeSystem}
-	s.responses = &OpenAI{BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
-	s.chat = &OpenAI{Chat: true, BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
-	s.gemini = &Gemini{BaseURL: cfg.GeminiBaseURL, CodeAssistURL: cfg.CodeAssistBaseURL, projects: newProjectCache(s.up, cfg.ProjectFound)}
+	s.anthropic = &protocol.Anthropic{BaseURL: cfg.AnthropicBaseURL, Identity: cfg.ClaudeCodeSystem}
+	s.responses = &protocol.OpenAI{BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
+	s.chat = &protocol.OpenAI{Chat: true, BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
+	s.gemini = protocol.NewGemini(protocol.GeminiConfig{BaseURL: cfg.GeminiBaseURL, CodeAssistURL: cfg.CodeAssistBaseURL, Clients: s.up, ProjectFound: cfg.ProjectFound})
 	s.pool.p.Store(newPool(cfg.Accounts, cfg.Keys))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.guard = edge.New(edge.Config{Trust: cfg.Trust, MaxConnsPerIP: cfg.MaxConnsPerIP, Admits: s.admits, Logger: cfg.Logger})
@@ -200,7 +205,7 @@ func New(cfg Config) *Server {
 		DisableHeaderNamesNormalizing: false,
 		ReadBufferSize:                16 << 10,
 		Logger:                        fasthttpLogger{cfg.Logger},
-		ConnState:                     s.conns.track,
+		ConnState:                     s.conns.Track,
 	}
 	if cfg.MaxConnsPerIP > 0 { // the guard counts only when there is a limit
 		prev := s.srv.ConnState // keep any hook already set
@@ -230,7 +235,7 @@ func (s *Server) SetPool(accounts []Account, keys []Key) {
 // Serve accepts connections on ln until Shutdown, each with TCP keepalive
 // on (see keepAlive).
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(lazyListener{s.guard.Listener(ln), lazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)})
+	err := s.srv.Serve(edge.LazyListener(s.guard.Listener(ln), edge.LazySlack(s.cfg.ReadTimeout, s.cfg.IdleTimeout)))
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -251,9 +256,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err != nil {
 		// Streams were canceled above; give them a moment to write their
 		// error events, then close every connection fasthttp left open
-		// (see connSet).
+		// (see edge.Conns).
 		s.watch.drainRequests(2 * time.Second)
-		s.conns.closeAll()
+		s.conns.CloseAll()
 	}
 	s.wg.Wait()
 	if s.cfg.RequestLog != nil {
@@ -278,7 +283,7 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 			// fasthttp does not recover handler panics: one bad request
 			// must not take the gateway down with every stream in flight.
 			s.log.Error("handler panic", "route", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
-			s.anthropic.WriteError(ctx, fasthttp.StatusInternalServerError, KindAPI, "internal error")
+			writeError(ctx, s.anthropic, fasthttp.StatusInternalServerError, protocol.KindAPI, "internal error")
 			timed = false
 		}
 		if !timed {
@@ -287,18 +292,18 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	}()
 	path := ctx.Path()
 	if !s.guard.Admit(ctx) { // resolves the client address first
-		s.shapeOf(path).WriteError(ctx, fasthttp.StatusTooManyRequests, KindRateLimit, "too many requests in flight from your address")
+		writeError(ctx, s.shapeOf(path), fasthttp.StatusTooManyRequests, protocol.KindRateLimit, "too many requests in flight from your address")
 		return
 	}
 	switch string(path) {
 	case "/v1/messages":
-		timed = s.route(ctx, s.anthropic, EndpointGenerate, fasthttp.MethodPost)
+		timed = s.route(ctx, s.anthropic, protocol.EndpointGenerate, fasthttp.MethodPost)
 	case "/v1/messages/count_tokens":
-		timed = s.route(ctx, s.anthropic, EndpointCountTokens, fasthttp.MethodPost)
+		timed = s.route(ctx, s.anthropic, protocol.EndpointCountTokens, fasthttp.MethodPost)
 	case "/v1/responses", "/openai/v1/responses", "/backend-api/codex/responses":
-		timed = s.route(ctx, s.responses, EndpointGenerate, fasthttp.MethodPost)
+		timed = s.route(ctx, s.responses, protocol.EndpointGenerate, fasthttp.MethodPost)
 	case "/v1/chat/completions", "/openai/v1/chat/completions":
-		timed = s.route(ctx, s.chat, EndpointGenerate, fasthttp.MethodPost)
+		timed = s.route(ctx, s.chat, protocol.EndpointGenerate, fasthttp.MethodPost)
 	case "/v1/models", "/openai/v1/models":
 		s.models(ctx)
 	case "/v1beta/models":
@@ -309,7 +314,7 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		if s.cfg.MetricsEnabled {
 			s.metricsHandler(ctx)
 		} else {
-			s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "metrics are disabled")
+			writeError(ctx, s.anthropic, fasthttp.StatusNotFound, protocol.KindNotFound, "metrics are disabled")
 		}
 	case "/healthz":
 		ctx.SetContentType("application/json")
@@ -319,36 +324,34 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 	default:
 		switch {
 		case bytes.HasPrefix(path, []byte("/v1beta/models/")):
-			timed = s.route(ctx, s.gemini, EndpointGenerate, fasthttp.MethodPost)
+			timed = s.route(ctx, s.gemini, protocol.EndpointGenerate, fasthttp.MethodPost)
 		case s.cfg.Admin != nil && (bytes.HasPrefix(path, []byte("/admin/")) || string(path) == "/admin"):
 			s.cfg.Admin(ctx)
 		default:
-			s.anthropic.WriteError(ctx, fasthttp.StatusNotFound, KindNotFound, "no route for "+string(ctx.Method())+" "+string(path))
+			writeError(ctx, s.anthropic, fasthttp.StatusNotFound, protocol.KindNotFound, "no route for "+string(ctx.Method())+" "+string(path))
 		}
 	}
 }
 
 // route runs the request through handle if the method fits; it reports
 // whether handle's run stamped the overhead header.
-func (s *Server) route(ctx *fasthttp.RequestCtx, p Protocol, ep Endpoint, method string) bool {
+func (s *Server) route(ctx *fasthttp.RequestCtx, p protocol.Protocol, ep protocol.Endpoint, method string) bool {
 	return s.method(ctx, p, method) && s.handle(ctx, p, ep)
 }
 
-// codexAccountID is the chatgpt-account-id of a Codex account: configured,
-// or the claim in its id_token.
-func (s *Server) codexAccountID(a *Account) string {
-	if a.AccountID != "" {
-		return a.AccountID
-	}
-	return jwtClaim(s.tokens.IDToken(a), `https://api\.openai\.com/auth.chatgpt_account_id`)
+// writeError answers with an error in p's own shape.
+func writeError(ctx *fasthttp.RequestCtx, p protocol.Protocol, status int, kind protocol.ErrKind, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(p.ErrorBody(status, kind, msg))
 }
 
-func (s *Server) method(ctx *fasthttp.RequestCtx, p Protocol, want string) bool {
+func (s *Server) method(ctx *fasthttp.RequestCtx, p protocol.Protocol, want string) bool {
 	if string(ctx.Method()) == want {
 		return true
 	}
 	ctx.Response.Header.Set("Allow", want)
-	p.WriteError(ctx, fasthttp.StatusMethodNotAllowed, KindInvalidRequest, "method not allowed")
+	writeError(ctx, p, fasthttp.StatusMethodNotAllowed, protocol.KindInvalidRequest, "method not allowed")
 	return false
 }
 
@@ -360,16 +363,16 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 			s.refuseStranger(ctx) // its body was never read: what it lacks is a credential
 			return
 		}
-		s.shapeOf(ctx.Path()).WriteError(ctx, fasthttp.StatusRequestEntityTooLarge, KindTooLarge,
+		writeError(ctx, s.shapeOf(ctx.Path()), fasthttp.StatusRequestEntityTooLarge, protocol.KindTooLarge,
 			"request body exceeds "+strconv.Itoa(s.cfg.MaxBodyBytes>>20)+" MB")
 		return
 	}
 	var te interface{ Timeout() bool }
 	if errors.As(err, &te) && te.Timeout() {
-		s.anthropic.WriteError(ctx, fasthttp.StatusRequestTimeout, KindInvalidRequest, "timeout reading request")
+		writeError(ctx, s.anthropic, fasthttp.StatusRequestTimeout, protocol.KindInvalidRequest, "timeout reading request")
 		return
 	}
-	s.anthropic.WriteError(ctx, fasthttp.StatusBadRequest, KindInvalidRequest, "malformed HTTP request")
+	writeError(ctx, s.anthropic, fasthttp.StatusBadRequest, protocol.KindInvalidRequest, "malformed HTTP request")
 }
 
 // authenticate finds the client key from x-api-key, a Bearer token,
@@ -404,4 +407,12 @@ type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("fasthttp", "msg", format, "args", len(args))
+}
+
+// netipAddr is the client's address: the request's RemoteAddr, which
+// the handler made the forwarded client's when the peer is a trusted
+// proxy (edge.Guard.Admit), so allow lists and logs read the client.
+func netipAddr(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
+	a := edge.AddrOf(ctx.RemoteAddr())
+	return a, a.IsValid()
 }

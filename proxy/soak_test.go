@@ -171,7 +171,8 @@ func soakStream(client *http.Client, url, body string) error {
 
 // TestSoak runs soak.conc concurrent streams for soak.duration, sampling
 // goroutines and memory, then drains and checks that goroutines return to
-// the baseline and memory to the steady state.
+// the baseline and memory to the steady state. It is over 80 lines
+// because it is one scenario, start to drain, read top to bottom.
 func TestSoak(t *testing.T) {
 	if !*soak {
 		t.Skip("soak test: run with -soak (see soak_test.go)")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"subgate/kv"
+	"subgate/proxy/oauth"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
@@ -243,8 +244,8 @@ func TestOAuthRotatedTokenNotPersisted(t *testing.T) {
 				t.Errorf("the unsaved access token %s went upstream", r.Credential)
 			}
 		}
-		if saves, _, ok := store.counts(); saves != saveAttempts || ok {
-			t.Errorf("%d saves (stored %v), want %d failed tries", saves, ok, saveAttempts)
+		if saves, _, ok := store.counts(); saves != oauth.SaveAttempts || ok {
+			t.Errorf("%d saves (stored %v), want %d failed tries", saves, ok, oauth.SaveAttempts)
 		}
 		if rec := h.records(1)[0]; rec.Status != 502 {
 			t.Errorf("record %+v", rec)

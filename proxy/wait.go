@@ -15,20 +15,24 @@ type acquired struct {
 }
 
 // acquire asks the scheduler for a slot. A streaming request that has to
-// wait longer than one keepalive period commits to a 200 SSE reply and
-// keeps the client alive with keepalive events while it waits: the handler
-// then returns (handedOff) and the stream writer goroutine carries the
-// request on, so no client gives up on a queued stream. A protocol without
-// a keepalive waits silently instead, its reply uncommitted, for as long
-// as the scheduler's wait timeouts allow; TCP keepalives hold the
-// connection meanwhile.
-func (r *run) acquire() (lease *sched.Lease, err error, handedOff bool) {
+// wait longer than one keepalive period reports wait instead: the loop
+// then commits it to a 200 SSE reply and carries on in the stream writer
+// (commitQueued), whose first attempt takes the scheduler's answer from
+// r.waiting, writing keepalive events meanwhile, so no client gives up on
+// a queued stream. A protocol without a keepalive waits silently instead,
+// its reply uncommitted, for as long as the scheduler's wait timeouts
+// allow; TCP keepalives hold the connection meanwhile.
+func (r *run) acquire() (lease *sched.Lease, err error, wait bool) {
+	if ch := r.waiting; ch != nil { // the stream writer's first attempt
+		r.waiting = nil
+		a := r.waitWithKeepalive(ch)
+		return a.lease, a.err, false
+	}
 	if !r.call.Stream || r.keepalive() == nil {
-		// The run's own lease storage: every attempt releases its lease
-		// before the next one acquires (see next), and a stream writer
-		// that takes the lease over never hands the run back. The
-		// request is built here, not above: the goroutine below would
-		// move it to the heap.
+		// The run's own lease storage: every attempt settles its lease
+		// before the next one acquires, and a stream writer that takes
+		// the lease over never hands the run back. The request is built
+		// here, not above: the goroutine below would move it to the heap.
 		lease, err = r.s.sched.AcquireInto(r.rctx, r.schedRequest(), &r.leasev)
 		return lease, err, false
 	}
@@ -49,35 +53,41 @@ func (r *run) acquire() (lease *sched.Lease, err error, handedOff bool) {
 		return a.lease, a.err, false
 	case <-timer.C:
 	}
-	r.commitStream(func() bool {
-		a := r.waitWithKeepalive(ch)
-		return r.use(a.lease, a.err)
-	})
+	r.waiting = ch
 	return nil, nil, true
 }
 
-// commitStream answers 200 SSE now and runs the rest of the request in the
-// stream writer: first resume, then further attempts until one answers.
-func (r *run) commitStream(resume func() bool) {
-	ctx := r.ctx
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.SetContentType("text/event-stream")
-	ctx.Response.Header.Set("Cache-Control", "no-cache")
-	ctx.Response.Header.Set("X-Accel-Buffering", "no")
-	r.setOverhead()
-	r.streaming = true
-	r.conn = ctx.Conn()
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+var sseContentType = []byte("text/event-stream")
+
+// commitQueued answers 200 SSE now for a stream waiting for a slot, and
+// runs the rest of the loop in the stream writer: a keepalive first, then
+// attempts until one ends the request.
+func (r *run) commitQueued() {
+	r.commit(sseContentType)
+	r.ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer r.finish()
 		defer r.s.recoverStream("queued stream")
 		r.w = w
 		r.writeEvent(r.keepalive())
-		if resume() {
-			return
-		}
-		for !r.try() {
-		}
+		r.serve()
 	})
+}
+
+// commit answers 200 SSE: the status and headers go out with the first
+// flush of the stream writer the caller sets next. The writer owns the
+// run from then on: it finishes it, and the run is never reused.
+func (r *run) commit(contentType []byte) {
+	ctx := r.ctx
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.SetContentTypeBytes(contentType)
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no")
+	if r.call.RequestID != "" {
+		ctx.Response.Header.Set("request-id", r.call.RequestID)
+	}
+	r.setOverhead()
+	r.streaming = true
+	r.conn = ctx.Conn()
 }
 
 // keepalive is the request's protocol keepalive, nil when the protocol has

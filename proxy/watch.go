@@ -201,3 +201,26 @@ func (w *watcher) peek(wt *watch, gen uint64) {
 		w.unlink(wt)
 	}
 }
+
+// drainRequests waits until no request is running (every request is on
+// the watcher's list from its start to its end) or d has passed.
+func (w *watcher) drainRequests(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for w.listed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// listed reports whether any request is on the watcher's list.
+func (w *watcher) listed() bool {
+	for i := range w.lists {
+		l := &w.lists[i]
+		l.mu.Lock()
+		busy := l.head.next != &l.head
+		l.mu.Unlock()
+		if busy {
+			return true
+		}
+	}
+	return false
+}

@@ -139,8 +139,8 @@ func TestCollectedRunNotReused(t *testing.T) {
 func TestRunCtxPrivate(t *testing.T) {
 	var a, b, c runCtx
 	_ = a.Err()
-	a.setCall(&a.uc)
-	a.setCall(nil)
+	a.SetCall(&a.uc)
+	a.SetCall(nil)
 	a.cancel()
 	_ = b.Done()
 	c.AfterFunc(func() {})()

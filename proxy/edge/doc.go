@@ -25,6 +25,15 @@
 //     forwarded client to MaxConnsPerIP, released when the reply is written
 //     (ConnState).
 //
+// Besides the guard, the server's own connections (conns.go):
+//   - LazyListener turns TCP keepalive on for every accepted connection
+//     (a queued or silent Gemini stream carries no byte for minutes) and
+//     applies fasthttp's read deadlines lazily: only when a read is about
+//     to happen and the deadline in force is off by more than a slack.
+//   - Conns is a ConnState hook that keeps the open connections, so that
+//     a shutdown whose grace period ran out can close the ones fasthttp
+//     leaves open.
+//
 // Invariants:
 //   - Every connection the Listener counted is uncounted exactly once, when
 //     fasthttp reports it closed; the per-client tables never hold an entry
@@ -33,6 +42,8 @@
 //     SmallBody.
 //
 // Caveats:
+//   - A read timeout may fire up to LazySlack early or late (at most a
+//     second).
 //   - Admits sees only the request line and headers: a credential in the
 //     body (the admin login form) is checked later, within SmallBody.
 //   - A stranger still costs a connection's buffers (fasthttp's read buffer,

@@ -1,0 +1,326 @@
+package protocol
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+	"github.com/valyala/fasthttp"
+
+	"subgate/ledger"
+	"subgate/proxy/errrules"
+	"subgate/proxy/upstream"
+	"subgate/sched"
+)
+
+// anthropicHeaders are the client headers forwarded upstream; everything
+// else, above all the client's own credential, stays behind.
+var anthropicHeaders = []string{
+	"anthropic-version", "anthropic-beta", "x-app", "user-agent", "content-type", "accept",
+	"x-claude-code-session-id", "anthropic-dangerous-direct-browser-access",
+}
+
+const oauthBeta = "oauth-2025-04-20"
+
+// Anthropic speaks the Messages API.
+type Anthropic struct {
+	BaseURL string
+	// Identity is the system text prepended for OAuth accounts when the
+	// client is not Claude Code.
+	Identity string
+}
+
+// Platform implements Protocol.
+func (p *Anthropic) Platform() string { return "anthropic" }
+
+// Parse implements Protocol: one pass over the top-level keys, with the
+// fast scanner when the body lets it (nearly always) and gjson otherwise.
+func (p *Anthropic) Parse(h Head, c *Call) error {
+	c.Header = copyHeaders(h.Header, c.Header[:0], anthropicHeaders, "x-stainless-")
+	var f anthropicFields
+	eachTopKey(view(c.Body), f.take, func() { f = anthropicFields{} })
+	if err := f.modelErr(); err != nil {
+		return err
+	}
+	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
+	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
+	c.MaxTokens = f.maxTokens
+	c.Query = upstreamQuery(h.Args, c.Query)
+	c.ClaudeCode = hasIdentity(f.system, p.Identity)
+	c.Session = sessionOf(f.userID, c.header("x-claude-code-session-id"), f.system, firstContent(f.messages))
+	return nil
+}
+
+// anthropicFields are the top-level fields of a Messages body that the
+// gateway reads; raw values point into the body.
+type anthropicFields struct {
+	bodyFields
+	userID   string
+	system   gjson.Result
+	messages string // raw
+}
+
+// take records one top-level key; it always asks for the next.
+func (f *anthropicFields) take(key, raw string) bool {
+	if f.takeCommon(key, raw, key == "max_tokens") {
+		return true
+	}
+	switch key {
+	case "metadata":
+		f.userID = gjson.Get(raw, "user_id").String()
+	case "messages":
+		f.messages = raw
+	case "system":
+		f.system = gjson.Parse(raw)
+	}
+	return true
+}
+
+// hasIdentity reports whether the system prompt already carries the Claude
+// Code identity; genuine Claude Code bodies always do and pass untouched.
+func hasIdentity(system gjson.Result, identity string) bool {
+	if identity == "" {
+		identity = "You are Claude Code"
+	}
+	if system.Type == gjson.String {
+		return strings.HasPrefix(system.Str, identity) || strings.HasPrefix(system.Str, "You are Claude Code")
+	}
+	found := false
+	system.ForEach(func(_, b gjson.Result) bool {
+		t := b.Get("text").String()
+		found = strings.HasPrefix(t, identity) || strings.HasPrefix(t, "You are Claude Code")
+		return !found
+	})
+	return found
+}
+
+// Prepare implements Protocol.
+func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, token string) error {
+	base := p.BaseURL
+	if a.BaseURL != "" {
+		base = a.BaseURL
+	}
+	setURL(req, base, c.Path, c.Query)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	for _, kv := range c.Header {
+		if kv[0] == "anthropic-beta" && a.OAuth() {
+			continue
+		}
+		setHeader(&req.Header, kv[0], kv[1])
+	}
+	if c.header("anthropic-version") == "" {
+		setHeader(&req.Header, "anthropic-version", "2023-06-01")
+	}
+	if c.header("content-type") == "" {
+		req.Header.SetContentType("application/json")
+	}
+	body := c.Body
+	var err error
+	if c.UpstreamModel != c.Model {
+		if body, err = sjson.SetBytes(body, "model", c.UpstreamModel); err != nil {
+			return err
+		}
+	}
+	if a.OAuth() {
+		setHeader(&req.Header, "authorization", "Bearer "+token)
+		setHeader(&req.Header, "anthropic-beta", mergeBeta(c.header("anthropic-beta"), oauthBeta))
+		if !c.ClaudeCode && c.Endpoint == EndpointGenerate {
+			if body, err = prependIdentity(body, p.Identity); err != nil {
+				return err
+			}
+		}
+	} else {
+		setHeader(&req.Header, "x-api-key", token)
+	}
+	req.SetBodyRaw(body)
+	return nil
+}
+
+// mergeBeta adds flag to a comma-separated anthropic-beta list once.
+func mergeBeta(list, flag string) string {
+	if list == "" {
+		return flag
+	}
+	for _, f := range strings.Split(list, ",") {
+		if strings.TrimSpace(f) == flag {
+			return list
+		}
+	}
+	return flag + "," + list
+}
+
+// prependIdentity puts the Claude Code identity block first in system,
+// which OAuth credentials require.
+func prependIdentity(body []byte, identity string) ([]byte, error) {
+	block := `{"type":"text","text":` + string(jsonString(identity)) + `}`
+	sys := gjson.GetBytes(body, "system")
+	var raw string
+	switch {
+	case !sys.Exists() || sys.Type == gjson.Null:
+		raw = "[" + block + "]"
+	case sys.Type == gjson.String:
+		raw = "[" + block + `,{"type":"text","text":` + sys.Raw + "}]"
+	case sys.IsArray():
+		if len(sys.Raw) < 2 || sys.Raw[len(sys.Raw)-1] != ']' {
+			return body, nil // malformed: the upstream will say so
+		}
+		inner := strings.TrimSpace(sys.Raw[1 : len(sys.Raw)-1])
+		if inner == "" {
+			raw = "[" + block + "]"
+		} else {
+			raw = "[" + block + "," + inner + "]"
+		}
+	default:
+		return body, nil
+	}
+	return sjson.SetRawBytes(body, "system", []byte(raw))
+}
+
+// Classify implements Protocol: Anthropic names overload with its own
+// error type, and a 429's end with unified or retry-after headers.
+func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
+	typ := gjson.Get(view(body), "error.type").String()
+	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
+		Overloaded: typ == "overloaded_error", Reset: func() time.Time { return anthropicReset(h, time.Now()) }}
+}
+
+// anthropicReset finds when a 429 ends: the latest reset among rejected
+// unified windows, the overall unified reset, then retry-after.
+func anthropicReset(h *fasthttp.ResponseHeader, now time.Time) time.Time {
+	var until time.Time
+	for _, w := range unifiedWindows {
+		if string(h.Peek(w.status)) == "rejected" {
+			if t := epoch(h.Peek(w.reset)); t.After(until) {
+				until = t
+			}
+		}
+	}
+	if until.IsZero() {
+		until = epoch(h.Peek("anthropic-ratelimit-unified-reset"))
+	}
+	if until.IsZero() {
+		until = retryAfter(h, now)
+	}
+	return until
+}
+
+// unifiedWindows names the subscription windows and their header names,
+// built once: header lookups run on every successful reply.
+var unifiedWindows = [...]struct{ name, util, reset, status string }{
+	{"5h", "anthropic-ratelimit-unified-5h-utilization", "anthropic-ratelimit-unified-5h-reset", "anthropic-ratelimit-unified-5h-status"},
+	{"7d", "anthropic-ratelimit-unified-7d-utilization", "anthropic-ratelimit-unified-7d-reset", "anthropic-ratelimit-unified-7d-status"},
+}
+
+// Windows implements Protocol: the subscription windows of OAuth accounts.
+// It runs on every reply, so it reads the headers in one pass instead of
+// looking up each of the six names.
+func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
+	const prefix = "anthropic-ratelimit-unified-"
+	var vals [len(unifiedWindows)][3][]byte // utilization, reset, status
+	for k, v := range h.All() {
+		if len(k) < len(prefix)+4 || !bytes.EqualFold(k[:len(prefix)], []byte(prefix)) {
+			continue
+		}
+		rest := k[len(prefix):]
+		for i, w := range unifiedWindows {
+			if !bytes.EqualFold(rest[:2], []byte(w.name)) || rest[2] != '-' {
+				continue
+			}
+			switch field := rest[3:]; {
+			case bytes.EqualFold(field, []byte("utilization")):
+				vals[i][0] = v
+			case bytes.EqualFold(field, []byte("reset")):
+				vals[i][1] = v
+			case bytes.EqualFold(field, []byte("status")):
+				vals[i][2] = v
+			}
+		}
+	}
+	var out []sched.Window
+	for i, w := range unifiedWindows {
+		util, reset, st := vals[i][0], vals[i][1], vals[i][2]
+		if len(util) == 0 && len(reset) == 0 && len(st) == 0 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(string(util), 64)
+		out = append(out, sched.Window{Name: w.name, Utilization: u, ResetAt: epoch(reset), Status: string(st)})
+	}
+	return out
+}
+
+// Response implements Protocol.
+func (p *Anthropic) Response(body []byte, c *Call, u *ledger.Usage) []byte {
+	anthropicUsage(topValue(view(body), "usage"), u, false)
+	if c.UpstreamModel != c.Model && c.Endpoint == EndpointGenerate {
+		if b, err := sjson.SetBytes(body, "model", c.Model); err == nil {
+			return b
+		}
+	}
+	return body
+}
+
+// Event implements Protocol.
+func (p *Anthropic) Event(event, data []byte, c *Call, st *StreamState) []byte {
+	if len(event) == 0 {
+		event = []byte(gjson.Get(view(data), "type").Str)
+	}
+	switch string(event) {
+	case "message_start":
+		anthropicUsage(gjson.Get(view(data), "message.usage").Raw, &st.Usage, false)
+		if c.UpstreamModel != c.Model {
+			if b, err := sjson.SetBytes(data, "message.model", c.Model); err == nil {
+				return b
+			}
+		}
+	case "content_block_delta":
+		st.TextBytes += anthropicDeltaBytes(data)
+	case "message_delta":
+		anthropicUsage(gjson.Get(view(data), "usage").Raw, &st.Usage, true)
+	case "message_stop":
+		st.Done = true
+	case "error":
+		st.Err = gjson.GetBytes(data, "error.type").String()
+	}
+	return nil
+}
+
+var anthropicKinds = [...]string{
+	KindInvalidRequest: "invalid_request_error",
+	KindAuthentication: "authentication_error",
+	KindPermission:     "permission_error",
+	KindNotFound:       "not_found_error",
+	KindTooLarge:       "request_too_large",
+	KindRateLimit:      "rate_limit_error",
+	KindAPI:            "api_error",
+	KindOverloaded:     "overloaded_error",
+	KindUpstream:       "upstream_error",
+}
+
+// ErrorBody implements Protocol.
+func (p *Anthropic) ErrorBody(_ int, kind ErrKind, msg string) []byte {
+	return anthropicError(kind, msg)
+}
+
+func anthropicError(kind ErrKind, msg string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"type":"error","error":{"type":"`)
+	b.WriteString(anthropicKinds[kind])
+	b.WriteString(`","message":`)
+	b.Write(jsonString(msg))
+	b.WriteString(`}}`)
+	return b.Bytes()
+}
+
+// StreamError implements Protocol.
+func (p *Anthropic) StreamError(kind ErrKind, msg string) []byte {
+	return append(append([]byte("event: error\ndata: "), anthropicError(kind, msg)...), "\n\n"...)
+}
+
+var anthropicPing = []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
+
+// Keepalive implements Protocol: the ping event Anthropic itself sends,
+// which every Anthropic SDK skips by name (docs/clients.md).
+func (p *Anthropic) Keepalive() []byte { return anthropicPing }

@@ -1,0 +1,92 @@
+package protocol
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+	"github.com/valyala/fasthttp"
+
+	"subgate/proxy/upstream"
+	"subgate/sched"
+)
+
+// The ChatGPT Codex backend: what OpenAI does differently for a ChatGPT
+// subscription (an OAuth account) behind the Responses API. It only
+// streams, wants store false and instructions present, routes by the
+// chatgpt-account-id, and reports the subscription's usage windows.
+
+// UpstreamStream implements UpstreamStreamer: the Codex backend only
+// streams.
+func (p *OpenAI) UpstreamStream(c *Call, a *upstream.Account) bool {
+	return c.Stream || (a.OAuth() && !p.Chat)
+}
+
+// prepareCodex addresses req to the Codex backend and applies its rules
+// to body, which it returns.
+func (p *OpenAI) prepareCodex(req *fasthttp.Request, c *Call, a *upstream.Account, body []byte) ([]byte, error) {
+	base := p.CodexBaseURL
+	if a.BaseURL != "" {
+		base = a.BaseURL
+	}
+	setURL(req, base, "/responses", "")
+	body, err := codexBody(body)
+	if err != nil {
+		return nil, err
+	}
+	if id := p.AccountID(a); id != "" {
+		req.Header.Set("chatgpt-account-id", id)
+	}
+	if c.header("originator") == "" {
+		req.Header.Set("originator", "codex_cli_rs")
+	}
+	if c.header("session_id") == "" && c.Session != "" {
+		req.Header.Set("session_id", strings.TrimPrefix(strings.TrimPrefix(c.Session, "oa:"), "resp:"))
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	return body, nil
+}
+
+// codexBody applies the Codex backend's rules: store false, stream true,
+// instructions present.
+func codexBody(body []byte) ([]byte, error) {
+	var err error
+	if body, err = sjson.SetBytes(body, "store", false); err != nil {
+		return nil, err
+	}
+	if body, err = sjson.SetBytes(body, "stream", true); err != nil {
+		return nil, err
+	}
+	if !gjson.Get(view(body), "instructions").Exists() {
+		body, err = sjson.SetBytes(body, "instructions", "")
+	}
+	return body, err
+}
+
+// codexWindows names the Codex usage headers, built once.
+var codexWindows = [...]struct{ name, used, resetAt, resetAfter string }{
+	{"primary", "x-codex-primary-used-percent", "x-codex-primary-reset-at", "x-codex-primary-reset-after-seconds"},
+	{"secondary", "x-codex-secondary-used-percent", "x-codex-secondary-reset-at", "x-codex-secondary-reset-after-seconds"},
+}
+
+// Windows implements Protocol: Codex subscription usage.
+func (p *OpenAI) Windows(h *fasthttp.ResponseHeader) []sched.Window {
+	var out []sched.Window
+	for _, w := range codexWindows {
+		used := h.Peek(w.used)
+		if len(used) == 0 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(string(used), 64)
+		reset := epoch(h.Peek(w.resetAt))
+		if reset.IsZero() {
+			if s, err := strconv.ParseFloat(string(h.Peek(w.resetAfter)), 64); err == nil {
+				reset = time.Now().Add(time.Duration(s * float64(time.Second)))
+			}
+		}
+		out = append(out, sched.Window{Name: w.name, Utilization: u / 100, ResetAt: reset})
+	}
+	return out
+}
