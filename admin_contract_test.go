@@ -43,7 +43,7 @@ func newDirectAdmin(t *testing.T, o serveOpts) (*webui.Admin, *kv.DB, *upstreamt
 	led := ledger.New(ledger.Config{Store: db})
 	t.Cleanup(led.Close)
 	an := cfg.Upstreams.Anthropic
-	tokens := proxy.NewTokens(proxy.TokensConfig{Store: db, Endpoints: map[string]proxy.OAuthEndpoint{
+	tokens := oauth.NewTokens(oauth.TokensConfig{Store: db, Endpoints: map[string]oauth.Endpoint{
 		"anthropic": {TokenURL: an.OAuthTokenURL, ClientID: an.OAuthClientID}}})
 	gw := &gateway{tokens: tokens}
 	adm := webui.NewAdmin(webui.AdminConfig{Store: db, Accounts: cfg.Accounts, Keys: cfg.keyModels(),

@@ -251,7 +251,7 @@ func (a *App) Close() error {
 
 // newProxy builds the gateway over the opened parts; the admin UI is
 // mounted on it unless it listens apart.
-func (a *App) newProxy(tokens *proxy.Tokens, accounts []proxy.Account, keys []proxy.Key) *proxy.Server {
+func (a *App) newProxy(tokens *oauth.Tokens, accounts []proxy.Account, keys []proxy.Key) *proxy.Server {
 	cfg, sc := a.cfg, a.cfg.Scheduler
 	up, oa, gm := cfg.Upstreams.Anthropic, cfg.Upstreams.OpenAI, cfg.Upstreams.Gemini
 	var adminOnMain fasthttp.RequestHandler
@@ -295,13 +295,13 @@ func (a *App) newProxy(tokens *proxy.Tokens, accounts []proxy.Account, keys []pr
 }
 
 // newTokens is the OAuth token manager with the [upstreams] clients.
-func newTokens(cfg Config, db *kv.DB, log *slog.Logger) *proxy.Tokens {
+func newTokens(cfg Config, db *kv.DB, log *slog.Logger) *oauth.Tokens {
 	up, oa, gm := cfg.Upstreams.Anthropic, cfg.Upstreams.OpenAI, cfg.Upstreams.Gemini
-	return proxy.NewTokens(proxy.TokensConfig{
+	return oauth.NewTokens(oauth.TokensConfig{
 		Store:  db,
 		Logger: log,
 		Ahead:  cfg.Scheduler.RefreshAhead.Duration,
-		Endpoints: map[string]proxy.OAuthEndpoint{
+		Endpoints: map[string]oauth.Endpoint{
 			"anthropic": {TokenURL: up.OAuthTokenURL, ClientID: up.OAuthClientID, UserAgent: up.UserAgent},
 			"openai":    {TokenURL: oa.OAuthTokenURL, ClientID: oa.OAuthClientID},
 			"gemini":    {TokenURL: gm.OAuthTokenURL, ClientID: gm.OAuthClientID, ClientSecret: gm.OAuthClientSecret},

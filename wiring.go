@@ -179,7 +179,7 @@ func proxyKey(k kv.Key) (proxy.Key, error) {
 // handing the proxy its runtime views of the models.
 type gateway struct {
 	srv    *proxy.Server
-	tokens *proxy.Tokens
+	tokens *oauth.Tokens
 }
 
 var _ webui.Gateway = (*gateway)(nil)

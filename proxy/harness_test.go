@@ -15,6 +15,7 @@ import (
 	"subgate/kv"
 	"subgate/kv/kvtest"
 	"subgate/ledger"
+	"subgate/proxy/oauth"
 	"subgate/proxy/upstreamtest"
 	"subgate/sched"
 )
@@ -81,7 +82,7 @@ func newHarnessWith(t *testing.T, upcfg upstreamtest.Config, accounts []Account,
 		cfg.Ledger = led
 	}
 	if cfg.Tokens == nil { // an option may bring its own (tokens_test.go)
-		cfg.Tokens = NewTokens(TokensConfig{Store: db, Endpoints: testEndpoints(up.URL())})
+		cfg.Tokens = oauth.NewTokens(oauth.TokensConfig{Store: db, Endpoints: testEndpoints(up.URL())})
 	}
 	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

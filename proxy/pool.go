@@ -3,18 +3,15 @@ package proxy
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"subgate/ledger"
+	"subgate/proxy/oauth"
 	"subgate/sched"
 )
 
@@ -128,20 +125,6 @@ func (s *Server) codexAccountID(a *Account) string {
 	if a.AccountID != "" {
 		return a.AccountID
 	}
-	return jwtClaim(s.tokens.IDToken(a), `https://api\.openai\.com/auth.chatgpt_account_id`)
+	return oauth.ParseJWT(s.tokens.IDToken(a)).Auth.ChatGPTAccountID
 }
 
-// jwtClaim reads a string claim path from an unverified JWT payload: the
-// id_token came from the token endpoint over TLS, and only routing data is
-// read from it.
-func jwtClaim(token, path string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) < 2 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	return gjson.GetBytes(payload, path).String()
-}

@@ -17,8 +17,8 @@ import (
 )
 
 // testEndpoints are the mock's token endpoints under base.
-func testEndpoints(base string) map[string]OAuthEndpoint {
-	return map[string]OAuthEndpoint{
+func testEndpoints(base string) map[string]oauth.Endpoint {
+	return map[string]oauth.Endpoint{
 		"anthropic": {TokenURL: base + "/v1/oauth/token", ClientID: "test-client"},
 		"openai":    {TokenURL: base + "/oauth/token", ClientID: "test-client"},
 		"gemini":    {TokenURL: base + "/token", ClientID: "test-client", ClientSecret: "test-secret", UserAgent: "test-agent/1"},
@@ -74,9 +74,9 @@ func (m *memStore) counts() (saves int, stored kv.Token, ok bool) {
 
 // withTokens gives the gateway a token manager over store, with a token
 // request timeout (0: the default) and short waits between saves.
-func withTokens(store TokenStore, timeout time.Duration) harnessOpt {
+func withTokens(store oauth.TokenStore, timeout time.Duration) harnessOpt {
 	return func(c *Config, _ *sched.Config) {
-		c.Tokens = NewTokens(TokensConfig{Store: store, Endpoints: testEndpoints(c.AnthropicBaseURL),
+		c.Tokens = oauth.NewTokens(oauth.TokensConfig{Store: store, Endpoints: testEndpoints(c.AnthropicBaseURL),
 			Timeout: timeout, SaveBackoff: time.Millisecond})
 	}
 }
