@@ -127,4 +127,3 @@ func (s *Server) codexAccountID(a *Account) string {
 	}
 	return oauth.ParseJWT(s.tokens.IDToken(a)).Auth.ChatGPTAccountID
 }
-
