@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"strings"
+	"subgate/proxy/internal/jsonstr"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -120,17 +121,5 @@ func (st *state) userID(session string) string {
 	return "user_" + st.id.DeviceID + "_account_" + st.id.AccountUUID + "_session_" + session
 }
 
-// jsonString encodes s as a JSON string (s is ASCII hex, dashes and
-// JSON punctuation here, so only quotes and backslashes need escaping).
-func jsonString(s string) []byte {
-	b := make([]byte, 0, len(s)+16)
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, '\\', c)
-		} else {
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
+// jsonString encodes s as a JSON string.
+func jsonString(s string) []byte { return jsonstr.Quote(s) }

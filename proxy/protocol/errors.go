@@ -1,9 +1,9 @@
 package protocol
 
 import (
-	"encoding/json"
 	"errors"
 	"strconv"
+	"subgate/proxy/internal/jsonstr"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -73,10 +73,7 @@ func KindOf(status int) ErrKind {
 }
 
 // jsonString returns s as a JSON string literal.
-func jsonString(s string) []byte {
-	b, _ := json.Marshal(s)
-	return b
-}
+func jsonString(s string) []byte { return jsonstr.Quote(s) }
 
 // epoch parses a unix-seconds header value; zero when absent or bad.
 func epoch(b []byte) time.Time {

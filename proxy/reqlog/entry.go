@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"subgate/proxy/internal/jsonstr"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -69,17 +70,17 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = e.when().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"request","route":`...)
-	b = appendJSONString(b, e.Route)
+	b = jsonstr.Append(b, e.Route)
 	b = append(b, `,"key":`...)
-	b = appendJSONString(b, e.Key)
+	b = jsonstr.Append(b, e.Key)
 	b = append(b, `,"ip":"`...)
 	if e.IP.IsValid() {
 		b = e.IP.WithZone("").AppendTo(b) // digits, dots, colons: nothing to escape
 	}
 	b = append(b, `","acct":`...)
-	b = appendJSONString(b, e.Acct)
+	b = jsonstr.Append(b, e.Acct)
 	b = append(b, `,"model":`...)
-	b = appendJSONString(b, e.Model)
+	b = jsonstr.Append(b, e.Model)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(e.Status), 10)
 	b = append(b, `,"stream":`...)
@@ -99,60 +100,8 @@ func (e *Entry) appendJSON(b []byte) []byte {
 	b = append(b, `,"failovers":`...)
 	b = strconv.AppendInt(b, int64(e.Failovers), 10)
 	b = append(b, `,"err":`...)
-	b = appendJSONString(b, e.Err)
+	b = jsonstr.Append(b, e.Err)
 	return append(b, "}\n"...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string the way slog's JSONHandler
-// does (encoding/json without HTML escaping): control characters, quote
-// and backslash escaped, each invalid UTF-8 byte as \ufffd, U+2028 and
-// U+2029 escaped, everything else as is.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // ANSI sequences of tint's line.

@@ -2,7 +2,7 @@ package translate
 
 import (
 	"strconv"
-	"unicode/utf8"
+	"subgate/proxy/internal/jsonstr"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -12,8 +12,6 @@ import (
 // no intermediate maps, no reflection. These helpers are the only places
 // that escape text.
 
-const hexDigits = "0123456789abcdef"
-
 // parse reads JSON without copying it: the strings it yields point into
 // b. Whatever outlives the call that handed b in (stream state across
 // events, tool names between Request and the reply) is cloned.
@@ -22,52 +20,10 @@ func parse(b []byte) gjson.Result {
 }
 
 // appendStr appends s as a JSON string, quotes included.
-func appendStr(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendEscaped(b, s)
-	return append(b, '"')
-}
+func appendStr(b []byte, s string) []byte { return jsonstr.Append(b, s) }
 
-// appendEscaped appends the JSON escape of s without quotes. Invalid UTF-8
-// becomes U+FFFD, as encoding/json does, so the output is always valid.
-func appendEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
+// appendEscaped appends the JSON escape of s without quotes.
+func appendEscaped(b []byte, s string) []byte { return jsonstr.AppendEscaped(b, s) }
 
 // appendInt appends n in decimal.
 func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
