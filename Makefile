@@ -5,7 +5,7 @@
 #   make release    dist/subgate-VERSION-linux-{amd64,arm64} and SHA256SUMS
 #   make test       go test -race ./...
 #   make bench      every benchmark, once
-#   make fuzz       each fuzz target in proxy/protocol for FUZZTIME (default 30s)
+#   make fuzz       each fuzz target of every package for FUZZTIME (default 30s)
 #   make soak       the 10-minute, 1,000-stream soak test (docs/soak.md)
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -38,8 +38,10 @@ bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
 fuzz:
-	@set -e; for t in $$(go test -list '^Fuzz' ./proxy/protocol | grep '^Fuzz'); do \
-		echo "== $$t"; go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./proxy/protocol; \
+	@set -e; for p in $$(go list ./...); do \
+		for t in $$(go test -list '^Fuzz' $$p | grep '^Fuzz' || true); do \
+			echo "== $$p $$t"; go test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$p; \
+		done; \
 	done
 
 soak:
