@@ -321,6 +321,13 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"status":"ok"}`)
 	case "/api/hello":
 		ctx.SetStatusCode(fasthttp.StatusOK)
+	case "/":
+		// Claude Code's gateway contract: HEAD / is a reachability probe.
+		if ctx.IsHead() || ctx.IsGet() {
+			ctx.SetStatusCode(fasthttp.StatusOK)
+		} else {
+			writeError(ctx, s.anthropic, fasthttp.StatusNotFound, protocol.KindNotFound, "no route for "+string(ctx.Method())+" /")
+		}
 	default:
 		switch {
 		case bytes.HasPrefix(path, []byte("/v1beta/models/")):

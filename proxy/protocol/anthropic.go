@@ -21,9 +21,19 @@ import (
 var anthropicHeaders = []string{
 	"anthropic-version", "anthropic-beta", "x-app", "user-agent", "content-type", "accept",
 	"x-claude-code-session-id", "anthropic-dangerous-direct-browser-access",
+	"x-claude-code-agent-id", "x-claude-code-parent-agent-id",
 }
 
-const oauthBeta = "oauth-2025-04-20"
+// Beta flags the gateway adds to a client's anthropic-beta list: OAuth
+// credentials need the first (oauth.md); a "[1m]" model asks for the
+// second, the 1M-context window (the flag Claude Code 2.1.332 itself
+// sends for a "[1m]" model: docs/clients.md).
+const (
+	oauthBeta     = "oauth-2025-04-20"
+	longBeta      = "context-1m-2025-08-07"
+	longSuffix    = "[1m]"
+	betaSeparator = ","
+)
 
 // Anthropic speaks the Messages API.
 type Anthropic struct {
@@ -45,7 +55,15 @@ func (p *Anthropic) Parse(h Head, c *Call) error {
 	if err := f.modelErr(); err != nil {
 		return err
 	}
-	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
+	// A "[1m]" model is the plain model with the 1M-context beta: it is
+	// scheduled, allowed and priced as the plain one (the ledger bills its
+	// long-context tier by the prompt's size).
+	model, long := strings.CutSuffix(f.model, longSuffix)
+	if long && model == "" {
+		return errBadModel
+	}
+	c.Model = strings.Clone(model) // outlives the body in the ledger queue
+	c.LongContext = long
 	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
 	c.MaxTokens = f.maxTokens
 	c.Query = upstreamQuery(h.Args, c.Query)
@@ -79,25 +97,47 @@ func (f *anthropicFields) take(key, raw string) bool {
 	return true
 }
 
-// hasIdentity reports whether the system prompt already carries the Claude
-// Code identity; genuine Claude Code bodies always do and pass untouched.
+// claudeCodeIdentities open the system prompt of every Claude Code
+// request: 2.1.332 sends "You are Claude Code, Anthropic's official CLI
+// for Claude." (interactive; ", running within the Claude Agent SDK." in
+// the SDK) or, in non-interactive `claude -p` runs, the Agent SDK's own.
+// Subscription credentials accept each.
+var claudeCodeIdentities = [...]string{
+	"You are Claude Code",
+	"You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+}
+
+// hasIdentity reports whether the system prompt already carries a Claude
+// Code identity (or the configured one); genuine Claude Code bodies always
+// do and pass untouched.
 func hasIdentity(system gjson.Result, identity string) bool {
-	if identity == "" {
-		identity = "You are Claude Code"
+	is := func(t string) bool {
+		if identity != "" && strings.HasPrefix(t, identity) {
+			return true
+		}
+		for _, id := range claudeCodeIdentities {
+			if strings.HasPrefix(t, id) {
+				return true
+			}
+		}
+		return false
 	}
 	if system.Type == gjson.String {
-		return strings.HasPrefix(system.Str, identity) || strings.HasPrefix(system.Str, "You are Claude Code")
+		return is(system.Str)
 	}
 	found := false
 	system.ForEach(func(_, b gjson.Result) bool {
-		t := b.Get("text").String()
-		found = strings.HasPrefix(t, identity) || strings.HasPrefix(t, "You are Claude Code")
+		found = is(b.Get("text").String())
 		return !found
 	})
 	return found
 }
 
-// Prepare implements Protocol.
+// Prepare implements Protocol. The client's anthropic-version and
+// anthropic-beta go upstream as sent (Claude Code's gateway contract: an
+// open list); the beta list only gains the flags the account or the
+// request needs. Every body field is kept: the body changes only where the
+// account needs it (model map, identity).
 func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, token string) error {
 	base := p.BaseURL
 	if a.BaseURL != "" {
@@ -105,8 +145,11 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 	}
 	setURL(req, base, c.Path, c.Query)
 	req.Header.SetMethod(fasthttp.MethodPost)
+	beta, betas := "", 0
 	for _, kv := range c.Header {
-		if kv[0] == "anthropic-beta" && a.OAuth() {
+		if kv[0] == "anthropic-beta" {
+			beta = joinBeta(beta, kv[1], betas)
+			betas++
 			continue
 		}
 		setHeader(&req.Header, kv[0], kv[1])
@@ -117,16 +160,24 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 	if c.header("content-type") == "" {
 		req.Header.SetContentType("application/json")
 	}
+	if a.OAuth() {
+		beta = addBeta(beta, oauthBeta, true)
+	}
+	if c.LongContext {
+		beta = addBeta(beta, longBeta, false)
+	}
+	if beta != "" {
+		setHeader(&req.Header, "anthropic-beta", beta)
+	}
 	body := c.Body
 	var err error
-	if c.UpstreamModel != c.Model {
+	if c.UpstreamModel != c.Model || c.LongContext {
 		if body, err = sjson.SetBytes(body, "model", c.UpstreamModel); err != nil {
 			return err
 		}
 	}
 	if a.OAuth() {
 		setHeader(&req.Header, "authorization", "Bearer "+token)
-		setHeader(&req.Header, "anthropic-beta", mergeBeta(c.header("anthropic-beta"), oauthBeta))
 		if !c.ClaudeCode && c.Endpoint == EndpointGenerate {
 			if body, err = prependIdentity(body, p.Identity); err != nil {
 				return err
@@ -139,17 +190,44 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 	return nil
 }
 
-// mergeBeta adds flag to a comma-separated anthropic-beta list once.
-func mergeBeta(list, flag string) string {
-	if list == "" {
-		return flag
+// joinBeta appends one anthropic-beta header value of a client that sent
+// n before it: repeated headers are one list, in the order sent.
+func joinBeta(list, value string, n int) string {
+	if n == 0 {
+		return value
 	}
-	for _, f := range strings.Split(list, ",") {
-		if strings.TrimSpace(f) == flag {
-			return list
+	return list + betaSeparator + value
+}
+
+// addBeta adds flag to a comma-separated anthropic-beta list unless it is
+// there already: first or last, never moving or dropping another flag.
+func addBeta(list, flag string, first bool) string {
+	switch {
+	case list == "":
+		return flag
+	case hasBeta(list, flag):
+		return list
+	case first:
+		return flag + betaSeparator + list
+	}
+	return list + betaSeparator + flag
+}
+
+// hasBeta reports whether a comma-separated list names flag, without
+// splitting it (this runs on every OAuth request).
+func hasBeta(list, flag string) bool {
+	for list != "" {
+		item := list
+		if i := strings.IndexByte(list, ','); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			list = ""
+		}
+		if strings.TrimSpace(item) == flag {
+			return true
 		}
 	}
-	return flag + "," + list
+	return false
 }
 
 // prependIdentity puts the Claude Code identity block first in system,
