@@ -19,6 +19,7 @@ import (
 	"subgate/ledger"
 	"subgate/proxy"
 	"subgate/proxy/edge"
+	"subgate/proxy/identity"
 	"subgate/proxy/oauth"
 	"subgate/proxy/reqlog"
 	"subgate/sched"
@@ -35,6 +36,7 @@ type App struct {
 	reqLog *reqlog.Writer
 	db     *kv.DB
 	led    *ledger.Ledger
+	ids    *identity.Manager // the masked accounts' devices, saved in kv
 	sch    *sched.Scheduler
 	srv    *proxy.Server
 	ui     *webui.Handler
@@ -70,7 +72,8 @@ func NewApp(cfg Config, stdout, stderr io.Writer) (_ *App, err error) {
 		return nil, err
 	}
 	tokens := newTokens(cfg, a.db, a.log)
-	gw := &gateway{tokens: tokens} // its srv is set below, before anything serves
+	a.ids = identity.New(identity.Config{Store: a.db, Logger: a.log})
+	gw := &gateway{tokens: tokens, ids: a.ids} // its srv is set below, before anything serves
 	admin := webui.NewAdmin(webui.AdminConfig{
 		Store: a.db, Accounts: cfg.Accounts, Keys: cfg.keyModels(), Gateway: gw, Usage: a.led, Logger: a.log,
 		Flow: func(platform, kind string) (*oauth.Flow, error) { return newOAuthFlow(cfg, platform, kind) },
@@ -79,7 +82,7 @@ func NewApp(cfg Config, stdout, stderr io.Writer) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, keys, err := proxyPool(models, keyModels)
+	accounts, keys, err := proxyPool(models, keyModels, a.ids)
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +237,9 @@ func (a *App) Close() error {
 	}
 	if a.led != nil {
 		a.led.Close()
+	}
+	if a.ids != nil {
+		a.ids.Close() // saves the profiles learned since the last save
 	}
 	for _, stop := range []context.CancelFunc{a.stopSched, a.stopLed} {
 		if stop != nil {

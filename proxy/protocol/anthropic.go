@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/identity"
 	"subgate/proxy/upstream"
 	"subgate/sched"
 )
@@ -145,14 +147,26 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 	}
 	setURL(req, base, c.Path, c.Query)
 	req.Header.SetMethod(fasthttp.MethodPost)
+	id := a.Masked()
 	beta, betas := "", 0
 	for _, kv := range c.Header {
-		if kv[0] == "anthropic-beta" {
+		switch {
+		case kv[0] == "anthropic-beta":
 			beta = joinBeta(beta, kv[1], betas)
 			betas++
-			continue
+		case id != nil && identity.ClaudeOwned(kv[0]): // the account's own, below
+		default:
+			setHeader(&req.Header, kv[0], kv[1])
 		}
-		setHeader(&req.Header, kv[0], kv[1])
+	}
+	if id != nil {
+		get := c.header
+		if c.ClaudeCode {
+			id.ObserveClaude(get) // learns from genuine Claude Code only
+		}
+		for _, h := range id.ClaudeHeaders(get) {
+			setHeader(&req.Header, h.Name, h.Value)
+		}
 	}
 	if c.header("anthropic-version") == "" {
 		setHeader(&req.Header, "anthropic-version", "2023-06-01")
@@ -185,6 +199,14 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 		}
 	} else {
 		setHeader(&req.Header, "x-api-key", token)
+	}
+	if id != nil {
+		// The client's session id: its user_id's, else its session
+		// header, else the gateway's sticky key (stable per conversation).
+		session := cmp.Or(c.header("x-claude-code-session-id"), c.Session)
+		if body, err = id.RewriteMessages(body, session, c.Endpoint == EndpointGenerate); err != nil {
+			return err
+		}
 	}
 	req.SetBodyRaw(body)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/sjson"
 	"github.com/valyala/fasthttp"
 
+	"subgate/proxy/identity"
 	"subgate/proxy/upstream"
 	"subgate/sched"
 )
@@ -24,9 +25,19 @@ func (p *OpenAI) UpstreamStream(c *Call, a *upstream.Account) bool {
 	return c.Stream || (a.OAuth() && !p.Chat)
 }
 
+// codexIdentity is the identity handle of a masked Codex account (an
+// OpenAI OAuth account on the Responses route), else nil.
+func codexIdentity(p *OpenAI, a *upstream.Account) *identity.Account {
+	if p.Chat || !a.OAuth() {
+		return nil
+	}
+	return a.Masked()
+}
+
 // prepareCodex addresses req to the Codex backend and applies its rules
-// to body, which it returns.
-func (p *OpenAI) prepareCodex(req *fasthttp.Request, c *Call, a *upstream.Account, body []byte) ([]byte, error) {
+// to body, which it returns. A masked account (id) sends its own
+// originator, User-Agent, version and installation id.
+func (p *OpenAI) prepareCodex(req *fasthttp.Request, c *Call, a *upstream.Account, id *identity.Account, body []byte) ([]byte, error) {
 	base := p.CodexBaseURL
 	if a.BaseURL != "" {
 		base = a.BaseURL
@@ -36,10 +47,20 @@ func (p *OpenAI) prepareCodex(req *fasthttp.Request, c *Call, a *upstream.Accoun
 	if err != nil {
 		return nil, err
 	}
-	if id := p.AccountID(a); id != "" {
-		req.Header.Set("chatgpt-account-id", id)
+	if acct := p.AccountID(a); acct != "" {
+		req.Header.Set("chatgpt-account-id", acct)
 	}
-	if c.header("originator") == "" {
+	switch {
+	case id != nil:
+		get := c.header
+		id.ObserveCodex(get) // learns from genuine Codex CLIs only
+		for _, h := range id.CodexHeaders(get) {
+			setHeader(&req.Header, h.Name, h.Value)
+		}
+		if body, err = id.RewriteCodex(body); err != nil {
+			return nil, err
+		}
+	case c.header("originator") == "":
 		req.Header.Set("originator", "codex_cli_rs")
 	}
 	if c.header("session_id") == "" && c.Session != "" {

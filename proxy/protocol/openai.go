@@ -11,6 +11,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/identity"
 	"subgate/proxy/upstream"
 )
 
@@ -90,7 +91,11 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, to
 	if p.Chat && a.OAuth() {
 		return ErrNotSupported
 	}
+	id := codexIdentity(p, a)
 	for _, kv := range c.Header {
+		if id != nil && identity.CodexOwned(kv[0]) {
+			continue // the account's own, in prepareCodex
+		}
 		setHeader(&req.Header, kv[0], kv[1])
 	}
 	req.Header.SetMethod(fasthttp.MethodPost)
@@ -116,7 +121,7 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, to
 			}
 		}
 	case a.OAuth():
-		if body, err = p.prepareCodex(req, c, a, body); err != nil {
+		if body, err = p.prepareCodex(req, c, a, id, body); err != nil {
 			return err
 		}
 	default:
