@@ -50,7 +50,7 @@ func (r *run) reply(x exchange) result {
 func (r *run) upstreamError(x exchange) result {
 	c, resp := r.call, x.resp
 	body := upstream.ReadLimited(resp, errrules.MaxInspect)
-	d := r.s.rules.Decide(c.Proto.Classify(resp.StatusCode(), &resp.Header, body, x.acct))
+	d := r.s.rules.Decide(protocol.Classify(c, resp.StatusCode(), &resp.Header, body, x.acct))
 	if d.Strike && r.s.strikes.Count(x.acct.Name, r.key.Name, time.Now()) {
 		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
 	}
@@ -205,7 +205,7 @@ func (r *run) buffered(x exchange) result {
 	u := &r.usage // a field, not a local the interface call would move to the heap
 	out := c.Proto.Response(resp.Body(), c, u)
 	res := result{
-		o:    sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header), At: r.answered},
+		o:    sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: protocol.Windows(c, &resp.Header), At: r.answered},
 		end:  ending{status: resp.StatusCode(), usage: *u, acct: x.acct.Name, ttft: r.answered.Sub(r.start)},
 		next: answered,
 	}
@@ -240,7 +240,7 @@ func (r *run) collect(x exchange) result {
 		return r.fail(o, clientError{502, protocol.KindUpstream, "upstream stream ended without a response"}, nil)
 	}
 	res := result{
-		o:    sched.Outcome{Kind: sched.Success, Status: 200, Windows: r.call.Proto.Windows(&x.resp.Header)},
+		o:    sched.Outcome{Kind: sched.Success, Status: 200, Windows: protocol.Windows(r.call, &x.resp.Header)},
 		end:  ending{status: 200, usage: r.streamUsage(&rr), acct: x.acct.Name, ttft: rr.ttft},
 		next: answered,
 	}

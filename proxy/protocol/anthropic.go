@@ -3,19 +3,15 @@ package protocol
 import (
 	"bytes"
 	"cmp"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
-	"subgate/proxy/errrules"
 	"subgate/proxy/identity"
 	"subgate/proxy/upstream"
-	"subgate/sched"
 )
 
 // anthropicHeaders are the client headers forwarded upstream; everything
@@ -277,78 +273,6 @@ func prependIdentity(body []byte, identity string) ([]byte, error) {
 		return body, nil
 	}
 	return sjson.SetRawBytes(body, "system", []byte(raw))
-}
-
-// Classify implements Protocol: Anthropic names overload with its own
-// error type, and a 429's end with unified or retry-after headers.
-func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
-	typ := gjson.Get(view(body), "error.type").String()
-	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
-		Overloaded: typ == "overloaded_error", Reset: func() time.Time { return anthropicReset(h, time.Now()) }}
-}
-
-// anthropicReset finds when a 429 ends: the latest reset among rejected
-// unified windows, the overall unified reset, then retry-after.
-func anthropicReset(h *fasthttp.ResponseHeader, now time.Time) time.Time {
-	var until time.Time
-	for _, w := range unifiedWindows {
-		if string(h.Peek(w.status)) == "rejected" {
-			if t := epoch(h.Peek(w.reset)); t.After(until) {
-				until = t
-			}
-		}
-	}
-	if until.IsZero() {
-		until = epoch(h.Peek("anthropic-ratelimit-unified-reset"))
-	}
-	if until.IsZero() {
-		until = retryAfter(h, now)
-	}
-	return until
-}
-
-// unifiedWindows names the subscription windows and their header names,
-// built once: header lookups run on every successful reply.
-var unifiedWindows = [...]struct{ name, util, reset, status string }{
-	{"5h", "anthropic-ratelimit-unified-5h-utilization", "anthropic-ratelimit-unified-5h-reset", "anthropic-ratelimit-unified-5h-status"},
-	{"7d", "anthropic-ratelimit-unified-7d-utilization", "anthropic-ratelimit-unified-7d-reset", "anthropic-ratelimit-unified-7d-status"},
-}
-
-// Windows implements Protocol: the subscription windows of OAuth accounts.
-// It runs on every reply, so it reads the headers in one pass instead of
-// looking up each of the six names.
-func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
-	const prefix = "anthropic-ratelimit-unified-"
-	var vals [len(unifiedWindows)][3][]byte // utilization, reset, status
-	for k, v := range h.All() {
-		if len(k) < len(prefix)+4 || !bytes.EqualFold(k[:len(prefix)], []byte(prefix)) {
-			continue
-		}
-		rest := k[len(prefix):]
-		for i, w := range unifiedWindows {
-			if !bytes.EqualFold(rest[:2], []byte(w.name)) || rest[2] != '-' {
-				continue
-			}
-			switch field := rest[3:]; {
-			case bytes.EqualFold(field, []byte("utilization")):
-				vals[i][0] = v
-			case bytes.EqualFold(field, []byte("reset")):
-				vals[i][1] = v
-			case bytes.EqualFold(field, []byte("status")):
-				vals[i][2] = v
-			}
-		}
-	}
-	var out []sched.Window
-	for i, w := range unifiedWindows {
-		util, reset, st := vals[i][0], vals[i][1], vals[i][2]
-		if len(util) == 0 && len(reset) == 0 && len(st) == 0 {
-			continue
-		}
-		u, _ := strconv.ParseFloat(string(util), 64)
-		out = append(out, sched.Window{Name: w.name, Utilization: u, ResetAt: epoch(reset), Status: string(st)})
-	}
-	return out
 }
 
 // Response implements Protocol.

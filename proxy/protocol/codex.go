@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"time"
@@ -92,13 +93,19 @@ var codexWindows = [...]struct{ name, used, resetAt, resetAfter string }{
 	{"secondary", "x-codex-secondary-used-percent", "x-codex-secondary-reset-at", "x-codex-secondary-reset-after-seconds"},
 }
 
-// Windows implements Protocol: Codex subscription usage.
+// Windows implements Protocol: Codex subscription usage. The x-codex-*
+// family reports the limit active for this request: the account's, or a
+// model's own bucket (codexScope), whose windows then carry the scope.
 func (p *OpenAI) Windows(h *fasthttp.ResponseHeader) []sched.Window {
 	var out []sched.Window
+	scope := ""
 	for _, w := range codexWindows {
 		used := h.Peek(w.used)
 		if len(used) == 0 {
 			continue
+		}
+		if out == nil {
+			scope = codexScope(h)
 		}
 		u, _ := strconv.ParseFloat(string(used), 64)
 		reset := epoch(h.Peek(w.resetAt))
@@ -107,7 +114,42 @@ func (p *OpenAI) Windows(h *fasthttp.ResponseHeader) []sched.Window {
 				reset = time.Now().Add(time.Duration(s * float64(time.Second)))
 			}
 		}
-		out = append(out, sched.Window{Name: w.name, Utilization: u / 100, ResetAt: reset})
+		out = append(out, sched.Window{Name: w.name, Utilization: u / 100, ResetAt: reset, Scope: scope})
 	}
 	return out
+}
+
+// codexScope tells whether the limit active for a Codex reply is one
+// model's bucket: x-codex-active-limit names the limit id, and a header
+// family of that id (x-<id, "_" as "-">-primary-used-percent; e.g.
+// x-codex-bengalfox-… for codex_bengalfox, the gpt-5.3-codex-spark bucket)
+// is present. Then it returns scopeRequest, the request's own model. The
+// "codex" limit, or an id with no family of its own ("premium"), is the
+// account's: "". (codex-rs codex-api/src/rate_limits.rs reads the
+// families; docs/clients.md has the sources.)
+func codexScope(h *fasthttp.ResponseHeader) string {
+	id := h.Peek("x-codex-active-limit")
+	if len(id) == 0 || len(id) > 64 || bytes.EqualFold(id, []byte("codex")) {
+		return ""
+	}
+	var buf [96]byte
+	name := append(buf[:0], "x-"...)
+	for _, c := range id {
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '-' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9':
+		default:
+			return "" // not a limit id
+		}
+		name = append(name, c)
+	}
+	for _, field := range [...]string{"-primary-used-percent", "-secondary-used-percent"} {
+		if len(h.PeekBytes(append(name, field...))) > 0 {
+			return scopeRequest
+		}
+	}
+	return ""
 }
