@@ -75,7 +75,8 @@ func NewApp(cfg Config, stdout, stderr io.Writer) (_ *App, err error) {
 	a.ids = identity.New(identity.Config{Store: a.db, Logger: a.log})
 	gw := &gateway{tokens: tokens, ids: a.ids} // its srv is set below, before anything serves
 	admin := webui.NewAdmin(webui.AdminConfig{
-		Store: a.db, Accounts: cfg.Accounts, Keys: cfg.keyModels(), Gateway: gw, Usage: a.led, Logger: a.log,
+		Store: a.db, Accounts: cfg.Accounts, Keys: cfg.keyModels(), ErrorRules: cfg.ErrorRules,
+		Gateway: gw, Usage: a.led, Logger: a.log,
 		Flow: func(platform, kind string) (*oauth.Flow, error) { return newOAuthFlow(cfg, platform, kind) },
 	})
 	models, keyModels, err := admin.Pool()
@@ -94,14 +95,29 @@ func NewApp(cfg Config, stdout, stderr io.Writer) (_ *App, err error) {
 	}
 	a.ui = webui.New(webui.Config{
 		TokenHash: adminHash, PasswordHash: cfg.Admin.PasswordHash,
-		Sched: a.sch, Ledger: a.led, Accounts: admin, Keys: admin.Keys(),
+		Sched: a.sch, Ledger: a.led, Accounts: admin, Keys: admin.Keys(), Rules: admin.Rules(),
 		Backup: a.db.WriteTo, Logger: a.log, Trust: a.trust, WriteTimeout: cfg.Server.WriteTimeout.Duration,
 		SecureCookies: cfg.Server.TLSCert != "" || cfg.Admin.CookieSecure,
 	})
 	a.srv = a.newProxy(tokens, accounts, keys)
 	gw.srv = a.srv
+	a.applyUIRules(admin)
 	a.accounts, a.keys = len(accounts), len(keys)
 	return a, nil
+}
+
+// applyUIRules hands the proxy the error rules added in the admin UI. They
+// were checked when they were added; should they no longer apply (a
+// config rule added since makes the list invalid, a damaged store), the
+// gateway starts with the config's rules and the defaults, and says so.
+func (a *App) applyUIRules(admin *webui.Admin) {
+	ui, err := admin.UIRules()
+	if err == nil && len(ui) > 0 {
+		err = a.srv.SetErrorRules(ui)
+	}
+	if err != nil {
+		a.log.Error("error rules of the admin UI not applied", "err", err)
+	}
 }
 
 // startLedger opens the ledger over kv, rebuilds its quota counters and

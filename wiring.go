@@ -28,6 +28,7 @@ import (
 	"subgate/ledger"
 	"subgate/proxy"
 	"subgate/proxy/edge"
+	"subgate/proxy/errrules"
 	"subgate/proxy/identity"
 	"subgate/proxy/oauth"
 	"subgate/proxy/reqlog"
@@ -224,6 +225,8 @@ func (g *gateway) Refresh(ctx context.Context, a kv.Account) error {
 }
 
 func (g *gateway) Forget(name string) { g.tokens.Forget(name) }
+
+func (g *gateway) SetErrorRules(ui []errrules.Rule) error { return g.srv.SetErrorRules(ui) }
 
 // openStore creates data_dir (0700) when missing and opens the kv
 // database with the master key. log, when set, is the database's and

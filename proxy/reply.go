@@ -50,7 +50,7 @@ func (r *run) reply(x exchange) result {
 func (r *run) upstreamError(x exchange) result {
 	c, resp := r.call, x.resp
 	body := upstream.ReadLimited(resp, errrules.MaxInspect)
-	d := r.s.rules.Decide(protocol.Classify(c, resp.StatusCode(), &resp.Header, body, x.acct))
+	d := r.s.rules.Load().Decide(protocol.Classify(c, resp.StatusCode(), &resp.Header, body, x.acct))
 	if d.Strike && r.s.strikes.Count(x.acct.Name, r.key.Name, time.Now()) {
 		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
 	}
