@@ -53,7 +53,7 @@ func newDirectAdmin(t *testing.T, o serveOpts) (*webui.Admin, *kv.DB, *upstreamt
 	if err != nil {
 		t.Fatal(err)
 	}
-	accounts, keys, err := proxyPool(models, keyModels)
+	accounts, keys, err := proxyPool(models, keyModels, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

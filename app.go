@@ -19,6 +19,7 @@ import (
 	"subgate/ledger"
 	"subgate/proxy"
 	"subgate/proxy/edge"
+	"subgate/proxy/identity"
 	"subgate/proxy/oauth"
 	"subgate/proxy/reqlog"
 	"subgate/sched"
@@ -35,6 +36,7 @@ type App struct {
 	reqLog *reqlog.Writer
 	db     *kv.DB
 	led    *ledger.Ledger
+	ids    *identity.Manager // the masked accounts' devices, saved in kv
 	sch    *sched.Scheduler
 	srv    *proxy.Server
 	ui     *webui.Handler
@@ -70,16 +72,18 @@ func NewApp(cfg Config, stdout, stderr io.Writer) (_ *App, err error) {
 		return nil, err
 	}
 	tokens := newTokens(cfg, a.db, a.log)
-	gw := &gateway{tokens: tokens} // its srv is set below, before anything serves
+	a.ids = identity.New(identity.Config{Store: a.db, Logger: a.log})
+	gw := &gateway{tokens: tokens, ids: a.ids} // its srv is set below, before anything serves
 	admin := webui.NewAdmin(webui.AdminConfig{
-		Store: a.db, Accounts: cfg.Accounts, Keys: cfg.keyModels(), Gateway: gw, Usage: a.led, Logger: a.log,
+		Store: a.db, Accounts: cfg.Accounts, Keys: cfg.keyModels(), ErrorRules: cfg.ErrorRules,
+		Gateway: gw, Usage: a.led, Logger: a.log,
 		Flow: func(platform, kind string) (*oauth.Flow, error) { return newOAuthFlow(cfg, platform, kind) },
 	})
 	models, keyModels, err := admin.Pool()
 	if err != nil {
 		return nil, err
 	}
-	accounts, keys, err := proxyPool(models, keyModels)
+	accounts, keys, err := proxyPool(models, keyModels, a.ids)
 	if err != nil {
 		return nil, err
 	}
@@ -91,14 +95,29 @@ func NewApp(cfg Config, stdout, stderr io.Writer) (_ *App, err error) {
 	}
 	a.ui = webui.New(webui.Config{
 		TokenHash: adminHash, PasswordHash: cfg.Admin.PasswordHash,
-		Sched: a.sch, Ledger: a.led, Accounts: admin, Keys: admin.Keys(),
+		Sched: a.sch, Ledger: a.led, Accounts: admin, Keys: admin.Keys(), Rules: admin.Rules(),
 		Backup: a.db.WriteTo, Logger: a.log, Trust: a.trust, WriteTimeout: cfg.Server.WriteTimeout.Duration,
 		SecureCookies: cfg.Server.TLSCert != "" || cfg.Admin.CookieSecure,
 	})
 	a.srv = a.newProxy(tokens, accounts, keys)
 	gw.srv = a.srv
+	a.applyUIRules(admin)
 	a.accounts, a.keys = len(accounts), len(keys)
 	return a, nil
+}
+
+// applyUIRules hands the proxy the error rules added in the admin UI. They
+// were checked when they were added; should they no longer apply (a
+// config rule added since makes the list invalid, a damaged store), the
+// gateway starts with the config's rules and the defaults, and says so.
+func (a *App) applyUIRules(admin *webui.Admin) {
+	ui, err := admin.UIRules()
+	if err == nil && len(ui) > 0 {
+		err = a.srv.SetErrorRules(ui)
+	}
+	if err != nil {
+		a.log.Error("error rules of the admin UI not applied", "err", err)
+	}
 }
 
 // startLedger opens the ledger over kv, rebuilds its quota counters and
@@ -234,6 +253,9 @@ func (a *App) Close() error {
 	}
 	if a.led != nil {
 		a.led.Close()
+	}
+	if a.ids != nil {
+		a.ids.Close() // saves the profiles learned since the last save
 	}
 	for _, stop := range []context.CancelFunc{a.stopSched, a.stopLed} {
 		if stop != nil {

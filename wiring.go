@@ -28,6 +28,8 @@ import (
 	"subgate/ledger"
 	"subgate/proxy"
 	"subgate/proxy/edge"
+	"subgate/proxy/errrules"
+	"subgate/proxy/identity"
 	"subgate/proxy/oauth"
 	"subgate/proxy/reqlog"
 	"subgate/webui"
@@ -132,11 +134,24 @@ func (f fasthttpLog) Printf(format string, args ...any) {
 	f.l.Debug("fasthttp", "msg", format, "args", len(args))
 }
 
-// proxyPool builds the proxy's runtime views of the pool's models.
-func proxyPool(accounts []kv.Account, keys []kv.Key) ([]proxy.Account, []proxy.Key, error) {
+// proxyPool builds the proxy's runtime views of the pool's models. A
+// masked account's identity is registered with ids (loaded from kv, or
+// made and saved there once), which makes this the place accounts get
+// their device: at start and after every admin change. nil ids (commands
+// that never serve) passes every identity through.
+func proxyPool(accounts []kv.Account, keys []kv.Key, ids *identity.Manager) ([]proxy.Account, []proxy.Key, error) {
 	pa := make([]proxy.Account, len(accounts))
 	for i, a := range accounts {
 		pa[i] = proxyAccount(a)
+		if ids == nil || a.IdentityMode() != identity.ModeMask {
+			continue
+		}
+		h, err := ids.Register(identity.Spec{Name: a.Name, Platform: a.Platform, Type: a.Type,
+			Mode: identity.ModeMask, Profile: a.IdentityProfile, AccountUUID: a.AccountUUID})
+		if err != nil {
+			return nil, nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		pa[i].Identity = h
 	}
 	pk := make([]proxy.Key, len(keys))
 	for i, k := range keys {
@@ -148,7 +163,8 @@ func proxyPool(accounts []kv.Account, keys []kv.Key) ([]proxy.Account, []proxy.K
 	return pa, pk, nil
 }
 
-// proxyAccount is the proxy's runtime view of an account.
+// proxyAccount is the proxy's runtime view of an account, without its
+// identity handle (proxyPool adds it).
 func proxyAccount(a kv.Account) proxy.Account {
 	return proxy.Account{
 		Account: a.Sched(),
@@ -180,12 +196,13 @@ func proxyKey(k kv.Key) (proxy.Key, error) {
 type gateway struct {
 	srv    *proxy.Server
 	tokens *oauth.Tokens
+	ids    *identity.Manager
 }
 
 var _ webui.Gateway = (*gateway)(nil)
 
 func (g *gateway) SetPool(accounts []kv.Account, keys []kv.Key) error {
-	pa, pk, err := proxyPool(accounts, keys)
+	pa, pk, err := proxyPool(accounts, keys, g.ids)
 	if err != nil {
 		return err
 	}
@@ -208,6 +225,8 @@ func (g *gateway) Refresh(ctx context.Context, a kv.Account) error {
 }
 
 func (g *gateway) Forget(name string) { g.tokens.Forget(name) }
+
+func (g *gateway) SetErrorRules(ui []errrules.Rule) error { return g.srv.SetErrorRules(ui) }
 
 // openStore creates data_dir (0700) when missing and opens the kv
 // database with the master key. log, when set, is the database's and

@@ -34,7 +34,7 @@ var (
 	bucketBindings = []byte("sched_bindings")
 
 	allBuckets = [][]byte{bucketMeta, bucketAccounts, bucketTokens, bucketState, bucketLedger,
-		bucketRollups, bucketKeys, bucketIdentity, bucketHealth, bucketBindings}
+		bucketRollups, bucketKeys, bucketIdentity, bucketHealth, bucketBindings, bucketErrorRules}
 )
 
 // Options configures Open.

@@ -49,6 +49,8 @@
 //	keys      key name → JSON Key plus {"v":1}; the secret's sha256 only.
 //	identity  account name → {"v":1,"identity":doc}: proxy/identity's
 //	          per-account client identity, an opaque JSON document here.
+//	error_rules  "rules" → {"v":1,"rules":doc}: the error rules added in
+//	          the admin UI, webui's JSON list (opaque here), replaced whole.
 //
 // Ledger keys sort by time, and records with the same nanosecond by append
 // order, so a time range is one Seek and a forward walk, the newest

@@ -37,3 +37,19 @@ func TestIdentityCRUD(t *testing.T) {
 		t.Error("identity still there after DeleteIdentity")
 	}
 }
+
+func TestErrorRulesDocument(t *testing.T) {
+	db := kvtest.Open(t)
+	if doc, err := db.LoadErrorRules(); err != nil || doc != nil {
+		t.Fatalf("LoadErrorRules before save = %s, %v; want nil", doc, err)
+	}
+	for _, want := range []string{`[{"id":"1","status":[429],"action":"pass"}]`, `[]`} {
+		if err := db.SaveErrorRules([]byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.LoadErrorRules()
+		if err != nil || string(got) != want {
+			t.Errorf("LoadErrorRules = %s, %v; want %s", got, err, want)
+		}
+	}
+}

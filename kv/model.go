@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"subgate/ledger"
+	"subgate/proxy/identity"
 	"subgate/sched"
 )
 
@@ -45,8 +46,18 @@ type Account struct {
 	Models   []string          `json:"models,omitempty" toml:"models"`
 	ModelMap map[string]string `json:"model_map,omitempty" toml:"model_map"`
 	// InterceptWarmup answers Claude Code's probes locally for this account.
-	InterceptWarmup bool      `json:"intercept_warmup,omitempty" toml:"intercept_warmup"`
-	Created         time.Time `json:"created" toml:"-"`
+	InterceptWarmup bool `json:"intercept_warmup,omitempty" toml:"intercept_warmup"`
+	// Identity is "mask" (the account presents one device of its own) or
+	// "passthrough" (each client's own); "" is the type's default: mask
+	// for oauth and setup_token, passthrough for api_key (docs/identity.md).
+	Identity string `json:"identity,omitempty" toml:"identity"`
+	// IdentityProfile pins the client headers a masked account sends
+	// instead of learning them from genuine clients.
+	IdentityProfile identity.ProfileConfig `json:"identity_profile,omitzero" toml:"identity_profile"`
+	// AccountUUID is the Claude OAuth account's uuid, as the login told it:
+	// a masked account's metadata.user_id names it as Claude Code does.
+	AccountUUID string    `json:"account_uuid,omitempty" toml:"account_uuid"`
+	Created     time.Time `json:"created" toml:"-"`
 	// FromConfig marks an account of the config file, which is its truth:
 	// it is never stored, and it wins over a stored one of the same name.
 	FromConfig bool `json:"-" toml:"-"`
@@ -135,7 +146,84 @@ func (a Account) Validate() error {
 			p.add("model_map", "empty model name in %q = %q", from, to)
 		}
 	}
+	p.identity(a)
 	return p.err()
+}
+
+// identity checks the identity settings of a: a known mode, on a platform
+// that has a client identity to mask, a profile that fits the platform,
+// and an account uuid that is one.
+func (p *problems) identity(a Account) {
+	_, err := identity.ParseMode(a.Identity, a.Type)
+	switch {
+	case err != nil:
+		p.add("identity", "must be mask or passthrough (empty: mask for oauth and setup_token, passthrough for api_key)")
+	case a.Identity == string(identity.ModeMask) && !MaskableIdentity(a.Platform, a.Type):
+		p.add("identity", "mask applies to anthropic accounts and openai oauth (Codex) accounts only")
+	}
+	if a.IdentityProfile != (identity.ProfileConfig{}) {
+		for _, e := range unjoin(a.IdentityProfile.Validate(a.Platform)) {
+			msg, _ := strings.CutPrefix(e.Error(), "identity_profile")
+			field := "identity_profile"
+			if k, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(k, ".") {
+				field, msg = field+k, rest
+			} else {
+				msg = strings.TrimPrefix(msg, ": ")
+			}
+			p.add(field, "%s", msg)
+		}
+	}
+	if a.AccountUUID != "" && !isUUID(a.AccountUUID) {
+		p.add("account_uuid", "not a UUID")
+	}
+}
+
+// MaskableIdentity reports whether an account of platform and type has a
+// client identity subgate can mask: Claude's (every anthropic account)
+// and Codex's (openai oauth). Other accounts always pass through.
+func MaskableIdentity(platform, accountType string) bool {
+	return platform == "anthropic" || platform == "openai" && accountType == "oauth"
+}
+
+// IdentityMode is the account's effective identity mode: its setting, or
+// its type's default, and always passthrough where nothing can be masked.
+func (a Account) IdentityMode() identity.Mode {
+	mode, err := identity.ParseMode(a.Identity, a.Type)
+	if err != nil || !MaskableIdentity(a.Platform, a.Type) {
+		return identity.ModePassthrough
+	}
+	return mode
+}
+
+// unjoin returns the errors an errors.Join made, or err alone.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// isUUID reports whether s is 8-4-4-4-12 hex digits.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Validate checks a key's name and policy and returns all problems at

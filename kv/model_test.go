@@ -10,6 +10,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"subgate/kv"
+	"subgate/proxy/identity"
 )
 
 // TestTimeStoredJSON: wrapping time.Time kept the stored JSON: a Time
@@ -110,6 +111,19 @@ func TestAccountValidate(t *testing.T) {
 		{"oauth tokens missing", func(a *kv.Account) { a.Type, a.APIKey = "oauth", "" }, "access_token"},
 		{"setup token missing", func(a *kv.Account) { a.Type = "setup_token" }, "access_token"},
 		{"proxy without host", func(a *kv.Account) { a.Proxy = "http://" }, "proxy"},
+		{"identity masked with a pinned claude profile", func(a *kv.Account) {
+			a.Identity = "mask"
+			a.IdentityProfile = identity.ProfileConfig{UserAgent: "claude-cli/2.1.332 (external, cli)", OS: "MacOS"}
+		}, ""},
+		{"identity unknown mode", func(a *kv.Account) { a.Identity = "hide" }, "identity"},
+		{"identity mask on a gemini key", func(a *kv.Account) { a.Platform, a.Identity = "gemini", "mask" }, "identity"},
+		{"identity profile not claude's", func(a *kv.Account) {
+			a.IdentityProfile = identity.ProfileConfig{UserAgent: "curl/8", Arch: "arm 64"}
+		}, "identity_profile.arch,identity_profile.user_agent"},
+		{"identity profile on gemini", func(a *kv.Account) {
+			a.Platform, a.IdentityProfile = "gemini", identity.ProfileConfig{OS: "Linux"}
+		}, "identity_profile"},
+		{"account uuid not one", func(a *kv.Account) { a.AccountUUID = "not-a-uuid" }, "account_uuid"},
 	} {
 		a := valid()
 		tt.edit(&a)
@@ -165,5 +179,26 @@ func TestAccountRedacted(t *testing.T) {
 	}
 	if again := r.Redacted(); again.APIKey != r.APIKey || again.AccessToken != r.AccessToken || again.Proxy != r.Proxy {
 		t.Errorf("Redacted twice = %+v, want %+v", again, r)
+	}
+}
+
+func TestAccountIdentityMode(t *testing.T) {
+	for _, tt := range []struct {
+		platform, typ, setting string
+		want                   identity.Mode
+	}{
+		{"anthropic", "oauth", "", identity.ModeMask},
+		{"anthropic", "setup_token", "", identity.ModeMask},
+		{"anthropic", "api_key", "", identity.ModePassthrough},
+		{"anthropic", "api_key", "mask", identity.ModeMask},
+		{"anthropic", "oauth", "passthrough", identity.ModePassthrough},
+		{"openai", "oauth", "", identity.ModeMask},
+		{"openai", "api_key", "mask", identity.ModePassthrough}, // nothing to mask
+		{"gemini", "oauth", "", identity.ModePassthrough},
+	} {
+		a := kv.Account{Platform: tt.platform, Type: tt.typ, Identity: tt.setting}
+		if got := a.IdentityMode(); got != tt.want {
+			t.Errorf("%s %s identity=%q: mode %s, want %s", tt.platform, tt.typ, tt.setting, got, tt.want)
+		}
 	}
 }

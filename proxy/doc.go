@@ -44,6 +44,11 @@
 //     attempt, and the run is never reused.
 //   - A client's credential never goes upstream; an upstream credential
 //     never reaches a client, a log line or an error message.
+//   - Upstream error replies reach the client as they came (status, body,
+//     request id, retry hints) when the error rules relay them, and when
+//     every account failed for the last reply of a 429, 529 or 5xx class
+//     (run.poolFailed: Claude Code's retries read the wording); never one
+//     about the account's own credential, which becomes the safe 502.
 //   - Memory per stream is bounded: one read buffer handed between two
 //     goroutines, plus at most one held-back SSE line (protocol's maxLine).
 //   - Nothing on the request path unmarshals a body, commits to bbolt or

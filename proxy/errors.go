@@ -56,14 +56,15 @@ func (r *run) failover(acct *Account, o sched.Outcome, class sched.Kind) result 
 	r.s.metrics.Failover(o.Kind)
 	r.s.log.Warn("upstream attempt failed", "acct", acct.Name, "status", o.Status, "reason", o.Reason, "attempt", r.attempts)
 	if r.attempts > r.s.cfg.MaxAccountSwitches {
-		return r.fail(o, failureError(nil, r.last, r.attempts), nil)
+		return r.poolFailed(o, failureError(nil, r.last, r.attempts))
 	}
 	return result{o: o, next: again}
 }
 
 // next is failover for an outcome whose kind is also the client's error
-// class.
+// class, an attempt that got no upstream reply to relay.
 func (r *run) next(acct *Account, o sched.Outcome) result {
+	r.lastReply.status = 0
 	return r.failover(acct, o, o.Kind)
 }
 

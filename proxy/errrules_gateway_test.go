@@ -275,7 +275,8 @@ func TestErrorRuleActions(t *testing.T) {
 
 // TestErrorRuleClassForClient: when every account fails, the client's
 // error follows what the reply means (Decision.Class), not the rest a
-// rule gave the account.
+// rule gave the account: an overload or a server error is relayed as it
+// came, however a rule rested the account.
 func TestErrorRuleClassForClient(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -285,9 +286,11 @@ func TestErrorRuleClassForClient(t *testing.T) {
 		errType string
 	}{
 		{"ignored overload is still an overload", errrules.Rule{Status: []int{529}, Action: errrules.ActionIgnoreForHealth},
-			upstreamtest.Overloaded(), 503, "overloaded_error"},
+			upstreamtest.Overloaded(), 529, "overloaded_error"},
 		{"a benched 500 is still a server error", errrules.Rule{Status: []int{500}, Action: errrules.ActionBench, Cooldown: "1h"},
-			upstreamtest.ServerError(), 502, "upstream_error"},
+			upstreamtest.ServerError(), 500, "api_error"},
+		{"a benched 403 is the safe message", errrules.Rule{Status: []int{403}, Action: errrules.ActionBench, Cooldown: "1h"},
+			upstreamtest.PermissionError(), 502, "upstream_error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -79,35 +79,62 @@ func TestRequestErrorIsNotFailedOver(t *testing.T) {
 	}
 }
 
+// TestAllAccountsFailClientErrors: when every account fails, a client
+// sees the last upstream error as it came for the classes its retry logic
+// reads (429, 529, 5xx: Claude Code's gateway contract), and the safe
+// message for an account's credential failure, whose wording ("invalid
+// x-api-key") would make the client doubt its own key.
 func TestAllAccountsFailClientErrors(t *testing.T) {
 	tests := []struct {
 		name       string
 		step       upstreamtest.Step
 		wantStatus int
 		wantType   string
+		wantMsg    string
+		relayed    bool // the upstream's own body, request id and retry hint
 	}{
-		{"429", upstreamtest.RateLimited(time.Minute, time.Time{}), 429, "rate_limit_error"},
-		{"529", upstreamtest.Overloaded(), 503, "overloaded_error"},
-		{"401", upstreamtest.AuthError(), 502, "upstream_error"},
-		{"500", upstreamtest.ServerError(), 502, "upstream_error"},
+		{"429", upstreamtest.RateLimited(time.Minute, time.Time{}), 429, "rate_limit_error",
+			"This request would exceed your account's rate limit. Please try again later.", true},
+		{"529", upstreamtest.Overloaded(), 529, "overloaded_error", "Overloaded", true},
+		{"401", upstreamtest.AuthError(), 502, "upstream_error", "upstream authentication failed", false},
+		{"500", upstreamtest.ServerError(), 500, "api_error", "Internal server error", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, twoAccounts())
 			h.up.Script("k1", tt.step)
 			h.up.Script("k2", tt.step)
-			resp, body := h.post("/v1/messages", simpleBody)
-			if resp.StatusCode != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantStatus, body)
-			}
-			if got := gjson.GetBytes(body, "error.type").String(); got != tt.wantType {
-				t.Errorf("type = %q, want %q", got, tt.wantType)
-			}
-			if got := gjson.GetBytes(body, "type").String(); got != "error" {
-				t.Errorf("not an Anthropic error shape: %s", body)
-			}
-			if strings.Contains(string(body), "k1") || strings.Contains(string(body), "k2") {
-				t.Errorf("error leaks a credential: %s", body)
+			for _, body := range []string{simpleBody, streamBody} {
+				resp, b := h.post("/v1/messages", body)
+				if resp.StatusCode != tt.wantStatus {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantStatus, b)
+				}
+				if got := gjson.GetBytes(b, "error.type").String(); got != tt.wantType {
+					t.Errorf("type = %q, want %q", got, tt.wantType)
+				}
+				if got := gjson.GetBytes(b, "error.message").String(); got != tt.wantMsg {
+					t.Errorf("message = %q, want %q", got, tt.wantMsg)
+				}
+				if got := gjson.GetBytes(b, "type").String(); got != "error" {
+					t.Errorf("not an Anthropic error shape: %s", b)
+				}
+				upstreamID := gjson.GetBytes(b, "request_id").String()
+				if got := upstreamID != "" && resp.Header.Get("request-id") == upstreamID; got != tt.relayed {
+					t.Errorf("upstream body and request id relayed = %v, want %v: %s %v", got, tt.relayed, b, resp.Header)
+				}
+				if got := resp.Header.Get("x-should-retry") == "true"; got != tt.relayed {
+					t.Errorf("x-should-retry relayed = %v, want %v", got, tt.relayed)
+				}
+				if tt.wantStatus == 429 && resp.Header.Get("retry-after") != "60" {
+					t.Errorf("retry-after = %q, want the upstream's 60", resp.Header.Get("retry-after"))
+				}
+				if strings.Contains(string(b), "k1") || strings.Contains(string(b), "k2") || strings.Contains(string(b), "x-api-key") {
+					t.Errorf("error leaks a credential: %s", b)
+				}
+				h.up.Script("k1", tt.step)
+				h.up.Script("k2", tt.step)
+				h.sched.Clear("a1")
+				h.sched.Clear("a2")
 			}
 		})
 	}
@@ -133,8 +160,8 @@ func TestMaxAccountSwitches(t *testing.T) {
 		h.up.Script(k, upstreamtest.ServerError())
 	}
 	resp, _ := h.post("/v1/messages", simpleBody)
-	if resp.StatusCode != 502 {
-		t.Fatalf("status %d, want 502", resp.StatusCode)
+	if resp.StatusCode != 500 { // the last upstream error, as it came
+		t.Fatalf("status %d, want 500", resp.StatusCode)
 	}
 	total := 0
 	for _, k := range []string{"k1", "k2", "k3", "k4", "k5"} {

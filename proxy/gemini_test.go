@@ -139,17 +139,37 @@ func TestGeminiRateLimits(t *testing.T) {
 	if resp.StatusCode != 429 || gjson.GetBytes(body, "error.status").String() != "RESOURCE_EXHAUSTED" || gjson.GetBytes(body, "error.code").Int() != 429 {
 		t.Fatalf("status %d body %s", resp.StatusCode, body)
 	}
-	st1, st2 := h.status("g1"), h.status("g2")
-	if d := time.Until(st1.Until); d < 30*time.Second || d > 50*time.Second {
-		t.Errorf("g1 RetryInfo cooldown %v", d)
+	// The quotas are per model (QuotaFailure names gemini-2.5-flash): the
+	// model is benched on each account, the accounts stay ok.
+	fam := func(name string) sched.FamilyStatus {
+		st := h.status(name)
+		if st.State != sched.StateOK {
+			t.Errorf("%s state %s: a per-model quota benched the account", name, st.State)
+		}
+		for _, f := range st.Families {
+			if f.Family == "gemini-2.5-flash" {
+				return f
+			}
+		}
+		t.Fatalf("%s: no gemini-2.5-flash family in %+v", name, st.Families)
+		return sched.FamilyStatus{}
+	}
+	f1, f2 := fam("g1"), fam("g2")
+	if d := time.Until(f1.Until); f1.State != sched.StateRateLimited || d < 30*time.Second || d > 50*time.Second {
+		t.Errorf("g1 RetryInfo cooldown %v (%s)", d, f1.State)
 	}
 	// Until the next Pacific midnight, capped by max_cooldown (6h).
 	want := protocol.NextPacificMidnight(time.Now())
 	if cp := time.Now().Add(6 * time.Hour); cp.Before(want) {
 		want = cp
 	}
-	if d := st2.Until.Sub(want); d < -time.Minute || d > time.Minute {
-		t.Errorf("g2 per-day cooldown until %v, want %v", st2.Until, want)
+	if d := f2.Until.Sub(want); d < -time.Minute || d > time.Minute {
+		t.Errorf("g2 per-day cooldown until %v, want %v", f2.Until, want)
+	}
+	// Another model is still served by g1.
+	resp, body = h.post("/v1beta/models/gemini-2.5-pro:generateContent", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`, "x-api-key", "", "x-goog-api-key", testKey)
+	if resp.StatusCode != 200 || h.up.Count("k1") != 2 {
+		t.Errorf("gemini-2.5-pro: %d %s (g1 calls %d)", resp.StatusCode, body, h.up.Count("k1"))
 	}
 }
 

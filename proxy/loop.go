@@ -36,6 +36,9 @@ type run struct {
 	exclude  []string
 	attempts int
 	last     sched.Outcome
+	// lastReply is the last upstream error a failover left, for the
+	// client should every account fail (poolFailed).
+	lastReply lastReply
 	// streaming is set once a stream writer owns the rest of the request.
 	streaming bool
 	// unsupported is set when an account was skipped as unable to serve
@@ -322,6 +325,9 @@ func (r *run) noLease(err error) result {
 	ce := failureError(err, r.last, r.attempts)
 	if r.unsupported && r.attempts == 0 {
 		ce = clientError{400, protocol.KindInvalidRequest, "no account of this group can serve " + r.call.Path + " (ChatGPT subscription accounts only serve /v1/responses)"}
+	}
+	if err == nil { // the pool ran out after upstream attempts
+		return r.poolFailed(canceled, ce)
 	}
 	return r.fail(canceled, ce, err)
 }

@@ -212,8 +212,10 @@ func TestOpenAIErrorShape(t *testing.T) {
 	h := newHarness(t, []Account{openaiKey("o1", "sk-1")})
 	h.up.Script("sk-1", upstreamtest.RateLimited(time.Minute, time.Time{}))
 	_, err := openaiClient(h).Responses.New(context.Background(), responses.ResponseNewParams{Model: "gpt-5", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("x")}})
+	// Every account failed: the client gets the upstream's own 429, as
+	// OpenAI words it (type "requests", code rate_limit_exceeded).
 	var apiErr *openai.Error
-	if !errorsAs(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Type != "rate_limit_error" {
+	if !errorsAs(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Type != "requests" || apiErr.Code != "rate_limit_exceeded" {
 		t.Fatalf("err = %v", err)
 	}
 }

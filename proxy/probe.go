@@ -94,7 +94,7 @@ func (s *Server) Probe(ctx context.Context, name string) (ProbeResult, error) {
 	res := ProbeResult{Status: resp.StatusCode(), Latency: time.Since(start), Model: c.UpstreamModel}
 	res.OK = res.Status >= 200 && res.Status < 300
 	if !res.OK {
-		res.Message = s.rules.Decide(proto.Classify(res.Status, &resp.Header, body, a)).Outcome.Reason
+		res.Message = s.rules.Load().Decide(proto.Classify(res.Status, &resp.Header, body, a)).Outcome.Reason
 		if m := gjson.GetBytes(body, "error.message").String(); m != "" {
 			res.Message += ": " + m
 		}

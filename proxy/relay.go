@@ -33,7 +33,7 @@ func (r *run) commitStream(lease *sched.Lease, x exchange) {
 // relayStream relays a successful upstream stream to the committed client
 // stream w and ends the attempt with the stream's outcome.
 func (r *run) relayStream(w *bufio.Writer, x exchange) result {
-	windows := r.call.Proto.Windows(&x.resp.Header)
+	windows := protocol.Windows(r.call, &x.resp.Header)
 	rr := r.s.relay(w, x.resp, r)
 	upstream.Release(x.req, x.resp) // before settling: the upstream connection goes back at once
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}

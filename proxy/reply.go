@@ -50,11 +50,12 @@ func (r *run) reply(x exchange) result {
 func (r *run) upstreamError(x exchange) result {
 	c, resp := r.call, x.resp
 	body := upstream.ReadLimited(resp, errrules.MaxInspect)
-	d := r.s.rules.Decide(c.Proto.Classify(resp.StatusCode(), &resp.Header, body, x.acct))
+	d := r.s.rules.Load().Decide(protocol.Classify(c, resp.StatusCode(), &resp.Header, body, x.acct))
 	if d.Strike && r.s.strikes.Count(x.acct.Name, r.key.Name, time.Now()) {
 		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
 	}
 	if !d.Relay {
+		r.keepReply(resp, body, d.Class)
 		return r.failover(x.acct, d.Outcome, d.Class)
 	}
 	res := result{o: d.Outcome, end: ending{status: d.Status, acct: x.acct.Name, err: d.Outcome.Reason}, next: answered}
@@ -68,18 +69,104 @@ func (r *run) upstreamError(x exchange) result {
 	case d.Message != "": // a rewrite, in the protocol's own shape
 		writeError(r.ctx, c.Proto, d.Status, protocol.KindOf(d.Status), d.Message)
 	default: // the upstream's status and body, unchanged
-		ctx := r.ctx
-		ctx.SetStatusCode(d.Status)
-		if ct := resp.Header.ContentType(); len(ct) > 0 {
-			ctx.Response.Header.SetContentTypeBytes(ct)
-		} else {
-			ctx.SetContentType("application/json")
-		}
-		if id := resp.Header.Peek("request-id"); len(id) > 0 {
-			ctx.Response.Header.SetBytesV("request-id", id)
-		}
-		ctx.SetBody(body)
+		writeUpstream(r.ctx, d.Status, resp.Header.ContentType(), peekRelayed(&resp.Header), body)
 	}
+	return res
+}
+
+// relayedHeaders are the headers of an upstream error reply that reach
+// the client with it: the request id, and what the SDKs' retry logic
+// reads (x-should-retry wins, then retry-after-ms, then retry-after).
+var relayedHeaders = [...]string{"request-id", "x-should-retry", relayRetryMs: "retry-after-ms", relayRetry: "retry-after"}
+
+// Indexes of relayedHeaders.
+const (
+	relayRetryMs = 2
+	relayRetry   = 3
+)
+
+// relayed holds the values of relayedHeaders, nil when absent.
+type relayed [len(relayedHeaders)][]byte
+
+// peekRelayed returns h's relayedHeaders, pointing into h.
+func peekRelayed(h *fasthttp.ResponseHeader) (out relayed) {
+	for i, name := range relayedHeaders {
+		out[i] = h.Peek(name)
+	}
+	return out
+}
+
+// writeUpstream answers with an upstream error reply as it came: status,
+// content type, the relayed headers and body.
+func writeUpstream(ctx *fasthttp.RequestCtx, status int, ctype []byte, hdr relayed, body []byte) {
+	ctx.SetStatusCode(status)
+	if len(ctype) > 0 {
+		ctx.Response.Header.SetContentTypeBytes(ctype)
+	} else {
+		ctx.SetContentType("application/json")
+	}
+	for i, v := range hdr {
+		if len(v) > 0 {
+			ctx.Response.Header.SetBytesV(relayedHeaders[i], v)
+		}
+	}
+	ctx.SetBody(body)
+}
+
+// lastReply is the last upstream error reply a request failed over from,
+// kept (copied: the response goes back to its pool) for the client in
+// case every account fails: Claude Code's retry logic reads the status
+// and the wording of the upstream's own error (its gateway contract).
+// status is 0 when there is none to relay.
+type lastReply struct {
+	status int
+	ctype  []byte
+	hdr    relayed
+	body   []byte
+}
+
+// keepReply keeps a failed-over reply whose class the client should see as
+// it came (rate limit, overload, server error); any other class (a dead
+// credential, a 403) leaves nothing to relay: its body would speak of the
+// account's credential as if it were the client's.
+func (r *run) keepReply(resp *fasthttp.Response, body []byte, class sched.Kind) {
+	switch class {
+	case sched.RateLimited, sched.Overloaded, sched.ServerError:
+	default:
+		r.lastReply.status = 0
+		return
+	}
+	lr := &r.lastReply
+	lr.status = resp.StatusCode()
+	lr.ctype = append(lr.ctype[:0], resp.Header.ContentType()...)
+	for i, v := range peekRelayed(&resp.Header) {
+		lr.hdr[i] = append(lr.hdr[i][:0], v...)
+	}
+	lr.body = append(lr.body[:0], body...)
+}
+
+// poolFailed answers a request that no account could serve after at least
+// one upstream attempt: with the last upstream error reply when one was
+// kept (keepReply), else with ce, the safe message of the loop's table.
+func (r *run) poolFailed(o sched.Outcome, ce clientError) result {
+	lr := &r.lastReply
+	if lr.status == 0 {
+		return r.fail(o, ce, nil)
+	}
+	res := result{o: o, next: answered, end: ending{status: lr.status, err: r.last.Reason}}
+	if r.w != nil { // a stream was promised while waiting: an error event
+		msg := gjson.GetBytes(lr.body, "error.message").String()
+		if msg == "" {
+			msg = ce.msg
+		}
+		res.event = r.call.Proto.StreamError(protocol.KindOf(lr.status), msg)
+		return res
+	}
+	hdr := lr.hdr
+	if lr.status == fasthttp.StatusTooManyRequests && len(hdr[relayRetry]) == 0 && len(hdr[relayRetryMs]) == 0 {
+		hdr[relayRetry] = []byte("10") // as the loop's own 429s say (fail)
+	}
+	writeUpstream(r.ctx, lr.status, lr.ctype, hdr, lr.body)
 	return res
 }
 
@@ -118,7 +205,7 @@ func (r *run) buffered(x exchange) result {
 	u := &r.usage // a field, not a local the interface call would move to the heap
 	out := c.Proto.Response(resp.Body(), c, u)
 	res := result{
-		o:    sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: c.Proto.Windows(&resp.Header), At: r.answered},
+		o:    sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: protocol.Windows(c, &resp.Header), At: r.answered},
 		end:  ending{status: resp.StatusCode(), usage: *u, acct: x.acct.Name, ttft: r.answered.Sub(r.start)},
 		next: answered,
 	}
@@ -153,7 +240,7 @@ func (r *run) collect(x exchange) result {
 		return r.fail(o, clientError{502, protocol.KindUpstream, "upstream stream ended without a response"}, nil)
 	}
 	res := result{
-		o:    sched.Outcome{Kind: sched.Success, Status: 200, Windows: r.call.Proto.Windows(&x.resp.Header)},
+		o:    sched.Outcome{Kind: sched.Success, Status: 200, Windows: protocol.Windows(r.call, &x.resp.Header)},
 		end:  ending{status: 200, usage: r.streamUsage(&rr), acct: x.acct.Name, ttft: rr.ttft},
 		next: answered,
 	}

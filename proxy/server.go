@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -150,8 +152,8 @@ type Server struct {
 	srv       *fasthttp.Server
 	guard     *edge.Guard
 	metrics   *metrics.Metrics
-	rules     *errrules.Engine  // what an upstream error means
-	strikes   *errrules.Strikes // api_key 403s, counted per client key
+	rules     atomic.Pointer[errrules.Engine] // what an upstream error means; swapped by SetErrorRules
+	strikes   *errrules.Strikes               // api_key 403s, counted per client key
 
 	ctx    context.Context // parent of every request; canceled when the grace period ends
 	cancel context.CancelFunc
@@ -177,7 +179,8 @@ func New(cfg Config) *Server {
 	if s.tokens == nil {
 		s.tokens = oauth.NewTokens(oauth.TokensConfig{Logger: cfg.Logger})
 	}
-	s.rules, s.strikes = newErrorRules(cfg.ErrorRules, cfg.Logger), errrules.NewStrikes(0)
+	s.rules.Store(newErrorRules(cfg.ErrorRules, cfg.Logger))
+	s.strikes = errrules.NewStrikes(0)
 	s.anthropic = &protocol.Anthropic{BaseURL: cfg.AnthropicBaseURL, Identity: cfg.ClaudeCodeSystem}
 	s.responses = &protocol.OpenAI{BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
 	s.chat = &protocol.OpenAI{Chat: true, BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
@@ -230,6 +233,22 @@ func (s *Server) SetPool(accounts []Account, keys []Key) {
 	if s.sched != nil {
 		s.sched.SetAccounts(schedAccounts(accounts))
 	}
+}
+
+// SetErrorRules replaces the error rules added in the admin UI: they are
+// tried after the config's [[error_rules]] and before the built-in
+// defaults, from the next upstream reply on (the engine is swapped
+// atomically; a reply being decided keeps the engine it started with).
+// An error (a rule errrules.Validate refuses) leaves the rules as they
+// were.
+func (s *Server) SetErrorRules(ui []errrules.Rule) error {
+	rules := append(slices.Clip(s.cfg.ErrorRules), ui...)
+	e, err := errrules.New(errrules.Config{Rules: rules})
+	if err != nil {
+		return err
+	}
+	s.rules.Store(e)
+	return nil
 }
 
 // Serve accepts connections on ln until Shutdown, each with TCP keepalive
@@ -321,6 +340,13 @@ func (s *Server) handler(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"status":"ok"}`)
 	case "/api/hello":
 		ctx.SetStatusCode(fasthttp.StatusOK)
+	case "/":
+		// Claude Code's gateway contract: HEAD / is a reachability probe.
+		if ctx.IsHead() || ctx.IsGet() {
+			ctx.SetStatusCode(fasthttp.StatusOK)
+		} else {
+			writeError(ctx, s.anthropic, fasthttp.StatusNotFound, protocol.KindNotFound, "no route for "+string(ctx.Method())+" /")
+		}
 	default:
 		switch {
 		case bytes.HasPrefix(path, []byte("/v1beta/models/")):

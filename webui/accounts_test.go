@@ -247,3 +247,34 @@ func TestAccountCallTimeout(t *testing.T) {
 	}
 	hs.send("DELETE", "/admin/api/accounts/openai-1", nil).must(t, 504)
 }
+
+// TestAccountIdentitySettings: the identity mode and pinned profile go
+// through the API to the account model and back to the listing, and are
+// checked as the model checks them.
+func TestAccountIdentitySettings(t *testing.T) {
+	hs := newHarness(t)
+	body := map[string]any{"name": "st-1", "platform": "anthropic", "type": "setup_token", "access_token": "sk-ant-oat01-x",
+		"identity": "mask", "identity_profile": map[string]any{"user_agent": "claude-cli/2.1.332 (external, cli)", "os": "MacOS"}}
+	hs.send("POST", "/admin/api/accounts", body).must(t, 201)
+	a := accountByName(t, hs.send("GET", "/admin/api/accounts", nil).must(t, 200), "st-1")
+	prof, _ := a["identity_profile"].(map[string]any)
+	if a["identity"] != "mask" || a["identity_mode"] != "mask" || prof["user_agent"] != "claude-cli/2.1.332 (external, cli)" || prof["os"] != "MacOS" {
+		t.Fatalf("listing: identity %v, mode %v, profile %v", a["identity"], a["identity_mode"], a["identity_profile"])
+	}
+	hs.send("PATCH", "/admin/api/accounts/st-1", map[string]any{"identity": "passthrough"}).must(t, 200)
+	a = accountByName(t, hs.send("GET", "/admin/api/accounts", nil).must(t, 200), "st-1")
+	if a["identity"] != "passthrough" || a["identity_mode"] != "passthrough" || a["identity_profile"] == nil {
+		t.Errorf("after PATCH: identity %v, mode %v, profile %v (kept)", a["identity"], a["identity_mode"], a["identity_profile"])
+	}
+	for _, tt := range []struct {
+		patch map[string]any
+		field string
+	}{
+		{map[string]any{"identity": "hide"}, "identity"},
+		{map[string]any{"identity_profile": map[string]any{"user_agent": "curl/8"}}, "identity_profile.user_agent"},
+	} {
+		if got := hs.send("PATCH", "/admin/api/accounts/st-1", tt.patch).must(t, 400).errField(t); got != tt.field {
+			t.Errorf("PATCH %v: error field %q, want %q", tt.patch, got, tt.field)
+		}
+	}
+}

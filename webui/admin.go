@@ -13,6 +13,7 @@ import (
 
 	"subgate/kv"
 	"subgate/ledger"
+	"subgate/proxy/errrules"
 	"subgate/proxy/oauth"
 )
 
@@ -29,6 +30,9 @@ type Gateway interface {
 	Refresh(ctx context.Context, a kv.Account) error
 	// Forget drops the token cached for the account called name.
 	Forget(name string)
+	// SetErrorRules replaces the rules added in the admin UI, tried after
+	// the config's; the gateway applies them from its next reply.
+	SetErrorRules(ui []errrules.Rule) error
 }
 
 // KeyUsage is the ledger's view of a key's spend; *ledger.Ledger
@@ -45,8 +49,11 @@ type AdminConfig struct {
 	// win over a stored one of the same name.
 	Accounts []kv.Account
 	Keys     []kv.Key
-	Gateway  Gateway
-	Usage    KeyUsage
+	// ErrorRules are the config file's [[error_rules]], shown read-only
+	// before the ones added in the UI (stored in kv).
+	ErrorRules []errrules.Rule
+	Gateway    Gateway
+	Usage      KeyUsage
 	// Flow returns the login flow of a platform and kind (oauth or
 	// setup_token), with the configured OAuth client values.
 	Flow   func(platform, kind string) (*oauth.Flow, error)

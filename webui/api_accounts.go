@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/kv"
+	"subgate/proxy/identity"
 	"subgate/sched"
 )
 
@@ -40,6 +41,11 @@ type accountView struct {
 	Proxy       string            `json:"proxy,omitempty"` // password redacted
 	Models      []string          `json:"models"`
 	ModelMap    map[string]string `json:"model_map"`
+	// Identity is the account's identity setting ("" for its type's
+	// default) and IdentityMode what applies: mask or passthrough.
+	Identity        string                  `json:"identity"`
+	IdentityMode    string                  `json:"identity_mode"`
+	IdentityProfile *identity.ProfileConfig `json:"identity_profile,omitempty"`
 	// Flattened subscription windows, for simple consumers.
 	Window5hUtilization *float64   `json:"window_5h_utilization,omitempty"`
 	Window5hReset       *time.Time `json:"window_5h_reset,omitempty"`
@@ -80,13 +86,18 @@ type accountInput struct {
 	Concurrency int               `json:"concurrency"`
 	Models      []string          `json:"models"`
 	ModelMap    map[string]string `json:"model_map"`
+	// Identity is mask, passthrough or "" (the type's default);
+	// IdentityProfile pins the client a masked account presents.
+	Identity        string                 `json:"identity"`
+	IdentityProfile identity.ProfileConfig `json:"identity_profile"`
 }
 
 // model is the account the body describes.
 func (in *accountInput) model() kv.Account {
 	return kv.Account{Name: in.Name, Platform: in.Platform, Type: in.Type, APIKey: in.APIKey,
 		AccessToken: in.AccessToken, BaseURL: in.BaseURL, Proxy: in.Proxy, Group: in.Group,
-		Priority: in.Priority, Concurrency: in.Concurrency, Models: in.Models, ModelMap: in.ModelMap}
+		Priority: in.Priority, Concurrency: in.Concurrency, Models: in.Models, ModelMap: in.ModelMap,
+		Identity: in.Identity, IdentityProfile: in.IdentityProfile}
 }
 
 // accountInputOf is a PATCH body's starting point: a's settings, without
@@ -94,7 +105,7 @@ func (in *accountInput) model() kv.Account {
 func accountInputOf(a kv.Account) accountInput {
 	return accountInput{Name: a.Name, Platform: a.Platform, Type: a.Type, BaseURL: a.BaseURL,
 		Proxy: a.Proxy, Group: a.Group, Priority: a.Priority, Concurrency: a.Concurrency,
-		Models: a.Models, ModelMap: a.ModelMap}
+		Models: a.Models, ModelMap: a.ModelMap, Identity: a.Identity, IdentityProfile: a.IdentityProfile}
 }
 
 // applyAccount merges new settings into an account: every setting is
@@ -111,6 +122,7 @@ func applyAccount(dst *kv.Account, n kv.Account) {
 	dst.Group = cmp.Or(n.Group, kv.DefaultGroup)
 	dst.Priority, dst.Concurrency = n.Priority, cmp.Or(n.Concurrency, kv.DefaultConcurrency)
 	dst.Models, dst.ModelMap = n.Models, n.ModelMap
+	dst.Identity, dst.IdentityProfile = n.Identity, n.IdentityProfile
 	if n.APIKey != "" {
 		dst.APIKey = n.APIKey
 	}
@@ -184,6 +196,10 @@ func (v *accountView) addInfo(info *kv.Account) {
 	v.TokenPrefix = cmp.Or(v.TokenPrefix, "…")
 	v.Email, v.ExpiresAt, v.BaseURL, v.Proxy = a.Email, timePtr(a.ExpiresAt.Time), a.BaseURL, a.Proxy
 	v.Models, v.ModelMap = nonNil(a.Models), a.ModelMap
+	v.Identity, v.IdentityMode = a.Identity, string(a.IdentityMode())
+	if a.IdentityProfile != (identity.ProfileConfig{}) {
+		v.IdentityProfile = &a.IdentityProfile
+	}
 }
 
 func (h *Handler) listAccounts(ctx *fasthttp.RequestCtx, _ []string) {
@@ -392,6 +408,9 @@ func (h *Handler) oauthFinish(ctx *fasthttp.RequestCtx, _ []string) {
 	// stand-in token lets the model check the rest now.
 	probe := in.model()
 	probe.Platform, probe.Type, probe.AccessToken = kv.Platforms[0], "oauth", "(from the login)"
+	// The identity settings depend on the platform, which only the login
+	// knows: OAuthFinish checks them with the rest.
+	probe.Identity, probe.IdentityProfile = "", identity.ProfileConfig{}
 	err := first([]error{
 		required("state", in.State), required("pasted", in.Pasted), checkAccount(probe, false),
 	})

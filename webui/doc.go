@@ -4,8 +4,11 @@
 // from the network at run time; charts are inline SVG.
 //
 // The Handler reaches the rest of subgate only through Config: the
-// scheduler for live state, and the Stats, Accounts and Keys interfaces.
-// Admin implements Accounts and Keys over kv: it adds, edits and deletes
+// scheduler for live state, and the Stats, Accounts, Keys and ErrorRules
+// interfaces. Admin implements Accounts, Keys and ErrorRules over kv (the
+// error rules added here: stored as one ordered list, checked with
+// errrules' Validate and compiled before they are stored, handed to the
+// gateway at once through Gateway.SetErrorRules): it adds, edits and deletes
 // the stored accounts and keys (the config file's are read-only and win
 // on a name clash), runs the OAuth logins of proxy/oauth, and hands the
 // gateway the merged pool through Gateway, an interface webui declares
@@ -13,7 +16,9 @@
 // to it. Accounts and keys travel as kv's models (kv.Account, kv.Key);
 // the API's bodies convert into them in one place each (accountInput,
 // keyInput), and what the API shows is a view of the Redacted model.
-// webui imports kv, sched, ledger and proxy/oauth, never proxy.
+// webui imports kv, sched, ledger, proxy/oauth, proxy/edge, and
+// proxy/errrules and proxy/identity for their types and checks, never
+// proxy.
 //
 // Invariants:
 //   - Every API call is authenticated: the admin bearer token (compared by

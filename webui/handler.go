@@ -71,6 +71,10 @@ var routes = []route{
 	{"POST", "keys", (*Handler).createKey},
 	{"PATCH", "keys/*", (*Handler).updateKey},
 	{"DELETE", "keys/*", (*Handler).deleteKey},
+	{"GET", "error-rules", (*Handler).listRules},
+	{"POST", "error-rules", (*Handler).addRule},
+	{"PATCH", "error-rules/*", (*Handler).updateRule},
+	{"DELETE", "error-rules/*", (*Handler).deleteRule},
 	{"GET", "sessions", (*Handler).listSessions},
 	{"DELETE", "sessions/**", (*Handler).unbindSession},
 }

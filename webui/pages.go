@@ -24,6 +24,7 @@ var pageNames = map[string]string{
 	"/admin/keys":         "keys",
 	"/admin/usage":        "usage",
 	"/admin/sessions":     "sessions",
+	"/admin/rules":        "rules",
 }
 
 // pageTitles are the navigation labels, in order.
@@ -33,6 +34,7 @@ var pageTitles = []struct{ Name, Path, Title string }{
 	{"keys", "/admin/keys", "Keys"},
 	{"usage", "/admin/usage", "Usage"},
 	{"sessions", "/admin/sessions", "Sessions"},
+	{"rules", "/admin/rules", "Error rules"},
 }
 
 // pageData is what every page template sees.

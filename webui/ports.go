@@ -30,6 +30,8 @@ type Config struct {
 	// the accounts read-only (from Sched) and the key endpoints at 501.
 	Accounts Accounts
 	Keys     Keys
+	// Rules manages the error rules; nil makes their endpoints 501.
+	Rules ErrorRules
 	// Backup streams a consistent snapshot of the data file; nil makes
 	// GET /admin/api/backup a 404.
 	Backup func(w io.Writer) (int64, error)

@@ -73,8 +73,11 @@ func failover(name string, kind sched.Kind) func(*Engine, Reply) Decision {
 	}
 }
 
+// rateLimited rests the account, or only the model family the limit
+// covers, until the upstream's reset.
 func rateLimited(e *Engine, r Reply) Decision {
 	d := failover(ruleRateLimit, sched.RateLimited)(e, r)
+	d.Outcome.Scope = r.Scope
 	if r.Reset != nil {
 		d.Outcome.ResetAt = r.Reset()
 	}

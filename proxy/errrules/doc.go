@@ -1,7 +1,9 @@
 // Package errrules decides what a non-2xx upstream reply means: answer
 // the client with it or fail over, and what it does to the account's
 // health. It replaces the fixed table of proxy/errors.go classify with an
-// ordered rule list: the admin's [[error_rules]] first, then built-in
+// ordered rule list: the admin's rules first (the config file's
+// [[error_rules]], then those added in the admin UI: the gateway builds a
+// new Engine when they change and swaps it atomically), then built-in
 // defaults that reproduce today's table (scheduling.md, "Upstream replies
 // and account health") with two deliberate changes:
 //
@@ -20,8 +22,12 @@
 //
 // # Contract with the gateway
 //
-// The protocol builds a Reply (its error type, its overloaded signal and
-// its reset parser) and calls Engine.Decide. Then:
+// The protocol builds a Reply (its error type, its overloaded signal, its
+// reset parser and, for a limit of one model family, its Scope) and calls
+// Engine.Decide. A rate-limit decision that rests the account until the
+// upstream's reset (default:rate-limit, a bench with cooldown "reset")
+// carries the Scope into Outcome.Scope, so sched benches that family only.
+// Then:
 //
 //	if d.Strike && strikes.Count(acct.Name, key.Name, now) {
 //		d.Outcome.Kind = sched.ServerError
@@ -31,7 +37,9 @@
 //		// d.Message != "": the protocol's WriteError(d.Status, kindOf(d.Status), d.Message)
 //	} else {
 //		// fail over: r.next(lease, acct, d.Outcome), and use d.Class (not
-//		// d.Outcome.Kind) for the client's error if every account fails
+//		// d.Outcome.Kind) for the client's error if every account fails:
+//		// the last reply itself for a RateLimited, Overloaded or
+//		// ServerError class, the safe message for the others
 //	}
 //
 // # Invariants

@@ -44,6 +44,11 @@ type Reply struct {
 	// Reset, when non-nil, says when a rate limit ends (zero when the
 	// upstream did not say). It is called only when a decision needs it.
 	Reset func() time.Time
+	// Scope names the model family a rate limit covers (sched.Family's
+	// names: a weekly Opus window, a Codex or Gemini per-model quota); ""
+	// is the whole account. A decision that rests the account until the
+	// upstream's reset rests only that family (Outcome.Scope).
+	Scope string
 }
 
 // Decision is what to do with a reply: answer the client with it or fail
@@ -188,6 +193,7 @@ func adminDecision(name string, r Rule) func(e *Engine, rep Reply) Decision {
 				d.Outcome.Kind = sched.AuthFailed
 			case cd.untilReset:
 				d.Outcome.Kind = sched.RateLimited
+				d.Outcome.Scope = rep.Scope
 				if rep.Reset != nil {
 					d.Outcome.ResetAt = rep.Reset()
 				}

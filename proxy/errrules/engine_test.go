@@ -231,3 +231,28 @@ func TestCredentialPatternNarrow(t *testing.T) {
 		}
 	}
 }
+
+// TestScopedRateLimit: a rate limit of one model family rests that family
+// (Outcome.Scope) when the account rests until the upstream's reset; a
+// fixed bench rests the whole account, as the admin asked.
+func TestScopedRateLimit(t *testing.T) {
+	reset := time.Unix(1900000000, 0)
+	rep := Reply{Platform: "anthropic", AccountType: "oauth", Status: 429, Type: "rate_limit_error", Scope: "opus",
+		Reset: func() time.Time { return reset }}
+	tests := []struct {
+		name  string
+		rules []Rule
+		scope string
+	}{
+		{"default", nil, "opus"},
+		{"bench until the reset", []Rule{{Status: Statuses{429}, Action: ActionBench, Cooldown: "reset"}}, "opus"},
+		{"bench for a duration", []Rule{{Status: Statuses{429}, Action: ActionBench, Cooldown: "2h"}}, ""},
+		{"bench as error", []Rule{{Status: Statuses{429}, Action: ActionBench, Cooldown: "error"}}, ""},
+	}
+	for _, tt := range tests {
+		d := mustEngine(t, Config{Rules: tt.rules}).Decide(rep)
+		if d.Outcome.Scope != tt.scope {
+			t.Errorf("%s: outcome scope %q, want %q", tt.name, d.Outcome.Scope, tt.scope)
+		}
+	}
+}

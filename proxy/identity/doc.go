@@ -6,16 +6,19 @@
 // stable upstream session.
 //
 // A Manager holds one Account handle per upstream account. Register
-// (start-up, account changes) loads the account's Identity from a Store
-// (kv) or generates one; the hot path then uses the handle only:
+// (start-up, account changes: package main's proxyPool, for every masked
+// account) loads the account's Identity from a Store (kv) or generates
+// one; the handle travels in the proxy's account view
+// (upstream.Account.Identity) and the hot path uses it only
+// (proxy/protocol):
 //
-//	// Anthropic Prepare, for a masked account:
-//	if c.ClaudeCode { acct.ObserveClaude(c.header) }
+//	// Anthropic Prepare, for a masked account (id := a.Masked()):
+//	if c.ClaudeCode { id.ObserveClaude(c.header) }
 //	// forward client headers except identity.ClaudeOwned ones, then:
-//	for _, h := range acct.ClaudeHeaders(c.header) { setHeader(&req.Header, h.Name, h.Value) }
-//	body, err = acct.RewriteMessages(body, sessionOf(c), c.Endpoint == EndpointGenerate)
+//	for _, h := range id.ClaudeHeaders(c.header) { setHeader(&req.Header, h.Name, h.Value) }
+//	body, err = id.RewriteMessages(body, clientSession, c.Endpoint == EndpointGenerate)
 //	// Codex (OpenAI OAuth) Prepare, likewise:
-//	acct.ObserveCodex(c.header); acct.CodexHeaders(c.header); acct.RewriteCodex(body)
+//	id.ObserveCodex(c.header); id.CodexHeaders(c.header); id.RewriteCodex(body)
 //
 // # What changes and what does not
 //

@@ -144,6 +144,10 @@ func (f *Flow) account(tok tokenResponse, now time.Time) kv.Account {
 		a.Email = tok.Account.EmailAddress
 		if f.cfg.Kind == "setup_token" {
 			a.RefreshToken = "" // setup tokens are never refreshed
+		} else {
+			// Claude Code signed in this way names the account in its
+			// metadata.user_id; a setup-token's client does not know it.
+			a.AccountUUID = tok.Account.UUID
 		}
 	case "openai":
 		a.IDToken, a.Email, a.AccountID = tok.IDToken, id.Email, id.Auth.ChatGPTAccountID

@@ -2,18 +2,16 @@ package protocol
 
 import (
 	"bytes"
-	"strconv"
+	"cmp"
 	"strings"
-	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
-	"subgate/proxy/errrules"
+	"subgate/proxy/identity"
 	"subgate/proxy/upstream"
-	"subgate/sched"
 )
 
 // anthropicHeaders are the client headers forwarded upstream; everything
@@ -21,9 +19,19 @@ import (
 var anthropicHeaders = []string{
 	"anthropic-version", "anthropic-beta", "x-app", "user-agent", "content-type", "accept",
 	"x-claude-code-session-id", "anthropic-dangerous-direct-browser-access",
+	"x-claude-code-agent-id", "x-claude-code-parent-agent-id",
 }
 
-const oauthBeta = "oauth-2025-04-20"
+// Beta flags the gateway adds to a client's anthropic-beta list: OAuth
+// credentials need the first (oauth.md); a "[1m]" model asks for the
+// second, the 1M-context window (the flag Claude Code 2.1.332 itself
+// sends for a "[1m]" model: docs/clients.md).
+const (
+	oauthBeta     = "oauth-2025-04-20"
+	longBeta      = "context-1m-2025-08-07"
+	longSuffix    = "[1m]"
+	betaSeparator = ","
+)
 
 // Anthropic speaks the Messages API.
 type Anthropic struct {
@@ -45,7 +53,15 @@ func (p *Anthropic) Parse(h Head, c *Call) error {
 	if err := f.modelErr(); err != nil {
 		return err
 	}
-	c.Model = strings.Clone(f.model) // outlives the body in the ledger queue
+	// A "[1m]" model is the plain model with the 1M-context beta: it is
+	// scheduled, allowed and priced as the plain one (the ledger bills its
+	// long-context tier by the prompt's size).
+	model, long := strings.CutSuffix(f.model, longSuffix)
+	if long && model == "" {
+		return errBadModel
+	}
+	c.Model = strings.Clone(model) // outlives the body in the ledger queue
+	c.LongContext = long
 	c.Stream = f.stream && c.Endpoint != EndpointCountTokens
 	c.MaxTokens = f.maxTokens
 	c.Query = upstreamQuery(h.Args, c.Query)
@@ -79,25 +95,47 @@ func (f *anthropicFields) take(key, raw string) bool {
 	return true
 }
 
-// hasIdentity reports whether the system prompt already carries the Claude
-// Code identity; genuine Claude Code bodies always do and pass untouched.
+// claudeCodeIdentities open the system prompt of every Claude Code
+// request: 2.1.332 sends "You are Claude Code, Anthropic's official CLI
+// for Claude." (interactive; ", running within the Claude Agent SDK." in
+// the SDK) or, in non-interactive `claude -p` runs, the Agent SDK's own.
+// Subscription credentials accept each.
+var claudeCodeIdentities = [...]string{
+	"You are Claude Code",
+	"You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+}
+
+// hasIdentity reports whether the system prompt already carries a Claude
+// Code identity (or the configured one); genuine Claude Code bodies always
+// do and pass untouched.
 func hasIdentity(system gjson.Result, identity string) bool {
-	if identity == "" {
-		identity = "You are Claude Code"
+	is := func(t string) bool {
+		if identity != "" && strings.HasPrefix(t, identity) {
+			return true
+		}
+		for _, id := range claudeCodeIdentities {
+			if strings.HasPrefix(t, id) {
+				return true
+			}
+		}
+		return false
 	}
 	if system.Type == gjson.String {
-		return strings.HasPrefix(system.Str, identity) || strings.HasPrefix(system.Str, "You are Claude Code")
+		return is(system.Str)
 	}
 	found := false
 	system.ForEach(func(_, b gjson.Result) bool {
-		t := b.Get("text").String()
-		found = strings.HasPrefix(t, identity) || strings.HasPrefix(t, "You are Claude Code")
+		found = is(b.Get("text").String())
 		return !found
 	})
 	return found
 }
 
-// Prepare implements Protocol.
+// Prepare implements Protocol. The client's anthropic-version and
+// anthropic-beta go upstream as sent (Claude Code's gateway contract: an
+// open list); the beta list only gains the flags the account or the
+// request needs. Every body field is kept: the body changes only where the
+// account needs it (model map, identity).
 func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, token string) error {
 	base := p.BaseURL
 	if a.BaseURL != "" {
@@ -105,11 +143,26 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 	}
 	setURL(req, base, c.Path, c.Query)
 	req.Header.SetMethod(fasthttp.MethodPost)
+	id := a.Masked()
+	beta, betas := "", 0
 	for _, kv := range c.Header {
-		if kv[0] == "anthropic-beta" && a.OAuth() {
-			continue
+		switch {
+		case kv[0] == "anthropic-beta":
+			beta = joinBeta(beta, kv[1], betas)
+			betas++
+		case id != nil && identity.ClaudeOwned(kv[0]): // the account's own, below
+		default:
+			setHeader(&req.Header, kv[0], kv[1])
 		}
-		setHeader(&req.Header, kv[0], kv[1])
+	}
+	if id != nil {
+		get := c.header
+		if c.ClaudeCode {
+			id.ObserveClaude(get) // learns from genuine Claude Code only
+		}
+		for _, h := range id.ClaudeHeaders(get) {
+			setHeader(&req.Header, h.Name, h.Value)
+		}
 	}
 	if c.header("anthropic-version") == "" {
 		setHeader(&req.Header, "anthropic-version", "2023-06-01")
@@ -117,16 +170,24 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 	if c.header("content-type") == "" {
 		req.Header.SetContentType("application/json")
 	}
+	if a.OAuth() {
+		beta = addBeta(beta, oauthBeta, true)
+	}
+	if c.LongContext {
+		beta = addBeta(beta, longBeta, false)
+	}
+	if beta != "" {
+		setHeader(&req.Header, "anthropic-beta", beta)
+	}
 	body := c.Body
 	var err error
-	if c.UpstreamModel != c.Model {
+	if c.UpstreamModel != c.Model || c.LongContext {
 		if body, err = sjson.SetBytes(body, "model", c.UpstreamModel); err != nil {
 			return err
 		}
 	}
 	if a.OAuth() {
 		setHeader(&req.Header, "authorization", "Bearer "+token)
-		setHeader(&req.Header, "anthropic-beta", mergeBeta(c.header("anthropic-beta"), oauthBeta))
 		if !c.ClaudeCode && c.Endpoint == EndpointGenerate {
 			if body, err = prependIdentity(body, p.Identity); err != nil {
 				return err
@@ -135,21 +196,56 @@ func (p *Anthropic) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account,
 	} else {
 		setHeader(&req.Header, "x-api-key", token)
 	}
+	if id != nil {
+		// The client's session id: its user_id's, else its session
+		// header, else the gateway's sticky key (stable per conversation).
+		session := cmp.Or(c.header("x-claude-code-session-id"), c.Session)
+		if body, err = id.RewriteMessages(body, session, c.Endpoint == EndpointGenerate); err != nil {
+			return err
+		}
+	}
 	req.SetBodyRaw(body)
 	return nil
 }
 
-// mergeBeta adds flag to a comma-separated anthropic-beta list once.
-func mergeBeta(list, flag string) string {
-	if list == "" {
-		return flag
+// joinBeta appends one anthropic-beta header value of a client that sent
+// n before it: repeated headers are one list, in the order sent.
+func joinBeta(list, value string, n int) string {
+	if n == 0 {
+		return value
 	}
-	for _, f := range strings.Split(list, ",") {
-		if strings.TrimSpace(f) == flag {
-			return list
+	return list + betaSeparator + value
+}
+
+// addBeta adds flag to a comma-separated anthropic-beta list unless it is
+// there already: first or last, never moving or dropping another flag.
+func addBeta(list, flag string, first bool) string {
+	switch {
+	case list == "":
+		return flag
+	case hasBeta(list, flag):
+		return list
+	case first:
+		return flag + betaSeparator + list
+	}
+	return list + betaSeparator + flag
+}
+
+// hasBeta reports whether a comma-separated list names flag, without
+// splitting it (this runs on every OAuth request).
+func hasBeta(list, flag string) bool {
+	for list != "" {
+		item := list
+		if i := strings.IndexByte(list, ','); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			list = ""
+		}
+		if strings.TrimSpace(item) == flag {
+			return true
 		}
 	}
-	return flag + "," + list
+	return false
 }
 
 // prependIdentity puts the Claude Code identity block first in system,
@@ -177,78 +273,6 @@ func prependIdentity(body []byte, identity string) ([]byte, error) {
 		return body, nil
 	}
 	return sjson.SetRawBytes(body, "system", []byte(raw))
-}
-
-// Classify implements Protocol: Anthropic names overload with its own
-// error type, and a 429's end with unified or retry-after headers.
-func (p *Anthropic) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
-	typ := gjson.Get(view(body), "error.type").String()
-	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
-		Overloaded: typ == "overloaded_error", Reset: func() time.Time { return anthropicReset(h, time.Now()) }}
-}
-
-// anthropicReset finds when a 429 ends: the latest reset among rejected
-// unified windows, the overall unified reset, then retry-after.
-func anthropicReset(h *fasthttp.ResponseHeader, now time.Time) time.Time {
-	var until time.Time
-	for _, w := range unifiedWindows {
-		if string(h.Peek(w.status)) == "rejected" {
-			if t := epoch(h.Peek(w.reset)); t.After(until) {
-				until = t
-			}
-		}
-	}
-	if until.IsZero() {
-		until = epoch(h.Peek("anthropic-ratelimit-unified-reset"))
-	}
-	if until.IsZero() {
-		until = retryAfter(h, now)
-	}
-	return until
-}
-
-// unifiedWindows names the subscription windows and their header names,
-// built once: header lookups run on every successful reply.
-var unifiedWindows = [...]struct{ name, util, reset, status string }{
-	{"5h", "anthropic-ratelimit-unified-5h-utilization", "anthropic-ratelimit-unified-5h-reset", "anthropic-ratelimit-unified-5h-status"},
-	{"7d", "anthropic-ratelimit-unified-7d-utilization", "anthropic-ratelimit-unified-7d-reset", "anthropic-ratelimit-unified-7d-status"},
-}
-
-// Windows implements Protocol: the subscription windows of OAuth accounts.
-// It runs on every reply, so it reads the headers in one pass instead of
-// looking up each of the six names.
-func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
-	const prefix = "anthropic-ratelimit-unified-"
-	var vals [len(unifiedWindows)][3][]byte // utilization, reset, status
-	for k, v := range h.All() {
-		if len(k) < len(prefix)+4 || !bytes.EqualFold(k[:len(prefix)], []byte(prefix)) {
-			continue
-		}
-		rest := k[len(prefix):]
-		for i, w := range unifiedWindows {
-			if !bytes.EqualFold(rest[:2], []byte(w.name)) || rest[2] != '-' {
-				continue
-			}
-			switch field := rest[3:]; {
-			case bytes.EqualFold(field, []byte("utilization")):
-				vals[i][0] = v
-			case bytes.EqualFold(field, []byte("reset")):
-				vals[i][1] = v
-			case bytes.EqualFold(field, []byte("status")):
-				vals[i][2] = v
-			}
-		}
-	}
-	var out []sched.Window
-	for i, w := range unifiedWindows {
-		util, reset, st := vals[i][0], vals[i][1], vals[i][2]
-		if len(util) == 0 && len(reset) == 0 && len(st) == 0 {
-			continue
-		}
-		u, _ := strconv.ParseFloat(string(util), 64)
-		out = append(out, sched.Window{Name: w.name, Utilization: u, ResetAt: epoch(reset), Status: string(st)})
-	}
-	return out
 }
 
 // Response implements Protocol.

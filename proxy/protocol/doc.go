@@ -12,8 +12,10 @@
 // feeds a stream's events to its protocol (sse.go), the usage readers
 // (usage.go), sticky-session hashing (session.go), the client headers and
 // query that may go upstream (request.go), the error kinds and shapes
-// (errors.go), Claude Code's probes answered locally (probe.go) and the
-// model lists (models.go). translate, below it, converts between the
+// (errors.go), subscription windows and limits scoped to one model
+// family (limits.go: Classify and Windows resolve a limit that counts the
+// request's own model), Claude Code's probes answered locally (probe.go)
+// and the model lists (models.go). translate, below it, converts between the
 // families' request and reply formats.
 //
 // Nearly all of it is pure functions over bytes, testable without a
@@ -44,6 +46,11 @@
 //     with gjson instead.
 //   - A protocol's Keepalive is only ever bytes every official client of
 //     the protocol skips (docs/clients.md); Gemini has none.
+//   - Claude Code's gateway contract (docs/clients.md): anthropic-beta and
+//     anthropic-version go upstream as sent, the beta list only ever
+//     gaining a flag; a body field is never dropped. A masked account's
+//     identity (proxy/identity) changes the identity headers and the one
+//     value metadata.user_id, nothing else.
 //
 // Caveats:
 //   - Usage seen mid-stream may be partial (Anthropic's message_delta is

@@ -219,8 +219,37 @@ func (p *Gemini) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, to
 // 503 is its overload.
 func (p *Gemini) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
 	e := gjson.Get(view(body), "error")
-	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body,
+	rep := errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body,
 		Type: e.Get("status").String(), Overloaded: status == 503, Reset: func() time.Time { return geminiReset(e, time.Now()) }}
+	if status == fasthttp.StatusTooManyRequests {
+		rep.Scope = geminiScope(e)
+	}
+	return rep
+}
+
+// geminiScope is the model a 429's quota violations are about: Google
+// names it in each QuotaFailure violation's quotaDimensions.model (with a
+// quotaId like "GenerateRequestsPerDayPerProjectPerModel"). A violation
+// of a quota that is not per model, or two models, make it the
+// account's: "".
+func geminiScope(e gjson.Result) string {
+	scope, n := "", 0
+	for _, d := range e.Get("details").Array() {
+		for _, v := range d.Get("violations").Array() {
+			n++
+			s := ""
+			if m := v.Get("quotaDimensions.model").String(); validModel(m) {
+				s = strings.Clone(sched.Family("gemini", m)) // m points into the body, which is reused
+			} else if strings.Contains(v.Get("quotaId").String(), "PerModel") {
+				s = scopeRequest
+			}
+			if s == "" || (scope != "" && s != scope) || n > maxWindows {
+				return ""
+			}
+			scope = s
+		}
+	}
+	return scope
 }
 
 // geminiReset reads RetryInfo, and a per-day quota means the next midnight

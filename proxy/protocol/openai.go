@@ -11,6 +11,7 @@ import (
 
 	"subgate/ledger"
 	"subgate/proxy/errrules"
+	"subgate/proxy/identity"
 	"subgate/proxy/upstream"
 )
 
@@ -90,7 +91,11 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, to
 	if p.Chat && a.OAuth() {
 		return ErrNotSupported
 	}
+	id := codexIdentity(p, a)
 	for _, kv := range c.Header {
+		if id != nil && identity.CodexOwned(kv[0]) {
+			continue // the account's own, in prepareCodex
+		}
 		setHeader(&req.Header, kv[0], kv[1])
 	}
 	req.Header.SetMethod(fasthttp.MethodPost)
@@ -116,7 +121,7 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, to
 			}
 		}
 	case a.OAuth():
-		if body, err = p.prepareCodex(req, c, a, body); err != nil {
+		if body, err = p.prepareCodex(req, c, a, id, body); err != nil {
 			return err
 		}
 	default:
@@ -126,11 +131,35 @@ func (p *OpenAI) Prepare(req *fasthttp.Request, c *Call, a *upstream.Account, to
 	return nil
 }
 
-// Classify implements Protocol: a 503 is OpenAI's overload.
+// Classify implements Protocol: a 503 is OpenAI's overload. A 429 may
+// cover one model only: a Codex per-model bucket (codexScope), or an API
+// rate limit the message names a model for ("Rate limit reached for
+// gpt-4o in organization …": OpenAI's limits are per model).
 func (p *OpenAI) Classify(status int, h *fasthttp.ResponseHeader, body []byte, a *upstream.Account) errrules.Reply {
-	typ := gjson.Get(view(body), "error.type").String()
-	return errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
+	e := gjson.Get(view(body), "error")
+	typ := e.Get("type").String()
+	rep := errrules.Reply{Platform: p.Platform(), AccountType: a.Type, Status: status, Body: body, Type: typ,
 		Overloaded: status == 503, Reset: func() time.Time { return openaiReset(h, body, time.Now()) }}
+	switch {
+	case status != fasthttp.StatusTooManyRequests:
+	case a.OAuth():
+		rep.Scope = codexScope(h)
+	case perModelLimit(e.Get("message").String()):
+		rep.Scope = scopeRequest
+	}
+	return rep
+}
+
+// perModelLimit reports whether an OpenAI 429 message names the model its
+// limit counts: "Rate limit reached for <model> in organization …" (not
+// "… for organization …", an organization-wide one).
+func perModelLimit(msg string) bool {
+	rest, ok := strings.CutPrefix(msg, "Rate limit reached for ")
+	if !ok {
+		return false
+	}
+	model, rest, ok := strings.Cut(rest, " ")
+	return ok && model != "organization" && strings.HasPrefix(rest, "in organization")
 }
 
 // openaiReset finds when a 429 ends: Codex's resets_at/resets_in_seconds,

@@ -126,6 +126,10 @@ type Call struct {
 	// ClaudeCode is set when the request comes from Claude Code itself;
 	// its body then passes through untouched.
 	ClaudeCode bool
+	// LongContext is set when the client named its model with the "[1m]"
+	// suffix: Model is the plain id, and the upstream gets the 1M-context
+	// beta.
+	LongContext bool
 
 	// Set per attempt.
 	Acct          *upstream.Account

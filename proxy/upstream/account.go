@@ -3,6 +3,7 @@ package upstream
 import (
 	"time"
 
+	"subgate/proxy/identity"
 	"subgate/sched"
 )
 
@@ -27,6 +28,19 @@ type Account struct {
 	// InterceptWarmup answers Claude Code's probes locally instead of
 	// spending this account's quota on them.
 	InterceptWarmup bool
+	// Identity is the account's client identity handle when it is masked
+	// (proxy/identity): the protocols give its requests the account's own
+	// device. Nil passes every client's identity through.
+	Identity *identity.Account
+}
+
+// Masked returns the account's identity handle when its requests carry
+// the account's own identity, else nil.
+func (a *Account) Masked() *identity.Account {
+	if a.Identity == nil || !a.Identity.Masked() {
+		return nil
+	}
+	return a.Identity
 }
 
 // OAuth reports whether the account authenticates with a bearer token

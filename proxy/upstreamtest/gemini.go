@@ -74,10 +74,21 @@ func writeGoogleStepError(ctx *fasthttp.RequestCtx, st Step) {
 	}
 	if st.QuotaID != "" {
 		v := obj("quotaMetric", "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-			"quotaId", st.QuotaID, "quotaDimensions", obj("location", "global", "model", "gemini-2.5-pro"), "quotaValue", "50")
+			"quotaId", st.QuotaID, "quotaDimensions", obj("location", "global", "model", quotaModel(ctx)), "quotaValue", "50")
 		details = append(details, obj("@type", "type.googleapis.com/google.rpc.QuotaFailure", "violations", arr(v)))
 	}
 	writeGoogleError(ctx, st.Status, status, st.Message, details...)
+}
+
+// quotaModel is the model a per-model quota of the request counts, as
+// Google names it in quotaDimensions: the path's model (Gemini API), else
+// the body's (Code Assist).
+func quotaModel(ctx *fasthttp.RequestCtx) string {
+	if m, ok := strings.CutPrefix(string(ctx.Path()), geminiPrefix); ok {
+		m, _, _ = strings.Cut(m, ":")
+		return m
+	}
+	return cmp.Or(gjson.GetBytes(ctx.PostBody(), "model").String(), "gemini-2.5-pro")
 }
 
 // writeGoogleError writes {"error":{"code","message","status"[,"details"]}}.

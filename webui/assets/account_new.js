@@ -40,7 +40,9 @@ function parseMap(text) {
 
 // settings reads the fields every kind shares.
 function settings(f) {
-  const out = { name: f.name, group: f.group, proxy: f.proxy, models: list(f.models), model_map: parseMap(f.model_map) };
+  const profile = { ...((editing && editing.identity_profile) || {}), user_agent: f.identity_user_agent || undefined };
+  const out = { name: f.name, group: f.group, proxy: f.proxy, models: list(f.models), model_map: parseMap(f.model_map),
+    identity: f.identity, identity_profile: JSON.parse(JSON.stringify(profile)) };
   if (f.priority !== '') out.priority = parseInt(f.priority, 10);
   if (f.concurrency !== '') out.concurrency = parseInt(f.concurrency, 10);
   return out;
@@ -103,7 +105,8 @@ async function startEdit(name) {
   const a = d.accounts.find(x => x.name === name);
   if (!a) { toast('No account named ' + name, true); return; }
   editing = { name: a.name, group: a.group, proxy: a.proxy || '', models: a.models, model_map: a.model_map || {},
-    priority: a.priority, concurrency: a.concurrency, base_url: a.base_url || '' };
+    priority: a.priority, concurrency: a.concurrency, base_url: a.base_url || '',
+    identity: a.identity || '', identity_profile: a.identity_profile || {} };
   $('#title').textContent = 'Edit ' + a.name;
   $('#kinds').hidden = true;
   $('#login-steps').hidden = true;
@@ -120,6 +123,8 @@ async function startEdit(name) {
   form.elements.base_url.value = a.base_url || '';
   form.elements.models.value = (a.models || []).join(' ');
   form.elements.model_map.value = Object.entries(a.model_map || {}).map(([k, v]) => k + ' = ' + v).join('\n');
+  form.elements.identity.value = a.identity || '';
+  form.elements.identity_user_agent.value = (a.identity_profile || {}).user_agent || '';
   $('#submit').textContent = 'Save';
 }
 
