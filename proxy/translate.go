@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -32,6 +33,7 @@ import (
 type translation struct {
 	t    *translate.Translator
 	call protocol.Call // the served call
+	hdr  [1][2]string  // backs call.Header
 	// stream is the client stream's state machine, once the relay made it.
 	stream *translate.Stream
 }
@@ -107,22 +109,8 @@ func (r *run) translateFor(acct *Account) (res result, ok bool) {
 	if r.call.Endpoint == protocol.EndpointCountTokens {
 		return r.countLocally(acct), false
 	}
-	tx := &translation{}
+	tx := r.served(acct, served)
 	c := &tx.call
-	*c = protocol.Call{
-		Proto:         r.s.protoOf(served),
-		Endpoint:      r.call.Endpoint,
-		Path:          "/v1/messages", // Anthropic's route; the others build their own
-		Model:         r.call.UpstreamModel,
-		UpstreamModel: r.call.UpstreamModel,
-		Stream:        r.call.Stream,
-		MaxTokens:     r.call.MaxTokens,
-		Acct:          acct,
-	}
-	if r.call.Session != "" {
-		// The account sees the session's hash, never the client's string.
-		c.Session = sched.SessionID(r.call.Session)
-	}
 	upStream := c.Stream
 	if us, ok := c.Proto.(protocol.UpstreamStreamer); ok {
 		upStream = us.UpstreamStream(c, acct)
@@ -138,7 +126,7 @@ func (r *run) translateFor(acct *Account) (res result, ok bool) {
 	}
 	body, err := t.Request(r.call.Body)
 	if err != nil {
-		return r.untranslatable(acct, served, err), false
+		return r.untranslatable(served, err), false
 	}
 	if served == translate.Responses && c.Session != "" {
 		// The upstream's prompt cache follows the session, as Codex CLI
@@ -153,16 +141,51 @@ func (r *run) translateFor(acct *Account) (res result, ok bool) {
 	return result{}, true
 }
 
+// served is a translation whose served call addresses acct in format f,
+// its body still to be made: the client's stream and output limit, the
+// upstream model, the client's User-Agent, the session's hash.
+func (r *run) served(acct *Account, f translate.Format) *translation {
+	tx := &translation{}
+	c := &tx.call
+	*c = protocol.Call{
+		Proto:         r.s.protoOf(f),
+		Endpoint:      r.call.Endpoint,
+		Path:          "/v1/messages", // Anthropic's route; the others build their own
+		Model:         r.call.UpstreamModel,
+		UpstreamModel: r.call.UpstreamModel,
+		Stream:        r.call.Stream,
+		MaxTokens:     r.call.MaxTokens,
+		Acct:          acct,
+	}
+	for _, kv := range r.call.Header {
+		if kv[0] == "user-agent" { // the one client header every family has
+			c.Header = append(tx.hdr[:0], kv)
+		}
+	}
+	if r.call.Session != "" {
+		// The account sees the session's hash, never the client's string.
+		c.Session = sched.SessionID(r.call.Session)
+	}
+	return tx
+}
+
 // untranslatable ends a request the translator refused: a 400 naming the
-// client's field, in the client's shape. Nothing reached the account.
-func (r *run) untranslatable(acct *Account, served translate.Format, err error) result {
-	var te *translate.Error
+// client's field, in the client's shape. Nothing reached the account. The
+// message may hold the client's key names and values and is kept (the
+// record, the log), so it is bounded.
+func (r *run) untranslatable(served translate.Format, err error) result {
 	msg := err.Error()
-	if errors.As(err, &te) {
-		msg = te.Error() + " (the account that can serve this model speaks " + served.String() + ")"
+	if len(msg) > maxRefusal {
+		msg = strings.ToValidUTF8(msg[:maxRefusal], "") + "…"
+	}
+	if errors.As(err, new(*translate.Error)) {
+		msg += " (the account that can serve this model speaks " + served.String() + ")"
 	}
 	return r.fail(canceled, clientError{fasthttp.StatusBadRequest, protocol.KindInvalidRequest, msg}, err)
 }
+
+// maxRefusal bounds the translator's part of a refusal's message.
+const maxRefusal = 300
 
 // countLocally answers a count_tokens call that an account of another
 // family would serve: no family's counter reads another's format, so the

@@ -110,6 +110,10 @@ func TestMessagesTranslated(t *testing.T) {
 				if up.Credential != tt.cred {
 					t.Fatalf("upstream credential %q", up.Credential)
 				}
+				// Of the client's headers only its User-Agent goes on.
+				if up.Header["user-agent"] != "Go-http-client/1.1" || up.Header["anthropic-version"] != "" {
+					t.Fatalf("upstream headers %v", up.Header)
+				}
 				ub := gjson.ParseBytes(up.Body)
 				switch {
 				case strings.Contains(tt.path, "responses"):
@@ -465,5 +469,20 @@ func TestCountTokensTranslatedIsLocal(t *testing.T) {
 	}
 	if n := len(h.up.Requests()); n != 0 {
 		t.Fatalf("%d upstream requests", n)
+	}
+}
+
+// TestUntranslatableMessageIsBounded: a refusal naming a client's huge
+// key is cut before it is answered, logged and recorded.
+func TestUntranslatableMessageIsBounded(t *testing.T) {
+	h := newHarness(t, []Account{apiAccount("a1", "k1")}, translating)
+	huge := strings.Repeat("k", 100_000)
+	resp, b := h.post("/v1beta/models/claude-opus-5:generateContent",
+		`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"tools":[{"`+huge+`":{}}]}`, "x-goog-api-key", testKey, "x-api-key", "")
+	if resp.StatusCode != 400 || len(b) > 1000 || !strings.Contains(string(b), "tools[0]") {
+		t.Fatalf("%d, %d bytes: %.300s", resp.StatusCode, len(b), b)
+	}
+	if rec := h.records(1)[0]; len(rec.Error) > 1000 || rec.Status != 400 {
+		t.Fatalf("record error of %d bytes", len(rec.Error))
 	}
 }
