@@ -486,3 +486,20 @@ func TestUntranslatableMessageIsBounded(t *testing.T) {
 		t.Fatalf("record error of %d bytes", len(rec.Error))
 	}
 }
+
+// TestTranslatedKeepalive: a translated stream's silences are filled with
+// the client's own keepalive (an SSE comment for a Chat client on Claude,
+// never Anthropic's ping), and with nothing for a Gemini client.
+func TestTranslatedKeepalive(t *testing.T) {
+	h := newHarness(t, []Account{apiAccount("a1", "k1")}, translating, keepaliveEvery)
+	h.up.Script("k1", upstreamtest.Silence(400*time.Millisecond), upstreamtest.Silence(400*time.Millisecond))
+	resp, b := h.post("/v1/chat/completions", `{"model":"claude-opus-5","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "authorization", "Bearer "+testKey, "x-api-key", "")
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(afterFirstEvent(b)), ": keepalive") || strings.Contains(string(b), "ping") {
+		t.Fatalf("chat stream: %q", b)
+	}
+	resp, b = h.post("/v1beta/models/claude-opus-5:streamGenerateContent?alt=sse", `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`, "x-goog-api-key", testKey, "x-api-key", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("gemini stream: %d %q", resp.StatusCode, b)
+	}
+	checkDataOnly(t, b)
+}
