@@ -57,7 +57,9 @@
 //   - A client's credential never goes upstream; an upstream credential
 //     never reaches a client, a log line or an error message.
 //   - Memory per stream is bounded: one read buffer handed between two
-//     goroutines, plus at most one held-back SSE line (protocol's maxLine).
+//     goroutines, plus at most one held-back SSE line (protocol's maxLine);
+//     a translated stream adds the client's bytes of one event and the
+//     translator's open block (translate.Config.MaxHeld).
 //   - Nothing on the request path unmarshals a body, commits to bbolt or
 //     holds a lock across I/O. Ledger records go to the ledger's in-memory
 //     queue. Buffered upstream calls run on the handler's goroutine.
