@@ -289,6 +289,7 @@ func (a *App) newProxy(tokens *oauth.Tokens, accounts []proxy.Account, keys []pr
 		Tokens:             tokens,
 		Accounts:           accounts,
 		Keys:               keys,
+		Groups:             proxyGroups(cfg.Groups),
 		AnthropicBaseURL:   up.BaseURL,
 		OpenAIBaseURL:      oa.BaseURL,
 		CodexBaseURL:       oa.CodexBaseURL,

@@ -52,6 +52,9 @@ type Config struct {
 	Accounts  []kv.Account    `toml:"accounts"`
 	Keys      []KeyConfig     `toml:"keys"`
 	Prices    []PriceConfig   `toml:"prices"`
+	// Groups are the [groups.NAME] tables: settings of one group of
+	// accounts and keys. A group without a table has the defaults.
+	Groups map[string]GroupConfig `toml:"groups"`
 	// ErrorRules override what an upstream error means (docs/error-rules.md).
 	ErrorRules []errrules.Rule `toml:"error_rules"`
 }
@@ -184,6 +187,16 @@ const (
 	unpricedRefuse = "refuse"
 	unpricedAllow  = "allow"
 )
+
+// GroupConfig is one [groups.NAME] table. A group is where accounts of
+// several platforms meet, so what the group's pool may do for its keys is
+// set here once, for every key of it, the ones the admin UI creates later
+// included; a key's own translate can only narrow it.
+type GroupConfig struct {
+	// Translate lets the group's keys be served by accounts of another API
+	// family (Claude Code on a Codex account); default true.
+	Translate *bool `toml:"translate"`
+}
 
 // KeyConfig is one [[keys]] entry: the key model, plus the key in clear,
 // a convenience of the file that is hashed at load (the model keeps the

@@ -187,7 +187,7 @@ func proxyKey(k kv.Key) (proxy.Key, error) {
 	return proxy.Key{
 		Name: k.Name, Hash: h, Group: k.Group, Concurrency: k.Concurrency, Limits: k.Limits(),
 		ExpiresAt: k.ExpiresAt.Time, Disabled: !k.Enabled, Models: k.Models, AllowIPs: ips,
-		InterceptWarmup: k.InterceptWarmup,
+		InterceptWarmup: k.InterceptWarmup, Translate: k.Translates(),
 	}, nil
 }
 
@@ -417,4 +417,13 @@ func newOAuthFlow(cfg Config, platform, kind string) (*oauth.Flow, error) {
 		return nil, fmt.Errorf("%s: oauth_authorize_url, oauth_token_url and oauth_redirect_url are required", key)
 	}
 	return f, nil
+}
+
+// proxyGroups is the proxy's view of the [groups.NAME] tables.
+func proxyGroups(gs map[string]GroupConfig) map[string]proxy.Group {
+	out := make(map[string]proxy.Group, len(gs))
+	for name, g := range gs {
+		out[name] = proxy.Group{Translate: g.Translate == nil || *g.Translate}
+	}
+	return out
 }

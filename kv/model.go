@@ -84,9 +84,13 @@ type Key struct {
 	AllowIPs       []string `json:"allow_ips,omitempty" toml:"allow_ips"`   // CIDRs or addresses; empty allows all
 	RateMultiplier float64  `json:"rate_multiplier" toml:"rate_multiplier"` // 0 means 1
 	// Enabled is false for a key switched off; config keys default to true.
-	Enabled         bool      `json:"enabled" toml:"enabled"`
-	InterceptWarmup bool      `json:"intercept_warmup" toml:"intercept_warmup"`
-	Created         time.Time `json:"created" toml:"-"`
+	Enabled         bool `json:"enabled" toml:"enabled"`
+	InterceptWarmup bool `json:"intercept_warmup" toml:"intercept_warmup"`
+	// Translate lets the key's requests go to accounts of another API
+	// family, translated; nil means the default, true. Its group's
+	// [groups.NAME] translate = false wins.
+	Translate *bool     `json:"translate,omitempty" toml:"translate"`
+	Created   time.Time `json:"created" toml:"-"`
 	// FromConfig marks a key of the config file (see Account.FromConfig).
 	FromConfig bool `json:"-" toml:"-"`
 }
@@ -267,6 +271,10 @@ func (k Key) Validate() error {
 
 // maxUSD bounds a spend limit far below where micro-USD overflow int64.
 const maxUSD = 1e9
+
+// Translates reports whether the key may use accounts of another API
+// family (Translate, default true).
+func (k Key) Translates() bool { return k.Translate == nil || *k.Translate }
 
 // Sched returns the scheduler's view of the account. It is the one place
 // that view is built.

@@ -54,8 +54,9 @@ func newBenchEnv(b testing.TB) *benchEnv {
 
 // benchGateway starts a subgate wired as cmd_serve wires it (its own kv,
 // ledger, scheduler; slog and the request log sharing one writer on a log
-// file) at the given log level, and returns its base URL.
-func benchGateway(b testing.TB, upstream string, level slog.Level) string {
+// file) at the given log level, and returns its base URL. Options change
+// its Config (accounts, keys) before it starts.
+func benchGateway(b testing.TB, upstream string, level slog.Level, opts ...func(*Config)) string {
 	b.Helper()
 	dir := b.TempDir()
 	logFile, err := os.Create(filepath.Join(dir, "subgate.log"))
@@ -74,16 +75,21 @@ func benchGateway(b testing.TB, upstream string, level slog.Level) string {
 	go func() { led.Run(ctx); close(done) }()
 	acct := apiAccount("a1", "k1")
 	acct.Concurrency = 1000
-	sch, err := sched.New(sched.Config{Accounts: []sched.Account{acct.Account}, Logger: log})
+	cfg := Config{
+		Logger: log, RequestLog: rl, MetricsEnabled: true,
+		Ledger: led, Accounts: []Account{acct},
+		Keys:             []Key{{Name: "bench", Hash: HashKey(testKey), Group: "default"}},
+		AnthropicBaseURL: upstream,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	sch, err := sched.New(sched.Config{Accounts: schedAccounts(cfg.Accounts), Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := New(Config{
-		Logger: log, RequestLog: rl, MetricsEnabled: true,
-		Sched: sch, Ledger: led, Accounts: []Account{acct},
-		Keys:             []Key{{Name: "bench", Hash: HashKey(testKey), Group: "default"}},
-		AnthropicBaseURL: upstream,
-	})
+	cfg.Sched = sch
+	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

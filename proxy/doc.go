@@ -20,6 +20,18 @@
 // result: the outcome its lease is released with, the request's ending
 // if it ends here, and whether the loop goes on to another account.
 //
+// An attempt whose account speaks another API family than the client
+// (the scheduler leases one only when the key may translate and no
+// account of the client's family can serve) is translated (translate.go):
+// the account's own protocol gets a served call holding the translated
+// body, so credentials, Before, Prepare (the account's request rules),
+// Classify, Windows and the usage readers run exactly as for a native
+// request, while errors, keepalives and the ledger record keep the
+// client's call. The reply goes back through proxy/protocol/translate:
+// Response for a body, a Collector for a Codex stream a non-stream
+// client waits for (passed-through Codex replies use it too), and the
+// Stream state machine as the relay's sink (protocol.EventSink).
+//
 // Invariants:
 //   - Every lease is settled exactly once, on every path (success,
 //     upstream error, client hang-up, timeout, shutdown, panic): by the
@@ -50,7 +62,9 @@
 //     (run.poolFailed: Claude Code's retries read the wording); never one
 //     about the account's own credential, which becomes the safe 502.
 //   - Memory per stream is bounded: one read buffer handed between two
-//     goroutines, plus at most one held-back SSE line (protocol's maxLine).
+//     goroutines, plus at most one held-back SSE line (protocol's maxLine);
+//     a translated stream adds the client's bytes of one event and the
+//     translator's open block (translate.Config.MaxHeld).
 //   - Nothing on the request path unmarshals a body, commits to bbolt or
 //     holds a lock across I/O. Ledger records go to the ledger's in-memory
 //     queue. Buffered upstream calls run on the handler's goroutine.

@@ -224,3 +224,6 @@ const simpleBody = `{"model":"claude-sonnet-4-5","max_tokens":100,"messages":[{"
 const streamBody = `{"model":"claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// translating lets the test key use accounts of other API families.
+func translating(c *Config, _ *sched.Config) { c.Keys[0].Translate = true }

@@ -44,6 +44,9 @@ type run struct {
 	// unsupported is set when an account was skipped as unable to serve
 	// this kind of request at all.
 	unsupported bool
+	// tx is the attempt's translation when its account speaks another API
+	// family (translate.go); nil for a request passed through.
+	tx *translation
 	// reservation holds the request's estimated cost against the key's
 	// limits until a record settles it (settled) or finish releases it.
 	reservation ledger.Reservation
@@ -324,7 +327,8 @@ func (r *run) noLease(err error) result {
 	}
 	ce := failureError(err, r.last, r.attempts)
 	if r.unsupported && r.attempts == 0 {
-		ce = clientError{400, protocol.KindInvalidRequest, "no account of this group can serve " + r.call.Path + " (ChatGPT subscription accounts only serve /v1/responses)"}
+		ce = clientError{400, protocol.KindInvalidRequest, "no account of this group can serve " + r.call.Path +
+			" (ChatGPT subscription accounts serve it only through translation, which this key does not allow)"}
 	}
 	if err == nil { // the pool ran out after upstream attempts
 		return r.poolFailed(canceled, ce)
@@ -339,6 +343,7 @@ func (r *run) schedRequest() sched.Request {
 		Group:          r.key.Group,
 		Platform:       c.Proto.Platform(),
 		Model:          c.Model,
+		Translate:      r.mayTranslate(),
 		Session:        c.Session,
 		Key:            r.key.Name,
 		KeyConcurrency: r.key.Concurrency,
@@ -373,6 +378,10 @@ func (r *run) use(lease *sched.Lease) result {
 	r.call.UpstreamModel = lease.UpstreamModel()
 	if acct.InterceptWarmup && !r.key.InterceptWarmup && r.w == nil && r.intercept() {
 		return result{o: canceled, next: answered}
+	}
+	r.tx = nil
+	if res, ok := r.translateFor(acct); !ok {
+		return res
 	}
 	r.attempts++
 	x, res, ok := r.send(acct)

@@ -197,10 +197,13 @@ func TestPreviousResponseSticky(t *testing.T) {
 	}
 }
 
+// TestChatOnCodexOnlyGroupIsClear: a key that may not translate gets a
+// clear 400 for Chat Completions on a Codex-only group (with translation
+// it is served: TestChatOnCodexTranslated).
 func TestChatOnCodexOnlyGroupIsClear(t *testing.T) {
 	h := newHarness(t, []Account{codexAccount("cx", "tok", "")})
 	resp, body := h.post("/v1/chat/completions", `{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}`, "authorization", "Bearer "+testKey, "x-api-key", "")
-	if resp.StatusCode != 400 || !strings.Contains(gjson.GetBytes(body, "error.message").String(), "/v1/responses") {
+	if resp.StatusCode != 400 || !strings.Contains(gjson.GetBytes(body, "error.message").String(), "translation") {
 		t.Fatalf("status %d body %s", resp.StatusCode, body)
 	}
 	if h.up.Count("tok") != 0 {

@@ -99,8 +99,9 @@ func (r *run) admitCall() bool {
 
 // pricedModel returns the name the request is priced by: the requested
 // model, or else the model an account of the key's group maps it to (an
-// alias in model_map), the dearest when accounts differ. "" means no
-// price. The loop over accounts runs only for unpriced names.
+// alias in model_map; of any platform when the key may translate), the
+// dearest when accounts differ. "" means no price. The loop over
+// accounts runs only for unpriced names.
 func (r *run) pricedModel() string {
 	s, c := r.s, r.call
 	if _, ok := s.ledger.Price(c.Model); ok {
@@ -109,7 +110,7 @@ func (r *run) pricedModel() string {
 	best, bestOut := "", int64(-1)
 	for _, a := range r.pool.accounts {
 		up, ok := a.ModelMap[c.Model]
-		if !ok || a.Group != r.key.Group || a.Platform != c.Proto.Platform() {
+		if !ok || a.Group != r.key.Group || a.Platform != c.Proto.Platform() && !r.mayTranslate() {
 			continue
 		}
 		if p, ok := s.ledger.Price(up); ok && p.Output > bestOut {

@@ -32,6 +32,17 @@ type Key struct {
 	AllowIPs []netip.Prefix
 	// InterceptWarmup answers Claude Code's probes locally.
 	InterceptWarmup bool
+	// Translate lets the key's requests be served by accounts of another
+	// API family, translated (docs/translation.md). In the server's pool
+	// it is the key's flag and its group's (Config.Groups) together.
+	Translate bool
+}
+
+// Group holds the settings of a group of accounts and keys.
+type Group struct {
+	// Translate lets the group's keys use accounts of another API family;
+	// a group not listed in Config.Groups allows it.
+	Translate bool
 }
 
 // allowsModel reports whether the key may request model.
@@ -86,7 +97,9 @@ type poolRef struct{ p atomic.Pointer[pool] }
 
 func (r *poolRef) load() *pool { return r.p.Load() }
 
-func newPool(accounts []Account, keys []Key) *pool {
+// newPool indexes accounts and keys; a key's Translate becomes false when
+// its group forbids translation.
+func newPool(accounts []Account, keys []Key, groups map[string]Group) *pool {
 	p := &pool{accounts: make(map[string]*Account, len(accounts)), keys: make(map[[32]byte]*Key, len(keys))}
 	for i := range accounts {
 		a := accounts[i]
@@ -94,6 +107,9 @@ func newPool(accounts []Account, keys []Key) *pool {
 	}
 	for i := range keys {
 		k := keys[i]
+		if g, ok := groups[k.Group]; ok && !g.Translate {
+			k.Translate = false
+		}
 		p.keys[k.Hash] = &k
 	}
 	return p

@@ -33,8 +33,13 @@ func (r *run) commitStream(lease *sched.Lease, x exchange) {
 // relayStream relays a successful upstream stream to the committed client
 // stream w and ends the attempt with the stream's outcome.
 func (r *run) relayStream(w *bufio.Writer, x exchange) result {
-	windows := protocol.Windows(r.call, &x.resp.Header)
-	rr := r.s.relay(w, x.resp, r)
+	windows := protocol.Windows(r.upcall(), &x.resp.Header)
+	var sink protocol.EventSink
+	if r.tx != nil {
+		r.tx.stream = r.tx.t.Stream()
+		sink = r.tx.stream
+	}
+	rr := r.s.relay(w, x.resp, r, sink)
 	upstream.Release(x.req, x.resp) // before settling: the upstream connection goes back at once
 	o := sched.Outcome{Kind: sched.Success, Status: 200, Windows: windows}
 	status, errMsg := 200, ""
@@ -49,7 +54,7 @@ func (r *run) relayStream(w *bufio.Writer, x exchange) result {
 		}
 		errMsg = rr.failure
 	}
-	if o.Kind == sched.Success {
+	if o.Kind == sched.Success && r.tx == nil {
 		r.bindResponse(x.acct, rr.st.ResponseID)
 	}
 	return result{o: o, end: ending{status: status, usage: r.streamUsage(&rr), acct: x.acct.Name, err: errMsg, ttft: rr.ttft}, next: answered}
@@ -117,15 +122,21 @@ func (cr chunkReader) close(resp *fasthttp.Response) {
 }
 
 // relay copies the upstream SSE body to w as it arrives, event lines
-// rewritten by the protocol, flushing after every read. A reader goroutine
+// rewritten by the protocol, flushing after every read; with a sink
+// (a translation, a collector), the upstream protocol still reads every
+// event and the sink writes what the client gets. A reader goroutine
 // feeds it one buffer at a time (chunkReader) so the writer can also send
-// keepalives (when the protocol has one) and notice idle upstreams and
-// departed clients.
-func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run) relayResult {
+// keepalives (when the client's protocol has one) and notice idle
+// upstreams and departed clients.
+func (s *Server) relay(w *bufio.Writer, resp *fasthttp.Response, r *run, sink protocol.EventSink) relayResult {
 	cr := readChunks(resp.BodyStream())
 	defer cr.close(resp)
 	rl := relaying{s: s, r: r, w: w, keepalive: r.keepalive()} // nil keepalive: silence stays silent
-	rl.sc = protocol.NewSSEScanner(r.call, &rl.res.st)
+	if sink != nil {
+		rl.sc = protocol.NewTranslatingScanner(r.upcall(), &rl.res.st, sink)
+	} else {
+		rl.sc = protocol.NewSSEScanner(r.call, &rl.res.st)
+	}
 	ticker := time.NewTicker(min(s.cfg.Keepalive, s.cfg.StreamIdleTimeout))
 	defer ticker.Stop()
 	rl.lastData, rl.lastWrite = time.Now(), time.Now()
@@ -221,12 +232,18 @@ func (rl *relaying) tick(now time.Time) bool {
 }
 
 // endStream ends a client stream with the protocol's error event, unless
-// the client already got the terminal event.
+// the client already got the terminal event. A translated stream ends in
+// its state machine's error event, which writes nothing once the client
+// has its terminal event.
 func (s *Server) endStream(w *bufio.Writer, r *run, kind protocol.ErrKind, msg string, res *relayResult) {
 	if res.st.Done || res.st.Err != "" {
 		return // the client already has the stream's last word
 	}
-	_, _ = w.Write(r.call.Proto.StreamError(kind, msg))
+	if r.tx != nil && r.tx.stream != nil {
+		_, _ = w.Write(r.tx.stream.Fail(nil, streamStatus(kind), msg))
+	} else {
+		_, _ = w.Write(r.call.Proto.StreamError(kind, msg))
+	}
 	if err := r.flush(w); err != nil {
 		res.clientGone = true
 	}

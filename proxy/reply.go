@@ -11,6 +11,7 @@ import (
 	"subgate/ledger"
 	"subgate/proxy/errrules"
 	"subgate/proxy/protocol"
+	"subgate/proxy/protocol/translate"
 	"subgate/proxy/upstream"
 	"subgate/sched"
 )
@@ -50,7 +51,7 @@ func (r *run) reply(x exchange) result {
 func (r *run) upstreamError(x exchange) result {
 	c, resp := r.call, x.resp
 	body := upstream.ReadLimited(resp, errrules.MaxInspect)
-	d := r.s.rules.Load().Decide(protocol.Classify(c, resp.StatusCode(), &resp.Header, body, x.acct))
+	d := r.s.rules.Load().Decide(protocol.Classify(r.upcall(), resp.StatusCode(), &resp.Header, body, x.acct))
 	if d.Strike && r.s.strikes.Count(x.acct.Name, r.key.Name, time.Now()) {
 		d.Outcome.Kind = sched.ServerError // a new key's strike: sched's threshold decides
 	}
@@ -62,12 +63,18 @@ func (r *run) upstreamError(x exchange) result {
 	switch {
 	case r.w != nil: // a stream was promised while waiting: an error event
 		msg := d.Message
-		if msg == "" {
+		if msg == "" && r.tx != nil {
+			msg = "upstream rejected the request: " + r.translatedMessage(d.Status, body)
+		} else if msg == "" {
 			msg = "upstream rejected the request: " + gjson.GetBytes(body, "error.message").String()
 		}
 		res.event = c.Proto.StreamError(protocol.KindOf(d.Status), msg)
 	case d.Message != "": // a rewrite, in the protocol's own shape
 		writeError(r.ctx, c.Proto, d.Status, protocol.KindOf(d.Status), d.Message)
+	case r.tx != nil: // the upstream's status and message, in the client's shape
+		r.ctx.SetStatusCode(d.Status)
+		r.ctx.SetContentType("application/json")
+		r.ctx.SetBody(r.translatedError(d.Status, body))
 	default: // the upstream's status and body, unchanged
 		writeUpstream(r.ctx, d.Status, resp.Header.ContentType(), peekRelayed(&resp.Header), body)
 	}
@@ -142,6 +149,10 @@ func (r *run) keepReply(resp *fasthttp.Response, body []byte, class sched.Kind) 
 	for i, v := range peekRelayed(&resp.Header) {
 		lr.hdr[i] = append(lr.hdr[i][:0], v...)
 	}
+	if r.tx != nil { // kept in the client's shape: the next attempt may not translate
+		body = r.translatedError(lr.status, body)
+		lr.ctype = append(lr.ctype[:0], "application/json"...)
+	}
 	lr.body = append(lr.body[:0], body...)
 }
 
@@ -199,13 +210,22 @@ func (r *run) gone(acct, why string) result {
 	return result{o: canceled, end: ending{status: 499, acct: acct, err: why}, next: answered}
 }
 
-// buffered relays a complete upstream body.
+// buffered relays a complete upstream body, translated for the client
+// when the attempt translates.
 func (r *run) buffered(x exchange) result {
 	c, resp := r.call, x.resp
 	u := &r.usage // a field, not a local the interface call would move to the heap
-	out := c.Proto.Response(resp.Body(), c, u)
+	up := r.upcall()
+	out := up.Proto.Response(resp.Body(), up, u)
+	if r.tx != nil {
+		var err error
+		if out, err = r.tx.t.Response(out); err != nil {
+			o := sched.Outcome{Kind: sched.ServerError, Status: resp.StatusCode(), Reason: "translate reply: " + err.Error()}
+			return r.fail(o, clientError{502, protocol.KindUpstream, "upstream reply could not be translated"}, err)
+		}
+	}
 	res := result{
-		o:    sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: protocol.Windows(c, &resp.Header), At: r.answered},
+		o:    sched.Outcome{Kind: sched.Success, Status: resp.StatusCode(), Windows: protocol.Windows(up, &resp.Header), At: r.answered},
 		end:  ending{status: resp.StatusCode(), usage: *u, acct: x.acct.Name, ttft: r.answered.Sub(r.start)},
 		next: answered,
 	}
@@ -228,30 +248,43 @@ func (r *run) buffered(x exchange) result {
 }
 
 // collect answers a non-stream client from an upstream stream (Codex
-// accounts only stream): the events are read, not relayed, and the final
-// response object goes back as JSON.
+// accounts only stream): the events are read, not relayed, and the
+// response a translate.Collector rebuilds from them goes back as JSON,
+// translated when the attempt translates. The collector also fills the
+// output that the Codex backend's response.completed may leave empty.
 func (r *run) collect(x exchange) result {
-	rr := r.s.relay(bufio.NewWriterSize(io.Discard, 64), x.resp, r)
+	col := collector{translate.NewCollector(0)}
+	rr := r.s.relay(bufio.NewWriterSize(io.Discard, 64), x.resp, r, col)
+	body, ok := col.Response()
 	switch {
 	case rr.clientGone:
 		return result{o: canceled, end: ending{status: 499, usage: r.streamUsage(&rr), acct: x.acct.Name, err: "client went away", ttft: rr.ttft}, next: answered}
-	case rr.failure != "" || rr.st.Final == nil:
+	case rr.failure != "" || !ok:
 		o := sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + rr.failure}
 		return r.fail(o, clientError{502, protocol.KindUpstream, "upstream stream ended without a response"}, nil)
 	}
+	if r.tx != nil {
+		out, err := r.tx.t.Response(body)
+		if msg := col.Err(); msg != "" || err != nil {
+			o := sched.Outcome{Kind: sched.ServerError, Status: 200, Reason: "collect stream: " + msg}
+			if err != nil {
+				o.Reason = "translate reply: " + err.Error()
+			}
+			return r.fail(o, clientError{502, protocol.KindUpstream, "upstream error: " + msg}, err)
+		}
+		body = out
+	}
 	res := result{
-		o:    sched.Outcome{Kind: sched.Success, Status: 200, Windows: protocol.Windows(r.call, &x.resp.Header)},
+		o:    sched.Outcome{Kind: sched.Success, Status: 200, Windows: protocol.Windows(r.upcall(), &x.resp.Header)},
 		end:  ending{status: 200, usage: r.streamUsage(&rr), acct: x.acct.Name, ttft: rr.ttft},
 		next: answered,
 	}
-	r.bindResponse(x.acct, rr.st.ResponseID)
-	if r.w != nil {
-		res.event = rr.st.Final
-	} else {
-		r.ctx.SetStatusCode(200)
-		r.ctx.SetContentType("application/json")
-		r.ctx.SetBody(rr.st.Final)
+	if r.tx == nil {
+		r.bindResponse(x.acct, rr.st.ResponseID)
 	}
+	r.ctx.SetStatusCode(200)
+	r.ctx.SetContentType("application/json")
+	r.ctx.SetBody(body)
 	return res
 }
 

@@ -35,15 +35,16 @@ func (r *run) send(acct *Account) (x exchange, res result, ok bool) {
 	if err != nil {
 		return x, r.next(acct, sched.Outcome{Kind: sched.AuthFailed, Reason: "egress proxy: " + err.Error()}), false
 	}
-	stream := r.call.Stream
-	if us, ok := r.call.Proto.(protocol.UpstreamStreamer); ok {
-		stream = us.UpstreamStream(r.call, acct)
+	c := r.upcall()
+	stream := c.Stream
+	if us, ok := c.Proto.(protocol.UpstreamStreamer); ok {
+		stream = us.UpstreamStream(c, acct)
 	}
 	client := pair.Buffered
 	if stream {
 		client = pair.Streaming
 	}
-	r.call.Acct = acct
+	r.call.Acct, c.Acct = acct, acct
 	if token, res, ok = r.before(acct, token); !ok {
 		return x, res, false
 	}
@@ -63,16 +64,17 @@ func (r *run) credentials(acct *Account) (string, error) {
 // (protocol.Preparer), refreshing an OAuth token once on a 401. It
 // returns the token to go on with.
 func (r *run) before(acct *Account, token string) (string, result, bool) {
-	p, ok := r.call.Proto.(protocol.Preparer)
+	c := r.upcall()
+	p, ok := c.Proto.(protocol.Preparer)
 	if !ok {
 		return token, result{}, true
 	}
-	err := p.Before(r.rctx, r.call, acct, token)
+	err := p.Before(r.rctx, c, acct, token)
 	if errors.Is(err, protocol.ErrUpstreamUnauthorized) && acct.Type == "oauth" {
 		if token, err = r.s.tokens.Refresh(r.rctx, acct, token); err != nil {
 			return "", r.tokenFailed(acct, err), false
 		}
-		err = p.Before(r.rctx, r.call, acct, token)
+		err = p.Before(r.rctx, c, acct, token)
 	}
 	if err != nil {
 		return "", r.callFailed(acct, err), false
@@ -84,7 +86,7 @@ func (r *run) before(acct *Account, token string) (string, result, bool) {
 // reply; a 401 to an OAuth account refreshes the token once and sends
 // again.
 func (r *run) exchange(acct *Account, client *fasthttp.Client, stream bool, token string) (exchange, result, bool) {
-	s, c := r.s, r.call
+	s, c := r.s, r.upcall()
 	for refreshed := false; ; refreshed = true {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		if err := c.Proto.Prepare(req, c, acct, token); err != nil {

@@ -35,6 +35,9 @@ type Config struct {
 	Tokens   *oauth.Tokens
 	Accounts []Account
 	Keys     []Key
+	// Groups are the settings of the groups that have any; a group not
+	// listed has the defaults (Group).
+	Groups map[string]Group
 
 	// AnthropicBaseURL is the default upstream of anthropic accounts.
 	AnthropicBaseURL string
@@ -185,7 +188,7 @@ func New(cfg Config) *Server {
 	s.responses = &protocol.OpenAI{BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
 	s.chat = &protocol.OpenAI{Chat: true, BaseURL: cfg.OpenAIBaseURL, CodexBaseURL: cfg.CodexBaseURL, AccountID: s.codexAccountID}
 	s.gemini = protocol.NewGemini(protocol.GeminiConfig{BaseURL: cfg.GeminiBaseURL, CodeAssistURL: cfg.CodeAssistBaseURL, Clients: s.up, ProjectFound: cfg.ProjectFound})
-	s.pool.p.Store(newPool(cfg.Accounts, cfg.Keys))
+	s.pool.p.Store(newPool(cfg.Accounts, cfg.Keys, cfg.Groups))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.guard = edge.New(edge.Config{Trust: cfg.Trust, MaxConnsPerIP: cfg.MaxConnsPerIP, Admits: s.admits, Logger: cfg.Logger})
 	s.srv = &fasthttp.Server{
@@ -229,7 +232,7 @@ func New(cfg Config) *Server {
 
 // SetPool replaces the accounts and keys at runtime (admin changes).
 func (s *Server) SetPool(accounts []Account, keys []Key) {
-	s.pool.p.Store(newPool(accounts, keys))
+	s.pool.p.Store(newPool(accounts, keys, s.cfg.Groups))
 	if s.sched != nil {
 		s.sched.SetAccounts(schedAccounts(accounts))
 	}

@@ -9,9 +9,9 @@
 //	}
 //	defer lease.Release(sched.Outcome{Kind: sched.Canceled}) // no-op after the real Release
 //
-// Behind that pair live candidate filtering (group, platform, health,
-// model allow-list after the model map, model families benched on the
-// account, exclusions), sticky sessions (group, session) → account with a
+// Behind that pair live candidate filtering (group, health, which
+// accounts serve the model for the client's platform — Route —, model
+// families benched on the account, exclusions), sticky sessions (group, session) → account with a
 // TTL refreshed on use, ranking (priority, load, optionally soonest window
 // reset, least recently used, name), per-account and per-key concurrency
 // slots with FIFO wait queues, and the health state machine (rate limits,
@@ -30,6 +30,24 @@
 // refreshes it, so a failed or canceled attempt never binds. Each binding
 // carries the client key that made it, and a key holds at most
 // MaxSessionsPerKey live bindings: one more evicts its least recently used.
+//
+// # Routing across platforms
+//
+// A group may hold accounts of several platforms, and the gateway
+// translates between API families. The model decides who can serve
+// (Route, ModelPlatform): an account serves its platform's models
+// (claude-* anthropic; gpt-*, o<digit>*, codex-*, chatgpt-* openai;
+// gemini-* gemini), the names its allow-list matches, and the aliases of
+// its model map; a name no family claims goes to the client's own
+// platform only. Accounts of the client's platform reach a request
+// Native; others reach it Translated, and only when Request.Translate
+// allows. Candidates are of the best reach present: an account that
+// would translate is used only when none of the client's family can
+// serve now (none in the group, all resting, excluded by failover), never
+// because the family's accounts are merely busy (their queue is waited
+// on), so a conversation stays in one family while it can. A slot of a
+// translating account is never handed to a waiter of the family; the
+// family's slots go to waiters queued on translating accounts.
 //
 // # Model families
 //

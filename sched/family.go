@@ -151,7 +151,7 @@ func sameFamilies(x, y []FamilyHealth) bool {
 func (s *Scheduler) evictUnserved(a *account, now time.Time) {
 	for w := a.queue.head; w != nil; {
 		next := w.next
-		if _, ok := a.serves(&w.req, now); !ok {
+		if _, how := a.serves(&w.req, now); how == Unreachable {
 			s.settle(w, stateWoken)
 		}
 		w = next

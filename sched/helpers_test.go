@@ -220,7 +220,7 @@ func (s *Scheduler) check() error {
 				name, a.queue.n, a.inFlight, a.limit, a.health.State))
 		}
 		for w := a.queue.head; w != nil; w = w.next {
-			if _, ok := a.serves(&w.req, s.now()); !ok && !a.removed {
+			if _, how := a.serves(&w.req, s.now()); how == Unreachable && !a.removed {
 				errs = append(errs, fmt.Errorf("account %s: a waiter for %s it cannot serve", name, w.req.Model))
 			}
 		}

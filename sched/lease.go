@@ -246,7 +246,7 @@ func (s *Scheduler) acquireAccount(ctx context.Context, r *Request, sid *session
 				s.freeSlot(a, s.now())
 				return nil, err
 			}
-			up, _ := a.model(r.Model)
+			up, _, _ := a.model(r.Model)
 			return s.newLease(l, r, sid, a, up, sticky && a == q, s.now()), nil
 		case st == stateClosed:
 			return nil, ErrClosed

@@ -126,11 +126,13 @@ func (s *Scheduler) fill(a *account, now time.Time) {
 const stealScan = 8
 
 // stealable returns the oldest non-sticky waiter queued on another account
-// whose request a can serve, or nil.
+// whose request a can serve, or nil. a must reach the request as well as
+// the account it waits on: a waiter queued on an account of its own
+// family is never handed to one that would translate (candidates).
 func (s *Scheduler) stealable(a *account, now time.Time) *waiter {
 	var best *waiter
 	for _, b := range s.pool {
-		if b == a || b.queue.n == 0 || b.Group != a.Group || b.Platform != a.Platform {
+		if b == a || b.queue.n == 0 || b.Group != a.Group {
 			continue
 		}
 		i := 0
@@ -141,7 +143,7 @@ func (s *Scheduler) stealable(a *account, now time.Time) *waiter {
 			if w.sticky {
 				continue
 			}
-			if _, ok := a.serves(&w.req, now); ok {
+			if _, how := a.serves(&w.req, now); how != Unreachable && how <= b.reachOf(&w.req) {
 				best = w
 				break
 			}
@@ -227,4 +229,11 @@ func (p *waitPlan) done() {
 		p.pool.Put(p.w)
 		p.w = nil
 	}
+}
+
+// reachOf is how a reaches r, whatever its state: the reach of an account
+// a waiter queued on.
+func (a *account) reachOf(r *Request) Reach {
+	_, how := a.route(r)
+	return how
 }

@@ -83,14 +83,22 @@ func soonestReset(ws []Window, now time.Time) time.Time {
 	return t
 }
 
-// candidates appends to dst[:0] the pool accounts that can serve r now.
-// Callers pass a stack array so the hot path allocates nothing.
+// candidates appends to dst[:0] the pool accounts that can serve r now,
+// of the best reach only: when an account of the client's own platform
+// can serve, no account that would translate is a candidate (see
+// route.go). Callers pass a stack array so the hot path allocates
+// nothing.
 func (s *Scheduler) candidates(dst []candidate, r *Request, now time.Time) []candidate {
 	c := dst[:0]
+	native := false
 	for _, a := range s.pool {
-		up, ok := a.serves(r, now)
-		if !ok {
+		up, how := a.serves(r, now)
+		switch {
+		case how == Unreachable, how == Translated && native:
 			continue
+		case how == Native && !native:
+			native = true
+			c = c[:0] // the translated ones found so far give way
 		}
 		c = append(c, candidate{
 			Name:     a.Name,
@@ -111,28 +119,34 @@ func (s *Scheduler) candidates(dst []candidate, r *Request, now time.Time) []can
 // anyCandidate reports whether some pool account can serve r now.
 func (s *Scheduler) anyCandidate(r *Request, now time.Time) bool {
 	for _, a := range s.pool {
-		if _, ok := a.serves(r, now); ok {
+		if _, how := a.serves(r, now); how != Unreachable {
 			return true
 		}
 	}
 	return false
 }
 
-// serves reports whether a can take r now, ignoring its free slots, and
-// returns the upstream model. A family benched on a bars the requests that
-// draw on it.
-func (a *account) serves(r *Request, now time.Time) (string, bool) {
-	if a.removed || a.Platform != r.Platform || a.Group != r.Group || !a.available(now) {
-		return "", false
+// serves reports whether and how a can take r now, ignoring its free
+// slots, and returns the upstream model. A family benched on a bars the
+// requests that draw on it.
+func (a *account) serves(r *Request, now time.Time) (string, Reach) {
+	if a.removed || a.Group != r.Group || !a.available(now) {
+		return "", Unreachable
 	}
 	if slices.Contains(r.Exclude, a.Name) {
-		return "", false
+		return "", Unreachable
 	}
-	up, ok := a.model(r.Model)
-	if ok && len(a.health.Families) > 0 && a.familyBenched(a.familyOf(r, up), now) {
-		return "", false
+	up, how := a.route(r)
+	if how != Unreachable && len(a.health.Families) > 0 && a.familyBenched(a.familyOf(r, up), now) {
+		return "", Unreachable
 	}
-	return up, ok
+	return up, how
+}
+
+// route is Account.Route with the account's cached allow-list verdicts.
+func (a *account) route(r *Request) (string, Reach) {
+	up, mapped, ok := a.model(r.Model)
+	return up, a.reach(up, mapped, ok, r.Platform, r.Translate)
 }
 
 // free reports whether a has a slot no one waits for.
@@ -143,29 +157,29 @@ func (a *account) free() bool {
 // modelVerdict caches the outcome of matching one requested model.
 type modelVerdict struct {
 	upstream string
+	mapped   bool
 	ok       bool
 }
 
 // maxModelCache bounds an account's model cache; clients choose the keys.
 const maxModelCache = 256
 
-// model maps m through ModelMap and matches the result against the Models
-// globs.
-func (a *account) model(m string) (string, bool) {
-	up := m
+// model maps m through ModelMap (mapped: it had an entry) and matches the
+// result against the Models globs.
+func (a *account) model(m string) (up string, mapped, ok bool) {
+	up = m
 	if len(a.Models) == 0 {
-		if u, ok := a.ModelMap[m]; ok {
-			up = u
+		if u, hit := a.ModelMap[m]; hit {
+			up, mapped = u, true
 		}
-		return up, true
+		return up, mapped, true
 	}
-	if v, ok := a.models[m]; ok {
-		return v.upstream, v.ok
+	if v, hit := a.models[m]; hit {
+		return v.upstream, v.mapped, v.ok
 	}
-	if u, ok := a.ModelMap[m]; ok {
-		up = u
+	if u, hit := a.ModelMap[m]; hit {
+		up, mapped = u, true
 	}
-	ok := false
 	for _, g := range a.Models {
 		if hit, _ := path.Match(g, up); hit {
 			ok = true
@@ -175,6 +189,6 @@ func (a *account) model(m string) (string, bool) {
 	if a.models == nil || len(a.models) >= maxModelCache {
 		a.models = make(map[string]modelVerdict)
 	}
-	a.models[m] = modelVerdict{upstream: up, ok: ok}
-	return up, ok
+	a.models[m] = modelVerdict{upstream: up, mapped: mapped, ok: ok}
+	return up, mapped, ok
 }

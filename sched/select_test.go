@@ -232,14 +232,14 @@ func TestModelCacheIsBounded(t *testing.T) {
 	a.Models = []string{"claude-*"}
 	for i := range 3 * maxModelCache {
 		m := fmt.Sprint("claude-", i)
-		if up, ok := a.model(m); !ok || up != m {
+		if up, _, ok := a.model(m); !ok || up != m {
 			t.Fatalf("model(%q) = %q, %v", m, up, ok)
 		}
 	}
 	if len(a.models) > maxModelCache {
 		t.Fatalf("cache holds %d models, want at most %d", len(a.models), maxModelCache)
 	}
-	if _, ok := a.model("gpt-5"); ok {
+	if _, _, ok := a.model("gpt-5"); ok {
 		t.Fatal("gpt-5 allowed by claude-*")
 	}
 }

@@ -52,9 +52,15 @@ type Account struct {
 
 // Request describes what a request needs from the pool.
 type Request struct {
-	Group    string
+	Group string
+	// Platform is the client's own platform: its accounts serve the
+	// request natively (route.go).
 	Platform string
 	Model    string // the model the client asked for (before ModelMap)
+	// Translate lets accounts of other platforms serve the request, the
+	// gateway translating it; they are candidates only when no account
+	// of Platform can serve (see Route).
+	Translate bool
 	// Session is the sticky session identity; empty means not sticky. It
 	// is hashed (SessionID) before any table keeps it, so its length costs
 	// nothing past the request.

@@ -29,6 +29,9 @@ type keyInput struct {
 	AllowIPs        []string `json:"allow_ips"`
 	Enabled         bool     `json:"enabled"`
 	InterceptWarmup bool     `json:"intercept_warmup"`
+	// Translate lets the key use accounts of another API family (default
+	// true; its group's [groups.NAME] translate = false wins).
+	Translate bool `json:"translate"`
 }
 
 // keyView is a key as the API shows it.
@@ -52,7 +55,7 @@ func keyInputOf(k kv.Key) keyInput {
 		Limit5hUSD: k.Limit5hUSD, LimitDayUSD: k.LimitDayUSD, LimitWeekUSD: k.LimitWeekUSD,
 		LimitMonthUSD: k.LimitMonthUSD, QuotaUSD: k.QuotaUSD, RateMultiplier: k.RateMultiplier,
 		ExpiresAt: optTime(k.ExpiresAt.Time), Models: k.Models, AllowIPs: k.AllowIPs,
-		Enabled: k.Enabled, InterceptWarmup: k.InterceptWarmup}
+		Enabled: k.Enabled, InterceptWarmup: k.InterceptWarmup, Translate: k.Translates()}
 }
 
 // model is the key the body describes (without a hash: the secret is
@@ -62,7 +65,16 @@ func (in *keyInput) model() kv.Key {
 		Limit5hUSD: in.Limit5hUSD, LimitDayUSD: in.LimitDayUSD, LimitWeekUSD: in.LimitWeekUSD,
 		LimitMonthUSD: in.LimitMonthUSD, QuotaUSD: in.QuotaUSD, RateMultiplier: in.RateMultiplier,
 		ExpiresAt: kv.Time{Time: time.Time(in.ExpiresAt)}, Models: in.Models, AllowIPs: in.AllowIPs,
-		Enabled: in.Enabled, InterceptWarmup: in.InterceptWarmup}
+		Enabled: in.Enabled, InterceptWarmup: in.InterceptWarmup, Translate: translateFlag(in.Translate)}
+}
+
+// translateFlag is the stored form of a key's translate: nil for the
+// default (true), so stored keys stay as they were.
+func translateFlag(on bool) *bool {
+	if on {
+		return nil
+	}
+	return &on
 }
 
 // viewOf is a listed key as the API shows it.
@@ -118,7 +130,7 @@ func (h *Handler) createKey(ctx *fasthttp.RequestCtx, _ []string) {
 		notConfigured(ctx, "keys")
 		return
 	}
-	in := keyInput{Enabled: true, RateMultiplier: 1}
+	in := keyInput{Enabled: true, RateMultiplier: 1, Translate: true}
 	if _, ok := decode(ctx, &in); !ok {
 		return
 	}

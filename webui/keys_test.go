@@ -112,6 +112,15 @@ func TestUpdateKey(t *testing.T) {
 	if f := hs.send("PATCH", "/admin/api/keys/bob", map[string]any{"quota_usd": -1}).must(t, 400).errField(t); f != "quota_usd" {
 		t.Errorf("negative quota: field %q", f)
 	}
+	// translate: default true, stored only when off, kept by other edits.
+	if got.Translate != nil {
+		t.Errorf("default translate stored as %v", *got.Translate)
+	}
+	hs.send("PATCH", "/admin/api/keys/bob", map[string]any{"translate": false}).must(t, 200)
+	r = hs.send("PATCH", "/admin/api/keys/bob", map[string]any{"rpm": 3}).must(t, 200)
+	if got.Translates() || r.json(t)["key"].(map[string]any)["translate"] != false {
+		t.Errorf("translate off lost: %+v", got)
+	}
 	hs.send("PATCH", "/admin/api/keys/team", map[string]any{"enabled": false}).must(t, 409)
 	hs.send("PATCH", "/admin/api/keys/nobody", map[string]any{"enabled": false}).must(t, 404)
 }

@@ -221,11 +221,6 @@ func (p *OpenAI) Event(event, data []byte, c *Call, st *StreamState) []byte {
 		}
 		if mapped {
 			data, _ = sjson.SetBytes(data, "response.model", c.Model)
-		}
-		if !c.Stream { // collecting for a non-stream client
-			st.Final = []byte(gjson.Get(view(data), "response").Raw)
-		}
-		if mapped {
 			return data
 		}
 		return nil

@@ -66,9 +66,6 @@ type StreamState struct {
 	// ResponseID is the upstream's id for this response (OpenAI), bound to
 	// the account so previous_response_id finds it again.
 	ResponseID string
-	// Final is the complete response object, kept by protocols that can
-	// answer a non-stream client from an upstream stream (Codex).
-	Final []byte
 	// TextBytes counts the generated text (and thinking and tool
 	// arguments) seen so far, for billing a stream that ends before its
 	// usage (estimate.go).

@@ -60,6 +60,7 @@ function openForm(k) {
     form.elements.allow_ips.value = k.allow_ips.join(' ');
     form.elements.enabled.checked = k.enabled;
     form.elements.intercept_warmup.checked = k.intercept_warmup;
+    form.elements.translate.checked = k.translate;
   }
   form.elements[k ? 'concurrency' : 'name'].focus();
 }
@@ -67,7 +68,7 @@ function openForm(k) {
 function body() {
   const f = formData(form);
   const out = { name: f.name, group: f.group, models: list(f.models), allow_ips: list(f.allow_ips),
-    enabled: f.enabled, intercept_warmup: f.intercept_warmup,
+    enabled: f.enabled, intercept_warmup: f.intercept_warmup, translate: f.translate,
     expires_at: f.expires_at ? new Date(f.expires_at).toISOString() : null };
   for (const n of numFields) out[n] = f[n] === '' ? 0 : parseInt(f[n], 10);
   for (const n of usdFields) out[n] = f[n] === '' ? (n === 'rate_multiplier' ? 1 : 0) : parseFloat(f[n]);

@@ -66,7 +66,7 @@ func decodeChatChoice(v gjson.Result, r *request) error {
 		return decodeResponsesChoice(v, r)
 	}
 	if t := v.Get("type").String(); t != "function" {
-		return unsupported("tool_choice.type", "tool choice "+quote(t)+" cannot be translated")
+		return unsupported("tool_choice.type", "tool choice "+shown(t)+" cannot be translated")
 	}
 	r.choice, r.choiceName = choiceTool, v.Get("function.name").String()
 	return nil
@@ -76,7 +76,7 @@ func decodeChatTools(v gjson.Result, r *request) error {
 	var err error
 	each(v, func(i int, tl gjson.Result) bool {
 		if t := tl.Get("type").String(); t != "function" {
-			err = unsupported(path("tools", i)+".type", "tool type "+quote(t)+" cannot be translated")
+			err = unsupported(path("tools", i)+".type", "tool type "+shown(t)+" cannot be translated")
 			return false
 		}
 		f := tl.Get("function")
@@ -148,7 +148,7 @@ func decodeChatMessage(m gjson.Result, field string, r *request) error {
 		r.add(roleUser, part{kind: kindResult, id: id, content: parts})
 		return nil
 	default:
-		return unsupported(field+".role", "role "+quote(role)+" cannot be translated")
+		return unsupported(field+".role", "role "+shown(role)+" cannot be translated")
 	}
 	for _, p := range parts {
 		r.add(roleUser, p)
@@ -185,7 +185,7 @@ func decodeChatContent(c gjson.Result, field string, out *[]part) error {
 			q.name = p.Get("file.filename").String()
 			*out = append(*out, q)
 		default:
-			err = unsupported(f+".type", "content type "+quote(t)+" cannot be translated")
+			err = unsupported(f+".type", "content type "+shown(t)+" cannot be translated")
 		}
 		return err == nil
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -197,5 +198,22 @@ func TestStreamErrors(t *testing.T) {
 		if !s.Done() || s.Err() != "" || !strings.Contains(string(out), "upstream stream interrupted") {
 			t.Errorf("%v: Fail = %s (done %v, err %q)", client, out, s.Done(), s.Err())
 		}
+	}
+}
+
+// TestUnsupportedIsBounded: a client's value quoted in a refusal is cut,
+// so a huge tool type cannot make a huge message (the gateway keeps it).
+func TestUnsupportedIsBounded(t *testing.T) {
+	tr, err := New(Config{Client: Messages, Upstream: Responses, ClientModel: "m", UpstreamModel: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("é", 10_000)
+	_, err = tr.Request([]byte(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"` + long + `","name":"x"}]}`))
+	if err == nil {
+		t.Fatal("an unknown tool type was translated")
+	}
+	if msg := err.Error(); len(msg) > 200 || !utf8.ValidString(msg) || !strings.Contains(msg, "…") {
+		t.Fatalf("error of %d bytes: %.300s", len(msg), msg)
 	}
 }

@@ -115,7 +115,7 @@ func decodeGeminiTools(v gjson.Result, r *request) error {
 		field := path("tools", i)
 		fields(tl, func(k string, decls gjson.Result) bool {
 			if k != "functionDeclarations" && k != "function_declarations" {
-				err = unsupported(field+"."+k, "Gemini tool "+quote(k)+" cannot be served by this account")
+				err = unsupported(field+"."+k, "Gemini tool "+shown(k)+" cannot be served by this account")
 				return false
 			}
 			each(decls, func(_ int, d gjson.Result) bool {
@@ -179,7 +179,7 @@ func decodeGeminiContents(v gjson.Result, r *request) error {
 		case "model":
 			ro = roleAssistant
 		default:
-			err = unsupported(field+".role", "role "+quote(role)+" cannot be translated")
+			err = unsupported(field+".role", "role "+shown(role)+" cannot be translated")
 			return false
 		}
 		// Streamed thoughts arrive in pieces: one run, one block. The run's
@@ -289,5 +289,5 @@ func geminiPart(p gjson.Result, field string, calls *geminiCalls) (part, error) 
 	if name == "" {
 		return part{kind: kindText}, nil // a signature alone: nothing to carry
 	}
-	return part{}, unsupported(field+"."+name, "part "+quote(name)+" cannot be served by this account")
+	return part{}, unsupported(field+"."+name, "part "+shown(name)+" cannot be served by this account")
 }

@@ -91,7 +91,7 @@ func decodeMessagesSystem(v gjson.Result, r *request) error {
 	var err error
 	each(v, func(i int, b gjson.Result) bool {
 		if t := b.Get("type").String(); t != "text" {
-			err = unsupported(path("system", i)+".type", "system block type "+quote(t)+" cannot be translated")
+			err = unsupported(path("system", i)+".type", "system block type "+shown(t)+" cannot be translated")
 			return false
 		}
 		if text := b.Get("text").String(); text != "" && !strings.HasPrefix(text, billingPrefix) {
@@ -185,7 +185,7 @@ func messagesBlock(b gjson.Result, field string, strict bool) (part, error) {
 	if !strict {
 		return part{}, nil
 	}
-	return part{}, unsupported(field+".type", "content block type "+quote(t)+" cannot be served by this account")
+	return part{}, unsupported(field+".type", "content block type "+shown(t)+" cannot be served by this account")
 }
 
 // messagesSource reads an image or document block's source.
@@ -207,7 +207,7 @@ func messagesSource(b gjson.Result, field, t string) (part, error) {
 		}
 		fallthrough
 	default:
-		return part{}, unsupported(field+".source.type", t+" source "+quote(st)+" cannot be translated (send base64 data or a URL)")
+		return part{}, unsupported(field+".source.type", t+" source "+shown(st)+" cannot be translated (send base64 data or a URL)")
 	}
 	return p, nil
 }
@@ -222,6 +222,18 @@ func objectOr(v gjson.Result) string {
 
 func quote(s string) string { return string(appendStr(nil, s)) }
 
+// shown is a client's value as an error message shows it: quoted, and cut
+// to maxShown bytes, since the gateway keeps refusals' messages.
+func shown(s string) string {
+	if len(s) > maxShown {
+		s = strings.ToValidUTF8(s[:maxShown], "") + "…"
+	}
+	return quote(s)
+}
+
+// maxShown bounds a client's value in an error message.
+const maxShown = 64
+
 func decodeMessagesTools(v gjson.Result, r *request) error {
 	var err error
 	each(v, func(i int, tl gjson.Result) bool {
@@ -233,7 +245,7 @@ func decodeMessagesTools(v gjson.Result, r *request) error {
 				schema: objectOr(tl.Get("input_schema")),
 			})
 		default:
-			err = unsupported(path("tools", i)+".type", "Anthropic server tool "+quote(t)+" cannot be served by this account")
+			err = unsupported(path("tools", i)+".type", "Anthropic server tool "+shown(t)+" cannot be served by this account")
 		}
 		return err == nil
 	})

@@ -80,7 +80,7 @@ func decodeOpenAIFormat(f gjson.Result, field string, r *request) error {
 		}
 		r.schema, r.schemaName, r.formatField = objectOr(s), name.String(), field
 	default:
-		return unsupported(field+".type", "output format "+quote(t)+" cannot be translated")
+		return unsupported(field+".type", "output format "+shown(t)+" cannot be translated")
 	}
 	return nil
 }
@@ -101,7 +101,7 @@ func decodeResponsesChoice(v gjson.Result, r *request) error {
 	case "function", "custom":
 		r.choice, r.choiceName = choiceTool, v.Get("name").String()
 	default:
-		return unsupported("tool_choice.type", "tool choice "+quote(t)+" cannot be translated")
+		return unsupported("tool_choice.type", "tool choice "+shown(t)+" cannot be translated")
 	}
 	return nil
 }
@@ -127,10 +127,10 @@ func decodeResponsesTools(v gjson.Result, r *request) error {
 			// Codex offers a search of OpenAI's cache; elsewhere there is
 			// none to offer, and nothing in the conversation depends on it.
 			if !tl.Get("external_web_access").Exists() || tl.Get("external_web_access").Bool() {
-				err = unsupported(field+".type", "OpenAI hosted tool "+quote(t)+" needs an OpenAI account")
+				err = unsupported(field+".type", "OpenAI hosted tool "+shown(t)+" needs an OpenAI account")
 			}
 		default:
-			err = unsupported(field+".type", "OpenAI hosted tool "+quote(t)+" needs an OpenAI account")
+			err = unsupported(field+".type", "OpenAI hosted tool "+shown(t)+" needs an OpenAI account")
 		}
 		return err == nil
 	})
@@ -176,7 +176,7 @@ func decodeResponsesItem(it gjson.Result, field string, r *request) error {
 	case "web_search_call":
 		// A search OpenAI ran: its findings are in the assistant's text.
 	default:
-		return unsupported(field+".type", "input item type "+quote(t)+" cannot be served by this account")
+		return unsupported(field+".type", "input item type "+shown(t)+" cannot be served by this account")
 	}
 	return nil
 }
@@ -249,7 +249,7 @@ func decodeResponsesMessage(it gjson.Result, field string, r *request) error {
 			return nil
 		}
 	default:
-		return unsupported(field+".role", "role "+quote(role)+" cannot be translated")
+		return unsupported(field+".role", "role "+shown(role)+" cannot be translated")
 	}
 	var parts []part
 	if err := decodeResponsesContentOrText(it.Get("content"), field+".content", &parts); err != nil {
@@ -299,7 +299,7 @@ func decodeResponsesContent(c gjson.Result, field string, out *[]part) error {
 			q.name = p.Get("filename").String()
 			*out = append(*out, q)
 		default:
-			err = unsupported(f+".type", "content type "+quote(t)+" cannot be translated")
+			err = unsupported(f+".type", "content type "+shown(t)+" cannot be translated")
 		}
 		return err == nil
 	})
