@@ -5,7 +5,7 @@
 // loop (loop.go, send.go, reply.go) before it relays the answer, streamed
 // (relay.go) or buffered. Around the loop: the stream writer's waiting
 // (wait.go), the request's own context (runctx.go), the watcher that
-// notices hang-ups (watch.go), the request log and overhead header
+// notices hang-ups (edge.Watcher), the request log and overhead header
 // (observe.go), probes of an account (probe.go), Claude Code's probes
 // answered locally (intercept.go) and the estimate that bills a cut
 // stream (estimate.go). Its rooms: proxy/protocol (wire formats),

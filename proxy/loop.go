@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"subgate/ledger"
+	"subgate/proxy/edge"
 	"subgate/proxy/protocol"
 	"subgate/sched"
 )
@@ -22,7 +23,7 @@ type run struct {
 	ctx   *fasthttp.RequestCtx
 	rctx  context.Context // &rc
 	rc    runCtx          // canceled when the client hangs up or at shutdown
-	wt    watch
+	wt    edge.Watch
 	key   *Key
 	call  *protocol.Call
 	callv protocol.Call // what call points to
@@ -84,7 +85,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, proto protocol.Protocol, ep pr
 	if r == nil {
 		return false
 	}
-	s.watch.add(&r.wt, ctx.Conn(), &r.rc)
+	s.watch.Add(&r.wt, ctx.Conn(), &r.rc)
 	if s.ctx.Err() != nil { // shut down before the watch was listed
 		r.rc.cancel()
 	}
@@ -190,7 +191,7 @@ var runs = sync.Pool{New: func() any { return new(run) }}
 // never recycles it), whoever took its context's Done channel or
 // registered on it (a queue wait, a token refresh), or the watcher, once
 // it collected the run's watch into a batch it may still be peeking at
-// (see watcher.remove).
+// (see edge.Watcher.Remove).
 func (r *run) recycle() {
 	if r.streaming || !r.watchFree || !r.rc.private() {
 		return
@@ -205,7 +206,7 @@ func (r *run) finish() {
 	if r.conn != nil {
 		_ = r.conn.SetWriteDeadline(time.Time{})
 	}
-	r.watchFree = r.s.watch.remove(&r.wt)
+	r.watchFree = r.s.watch.Remove(&r.wt)
 	r.rc.cancel()
 	if !r.settled && r.s.ledger != nil {
 		r.s.ledger.Release(r.reservation)

@@ -59,6 +59,10 @@ func (c *runCtx) Done() <-chan struct{} {
 
 // cancel cancels the context once: Done closes, the upstream call in
 // flight is interrupted and functions registered by AfterFunc start.
+// Cancel implements edge.Canceler: the watcher cancels a request whose
+// client hung up, and shutdown cancels them all.
+func (c *runCtx) Cancel() { c.cancel() }
+
 func (c *runCtx) cancel() {
 	c.mu.Lock()
 	if c.canceled.Load() {

@@ -146,7 +146,7 @@ type Server struct {
 	tokens    *oauth.Tokens
 	pool      poolRef
 	up        *upstream.Clients
-	watch     *watcher
+	watch     *edge.Watcher
 	conns     *edge.Conns
 	anthropic *protocol.Anthropic
 	responses *protocol.OpenAI
@@ -174,7 +174,7 @@ func New(cfg Config) *Server {
 		ledger:  cfg.Ledger,
 		tokens:  cfg.Tokens,
 		up:      upstream.New(upstream.Config{MaxResponseBytes: 64 << 20}),
-		watch:   newWatcher(cfg.WatchInterval),
+		watch:   edge.NewWatcher(cfg.WatchInterval),
 		conns:   edge.NewConns(),
 		metrics: metrics.New(),
 		idBase:  strconv.FormatInt(time.Now().UnixNano()&0xffffffffff, 36),
@@ -225,7 +225,7 @@ func New(cfg Config) *Server {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.watch.run(s.ctx)
+		s.watch.Run(s.ctx)
 	}()
 	return s
 }
@@ -274,12 +274,12 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
 	s.cancel()
-	s.watch.cancelAll()
+	s.watch.CancelAll()
 	if err != nil {
 		// Streams were canceled above; give them a moment to write their
 		// error events, then close every connection fasthttp left open
 		// (see edge.Conns).
-		s.watch.drainRequests(2 * time.Second)
+		s.watch.DrainRequests(2 * time.Second)
 		s.conns.CloseAll()
 	}
 	s.wg.Wait()

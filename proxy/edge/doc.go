@@ -53,4 +53,13 @@
 //   - Behind a proxy the limit counts requests, not connections, and only
 //     those the proxy forwards; the proxy's own connection limits are the
 //     first line.
+//
+// A Watcher notices clients that hang up while their request waits:
+// fasthttp does not read a connection while its handler runs, so one
+// goroutine peeks at every watched socket and cancels the request's
+// context when the peer has gone. Its ownership rule is the one run reuse
+// relies on: Remove reports a watch free only if the goroutine never
+// collected it, since a collected watch may still be peeked at after its
+// request ended (TestCollectedRunNotReused in proxy forces that
+// interleaving).
 package edge
