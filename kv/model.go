@@ -177,7 +177,7 @@ func (p *problems) identity(a Account) {
 			p.add(field, "%s", msg)
 		}
 	}
-	if a.AccountUUID != "" && !isUUID(a.AccountUUID) {
+	if a.AccountUUID != "" && !identity.IsUUID(a.AccountUUID) {
 		p.add("account_uuid", "not a UUID")
 	}
 }
@@ -208,26 +208,6 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
-}
-
-// isUUID reports whether s is 8-4-4-4-12 hex digits.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // Validate checks a key's name and policy and returns all problems at

@@ -46,10 +46,10 @@ func (id Identity) Validate() error {
 	if !isHex(id.Salt, 64) {
 		errs = append(errs, errors.New("salt: not 64 hex digits"))
 	}
-	if !isUUID(id.InstallationID) {
+	if !IsUUID(id.InstallationID) {
 		errs = append(errs, errors.New("installation_id: not a UUID"))
 	}
-	if id.AccountUUID != "" && !isUUID(id.AccountUUID) {
+	if id.AccountUUID != "" && !IsUUID(id.AccountUUID) {
 		errs = append(errs, errors.New("account_uuid: not a UUID"))
 	}
 	return errors.Join(errs...)
@@ -101,7 +101,8 @@ func isHex(s string, n int) bool {
 	return true
 }
 
-func isUUID(s string) bool {
+// IsUUID reports whether s is 8-4-4-4-12 hex digits.
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

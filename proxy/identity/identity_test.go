@@ -183,7 +183,7 @@ func TestTwoClientsOneDevice(t *testing.T) {
 		t.Errorf("two conversations share upstream session %s", sess1)
 	}
 	for _, s := range []string{sess1, sess2} {
-		if !isUUID(s) {
+		if !IsUUID(s) {
 			t.Errorf("session %q is not a UUID", s)
 		}
 	}

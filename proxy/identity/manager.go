@@ -112,7 +112,7 @@ func (m *Manager) Register(s Spec) (*Account, error) {
 		// since the last save, so it wins over the stored one.
 		id := a.st.Load().identity()
 		if s.AccountUUID != "" && s.AccountUUID != id.AccountUUID {
-			if !isUUID(s.AccountUUID) {
+			if !IsUUID(s.AccountUUID) {
 				return nil, fmt.Errorf("identity of %q: account uuid %q is not a UUID", s.Name, s.AccountUUID)
 			}
 			id.AccountUUID = s.AccountUUID
@@ -184,7 +184,7 @@ func (m *Manager) load(s Spec) (Identity, error) {
 		}
 		id.AccountUUID = s.AccountUUID
 	} else {
-		if s.AccountUUID != "" && !isUUID(s.AccountUUID) {
+		if s.AccountUUID != "" && !IsUUID(s.AccountUUID) {
 			return Identity{}, fmt.Errorf("identity of %q: account uuid %q is not a UUID", s.Name, s.AccountUUID)
 		}
 		var err error
