@@ -335,7 +335,8 @@ func crashLoad(t *testing.T, client *http.Client, p *crashProc) (completed func(
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(150 * time.Millisecond)
+	// Past the margin, so that requests completed before it are owed.
+	time.Sleep(crashMargin + 150*time.Millisecond)
 	completed = func() []completion { mu.Lock(); defer mu.Unlock(); return append([]completion(nil), done...) }
 	streaming = func() int { mu.Lock(); defer mu.Unlock(); return running }
 	return completed, streaming
