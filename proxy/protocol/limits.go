@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -180,6 +182,12 @@ func (p *Anthropic) Windows(h *fasthttp.ResponseHeader) []sched.Window {
 		u, _ := strconv.ParseFloat(string(w.util), 64)
 		out = append(out, sched.Window{Name: name, Scope: scope, Utilization: u, ResetAt: epoch(w.reset), Status: string(w.status)})
 	}
+	// In a stable order (account-wide first, then by name), whatever
+	// order the upstream wrote its headers in: the accounts API and UI
+	// show them as given.
+	slices.SortFunc(out, func(a, b sched.Window) int {
+		return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Name, b.Name))
+	})
 	return out
 }
 

@@ -35,11 +35,11 @@ func TestAnthropicScopedWindows(t *testing.T) {
 		"anthropic-ratelimit-unified-representative-claim", "seven_day_opus",
 	)
 	got := (&Anthropic{}).Windows(h)
-	want := []sched.Window{
+	want := []sched.Window{ // account-wide first, then by scope and name
 		{Name: "5h", Utilization: 0.5},
+		{Name: "7d_oi", Utilization: 0.4},
 		{Name: "7d", Scope: "opus", Status: "rejected", Utilization: 1, ResetAt: time.Unix(1900000000, 0)},
 		{Name: "7d", Scope: "sonnet", Utilization: 0.2},
-		{Name: "7d_oi", Utilization: 0.4},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("windows = %+v, want %+v", got, want)
