@@ -112,11 +112,7 @@ func (s *SSEScanner) line(w *bufio.Writer, line []byte) {
 	case bytes.HasPrefix(text, []byte("event:")):
 		s.event = append(s.event[:0], bytes.TrimSpace(text[6:])...)
 	case bytes.HasPrefix(text, []byte("data:")):
-		data := text[5:]
-		if len(data) > 0 && data[0] == ' ' {
-			data = data[1:]
-		}
-		if out := s.call.Proto.Event(s.event, data, s.call, s.st); out != nil {
+		if out := s.call.Proto.Event(s.event, sseData(text), s.call, s.st); out != nil {
 			if len(out) == 0 {
 				s.dropped = true // dropEvent
 				return
@@ -143,10 +139,7 @@ func (s *SSEScanner) sinkLine(w *bufio.Writer, text []byte) {
 	case bytes.HasPrefix(text, []byte("event:")):
 		s.event = append(s.event[:0], bytes.TrimSpace(text[6:])...)
 	case bytes.HasPrefix(text, []byte("data:")):
-		data := text[5:]
-		if len(data) > 0 && data[0] == ' ' {
-			data = data[1:]
-		}
+		data := sseData(text)
 		if out := s.call.Proto.Event(s.event, data, s.call, s.st); len(out) > 0 {
 			data = out
 		}
@@ -166,4 +159,14 @@ func (s *SSEScanner) Finish(w *bufio.Writer) {
 		s.line(w, s.pending)
 		s.pending = s.pending[:0]
 	}
+}
+
+// sseData is a data line's payload, without "data:" and the one space
+// the SSE format allows after it.
+func sseData(text []byte) []byte {
+	data := text[5:]
+	if len(data) > 0 && data[0] == ' ' {
+		data = data[1:]
+	}
+	return data
 }

@@ -10,11 +10,11 @@ import (
 // format only: every OpenAI account also serves Responses.
 
 func decodeChatRequest(root gjson.Result, r *request) error {
-	var err error
-	fields(root, func(k string, v gjson.Result) bool {
+	return fieldsErr(root, func(k string, v gjson.Result) error {
+		var err error
 		switch k {
 		case "messages":
-			err = decodeChatMessages(v, r)
+			err = eachErr(v, func(i int, e gjson.Result) error { return decodeChatMessage(e, path("messages", i), r) })
 		case "tools":
 			err = decodeChatTools(v, r)
 		case "tool_choice":
@@ -47,18 +47,17 @@ func decodeChatRequest(root gjson.Result, r *request) error {
 				err = unsupported(k, "only one choice can be generated")
 			}
 		case "modalities":
-			each(v, func(_ int, m gjson.Result) bool {
+			err = eachErr(v, func(_ int, m gjson.Result) error {
 				if m.String() != "text" {
-					err = unsupported(k, "only text output can be translated")
+					return unsupported(k, "only text output can be translated")
 				}
-				return err == nil
+				return nil
 			})
 		case "audio", "web_search_options", "functions", "function_call":
 			err = unsupported(k, "cannot be served by this account")
 		}
-		return err == nil
+		return err
 	})
-	return err
 }
 
 func decodeChatChoice(v gjson.Result, r *request) error {
@@ -73,26 +72,14 @@ func decodeChatChoice(v gjson.Result, r *request) error {
 }
 
 func decodeChatTools(v gjson.Result, r *request) error {
-	var err error
-	each(v, func(i int, tl gjson.Result) bool {
+	return eachErr(v, func(i int, tl gjson.Result) error {
 		if t := tl.Get("type").String(); t != "function" {
-			err = unsupported(path("tools", i)+".type", "tool type "+shown(t)+" cannot be translated")
-			return false
+			return unsupported(path("tools", i)+".type", "tool type "+shown(t)+" cannot be translated")
 		}
 		f := tl.Get("function")
 		r.tools = append(r.tools, tool{name: f.Get("name").String(), desc: f.Get("description").String(), schema: objectOr(f.Get("parameters"))})
-		return true
+		return nil
 	})
-	return err
-}
-
-func decodeChatMessages(v gjson.Result, r *request) error {
-	var err error
-	each(v, func(i int, m gjson.Result) bool {
-		err = decodeChatMessage(m, path("messages", i), r)
-		return err == nil
-	})
-	return err
 }
 
 func decodeChatMessage(m gjson.Result, field string, r *request) error {
@@ -123,8 +110,7 @@ func decodeChatMessage(m gjson.Result, field string, r *request) error {
 		for _, p := range parts {
 			r.add(roleAssistant, p)
 		}
-		var err error
-		each(m.Get("tool_calls"), func(j int, c gjson.Result) bool {
+		err := eachErr(m.Get("tool_calls"), func(j int, c gjson.Result) error {
 			f := path(field+".tool_calls", j)
 			id, s := parseCallID(c.Get("id").String())
 			p := part{kind: kindCall, id: id, sig: s, name: c.Get("function.name").String()}
@@ -134,10 +120,10 @@ func decodeChatMessage(m gjson.Result, field string, r *request) error {
 			case isObject(a):
 				p.args = a
 			default:
-				err = unsupported(f+".function.arguments", "the arguments are not a JSON object")
+				return unsupported(f+".function.arguments", "the arguments are not a JSON object")
 			}
 			r.add(roleAssistant, p)
-			return err == nil
+			return nil
 		})
 		if m.Get("function_call").Exists() || m.Get("audio").Exists() {
 			err = unsupported(field, "legacy function calls and audio cannot be translated")
@@ -163,8 +149,8 @@ func decodeChatContent(c gjson.Result, field string, out *[]part) error {
 		}
 		return nil
 	}
-	var err error
-	each(c, func(j int, p gjson.Result) bool {
+	return eachErr(c, func(j int, p gjson.Result) error {
+		var err error
 		f := path(field, j)
 		switch t := p.Get("type").String(); t {
 		case "text":
@@ -187,9 +173,8 @@ func decodeChatContent(c gjson.Result, field string, out *[]part) error {
 		default:
 			err = unsupported(f+".type", "content type "+shown(t)+" cannot be translated")
 		}
-		return err == nil
+		return err
 	})
-	return err
 }
 
 func chatFinish(s stopReason) string {

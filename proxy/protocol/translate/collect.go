@@ -41,13 +41,12 @@ func NewCollector(max int) *Collector {
 
 // Event reads one upstream event; it copies what it keeps.
 func (c *Collector) Event(event, data []byte) {
-	if c.final != nil || !gjson.ValidBytes(data) {
+	if c.final != nil {
 		return
 	}
-	v := parse(data)
-	name := string(event)
-	if name == "" {
-		name = v.Get("type").String()
+	v, name, ok := parseEvent(string(event), data)
+	if !ok {
+		return
 	}
 	switch name {
 	case "response.output_item.done":

@@ -11,8 +11,8 @@ import (
 // takes camelCase and the proto's snake_case names alike, so both are read.
 
 func decodeGeminiRequest(root gjson.Result, r *request) error {
-	var err error
-	fields(root, func(k string, v gjson.Result) bool {
+	return fieldsErr(root, func(k string, v gjson.Result) error {
+		var err error
 		switch k {
 		case "contents":
 			err = decodeGeminiContents(v, r)
@@ -32,9 +32,8 @@ func decodeGeminiRequest(root gjson.Result, r *request) error {
 		case "cachedContent", "cached_content":
 			err = unsupported(k, "cached contents live on Google's servers")
 		}
-		return err == nil
+		return err
 	})
-	return err
 }
 
 func decodeGeminiChoice(v gjson.Result, r *request) {
@@ -53,8 +52,8 @@ func decodeGeminiChoice(v gjson.Result, r *request) {
 }
 
 func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
-	var err error
-	fields(v, func(k string, c gjson.Result) bool {
+	err := fieldsErr(v, func(k string, c gjson.Result) error {
+		var err error
 		f := field + "." + k
 		switch k {
 		case "maxOutputTokens", "max_output_tokens":
@@ -81,11 +80,11 @@ func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
 		case "responseSchema", "response_schema":
 			r.schema, r.formatField = jsonSchema(c), f
 		case "responseModalities", "response_modalities":
-			each(c, func(_ int, m gjson.Result) bool {
+			err = eachErr(c, func(_ int, m gjson.Result) error {
 				if m.String() != "TEXT" {
-					err = unsupported(f, "only text output can be translated")
+					return unsupported(f, "only text output can be translated")
 				}
-				return err == nil
+				return nil
 			})
 		case "thinkingConfig", "thinking_config":
 			b := get(c, "thinkingBudget", "thinking_budget")
@@ -101,7 +100,7 @@ func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
 				r.think = thinking{on: true} // dynamic
 			}
 		}
-		return err == nil
+		return err
 	})
 	if r.schema != "" {
 		r.jsonObject = false
@@ -110,13 +109,11 @@ func decodeGeminiConfig(v gjson.Result, field string, r *request) error {
 }
 
 func decodeGeminiTools(v gjson.Result, r *request) error {
-	var err error
-	each(v, func(i int, tl gjson.Result) bool {
+	return eachErr(v, func(i int, tl gjson.Result) error {
 		field := path("tools", i)
-		fields(tl, func(k string, decls gjson.Result) bool {
+		return fieldsErr(tl, func(k string, decls gjson.Result) error {
 			if k != "functionDeclarations" && k != "function_declarations" {
-				err = unsupported(field+"."+k, "Gemini tool "+shown(k)+" cannot be served by this account")
-				return false
+				return unsupported(field+"."+k, "Gemini tool "+shown(k)+" cannot be served by this account")
 			}
 			each(decls, func(_ int, d gjson.Result) bool {
 				schema := get(d, "parametersJsonSchema", "parameters_json_schema")
@@ -130,11 +127,9 @@ func decodeGeminiTools(v gjson.Result, r *request) error {
 				r.tools = append(r.tools, tool{name: d.Get("name").String(), desc: d.Get("description").String(), schema: raw})
 				return true
 			})
-			return true
+			return nil
 		})
-		return err == nil
 	})
-	return err
 }
 
 // geminiCalls pairs function responses without ids with their calls, in
@@ -170,8 +165,8 @@ func (c *geminiCalls) result(name, id string) string {
 
 func decodeGeminiContents(v gjson.Result, r *request) error {
 	var calls geminiCalls
-	var err error
-	each(v, func(i int, c gjson.Result) bool {
+	return eachErr(v, func(i int, c gjson.Result) error {
+		var err error
 		field := path("contents", i)
 		ro := roleUser
 		switch role := c.Get("role").String(); role {
@@ -179,8 +174,7 @@ func decodeGeminiContents(v gjson.Result, r *request) error {
 		case "model":
 			ro = roleAssistant
 		default:
-			err = unsupported(field+".role", "role "+shown(role)+" cannot be translated")
-			return false
+			return unsupported(field+".role", "role "+shown(role)+" cannot be translated")
 		}
 		// Streamed thoughts arrive in pieces: one run, one block. The run's
 		// text gathers in one buffer (appending strings would be quadratic).
@@ -217,9 +211,8 @@ func decodeGeminiContents(v gjson.Result, r *request) error {
 			return true
 		})
 		endRun()
-		return err == nil
+		return err
 	})
-	return err
 }
 
 // geminiPart reads one part of a client's content.

@@ -19,6 +19,20 @@ func parse(b []byte) gjson.Result {
 	return gjson.Parse(unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
+// parseEvent parses an upstream stream event's data and names the event
+// by its "type" when the stream sent no event line; ok is false when the
+// data is not JSON.
+func parseEvent(event string, data []byte) (v gjson.Result, name string, ok bool) {
+	if !gjson.ValidBytes(data) {
+		return gjson.Result{}, "", false
+	}
+	v = parse(data)
+	if event == "" {
+		event = v.Get("type").String()
+	}
+	return v, event, true
+}
+
 // appendStr appends s as a JSON string, quotes included.
 func appendStr(b []byte, s string) []byte { return jsonstr.Append(b, s) }
 
@@ -121,6 +135,20 @@ func each(v gjson.Result, fn func(i int, e gjson.Result) bool) {
 		i++
 		return ok
 	})
+}
+
+// eachErr calls fn with every element of an array and its index until fn
+// returns an error, which it returns.
+func eachErr(v gjson.Result, fn func(i int, e gjson.Result) error) (err error) {
+	each(v, func(i int, e gjson.Result) bool { err = fn(i, e); return err == nil })
+	return err
+}
+
+// fieldsErr calls fn with every key and value of an object until fn
+// returns an error, which it returns.
+func fieldsErr(v gjson.Result, fn func(k string, e gjson.Result) error) (err error) {
+	fields(v, func(k string, e gjson.Result) bool { err = fn(k, e); return err == nil })
+	return err
 }
 
 // fields calls fn with every key and value of an object until fn returns

@@ -14,8 +14,8 @@ import (
 const billingPrefix = "x-anthropic-billing-header:"
 
 func decodeMessagesRequest(root gjson.Result, r *request) error {
-	var err error
-	fields(root, func(k string, v gjson.Result) bool {
+	err := fieldsErr(root, func(k string, v gjson.Result) error {
+		var err error
 		switch k {
 		case "system":
 			err = decodeMessagesSystem(v, r)
@@ -73,7 +73,7 @@ func decodeMessagesRequest(root gjson.Result, r *request) error {
 		}
 		// model, stream, metadata, service_tier, context_management and
 		// cache hints have no meaning elsewhere (docs/translation.md).
-		return err == nil
+		return err
 	})
 	if r.think.effort != "" && !r.think.on {
 		r.think.effort = "" // an effort alone does not turn thinking on
@@ -88,23 +88,20 @@ func decodeMessagesSystem(v gjson.Result, r *request) error {
 		}
 		return nil
 	}
-	var err error
-	each(v, func(i int, b gjson.Result) bool {
+	return eachErr(v, func(i int, b gjson.Result) error {
 		if t := b.Get("type").String(); t != "text" {
-			err = unsupported(path("system", i)+".type", "system block type "+shown(t)+" cannot be translated")
-			return false
+			return unsupported(path("system", i)+".type", "system block type "+shown(t)+" cannot be translated")
 		}
 		if text := b.Get("text").String(); text != "" && !strings.HasPrefix(text, billingPrefix) {
 			r.system = append(r.system, text)
 		}
-		return true
+		return nil
 	})
-	return err
 }
 
 func decodeMessagesList(v gjson.Result, r *request) error {
-	var err error
-	each(v, func(i int, m gjson.Result) bool {
+	return eachErr(v, func(i int, m gjson.Result) error {
+		var err error
 		field := path("messages", i)
 		ro := roleUser
 		switch m.Get("role").String() {
@@ -112,8 +109,7 @@ func decodeMessagesList(v gjson.Result, r *request) error {
 		case "assistant":
 			ro = roleAssistant
 		default:
-			err = unsupported(field+".role", "role must be user or assistant")
-			return false
+			return unsupported(field+".role", "role must be user or assistant")
 		}
 		c := m.Get("content")
 		if c.Type == gjson.String {
@@ -121,24 +117,20 @@ func decodeMessagesList(v gjson.Result, r *request) error {
 		} else {
 			err = decodeMessagesBlocks(c, field+".content", ro, r)
 		}
-		return err == nil
+		return err
 	})
-	return err
 }
 
 // decodeMessagesBlocks reads content blocks into r, refusing what has no
 // counterpart elsewhere.
 func decodeMessagesBlocks(c gjson.Result, field string, ro role, r *request) error {
-	var err error
-	each(c, func(j int, b gjson.Result) bool {
-		var p part
-		p, err = messagesBlock(b, path(field, j), true)
+	return eachErr(c, func(j int, b gjson.Result) error {
+		p, err := messagesBlock(b, path(field, j), true)
 		if err == nil {
 			r.add(ro, p)
 		}
-		return err == nil
+		return err
 	})
-	return err
 }
 
 // messagesBlock reads one content block. strict refuses unknown types
@@ -163,17 +155,17 @@ func messagesBlock(b gjson.Result, field string, strict bool) (part, error) {
 			}
 			return p, nil
 		}
-		var err error
-		each(c, func(k int, rb gjson.Result) bool {
+		err := eachErr(c, func(k int, rb gjson.Result) error {
 			f := path(field+".content", k)
-			var q part
-			if q, err = messagesBlock(rb, f, strict); err == nil {
-				if q.kind != kindText && q.kind != kindImage && q.kind != kindFile {
-					err = unsupported(f+".type", "a tool result may hold text, images and documents")
-				}
-				p.content = append(p.content, q)
+			q, err := messagesBlock(rb, f, strict)
+			if err != nil {
+				return err
 			}
-			return err == nil
+			if q.kind != kindText && q.kind != kindImage && q.kind != kindFile {
+				return unsupported(f+".type", "a tool result may hold text, images and documents")
+			}
+			p.content = append(p.content, q)
+			return nil
 		})
 		return p, err
 	case "thinking":
@@ -235,8 +227,8 @@ func shown(s string) string {
 const maxShown = 64
 
 func decodeMessagesTools(v gjson.Result, r *request) error {
-	var err error
-	each(v, func(i int, tl gjson.Result) bool {
+	return eachErr(v, func(i int, tl gjson.Result) error {
+		var err error
 		switch t := tl.Get("type").String(); t {
 		case "", "custom":
 			r.tools = append(r.tools, tool{
@@ -247,7 +239,6 @@ func decodeMessagesTools(v gjson.Result, r *request) error {
 		default:
 			err = unsupported(path("tools", i)+".type", "Anthropic server tool "+shown(t)+" cannot be served by this account")
 		}
-		return err == nil
+		return err
 	})
-	return err
 }

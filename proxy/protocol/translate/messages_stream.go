@@ -10,12 +10,9 @@ type messagesDecoder struct {
 }
 
 func (d *messagesDecoder) event(dst []byte, s *Stream, event string, data []byte) []byte {
-	if !gjson.ValidBytes(data) {
+	v, event, ok := parseEvent(event, data)
+	if !ok {
 		return dst
-	}
-	v := parse(data)
-	if event == "" {
-		event = v.Get("type").String()
 	}
 	switch event {
 	case "message_start":

@@ -9,8 +9,8 @@ import (
 // OpenAI Responses requests: decoding a client's, encoding an upstream's.
 
 func decodeResponsesRequest(root gjson.Result, r *request, kept bool) error {
-	var err error
-	fields(root, func(k string, v gjson.Result) bool {
+	return fieldsErr(root, func(k string, v gjson.Result) error {
+		var err error
 		switch k {
 		case "instructions":
 			if s := v.String(); s != "" {
@@ -20,7 +20,7 @@ func decodeResponsesRequest(root gjson.Result, r *request, kept bool) error {
 			if v.Type == gjson.String {
 				r.add(roleUser, part{kind: kindText, text: v.Str})
 			} else {
-				err = decodeResponsesItems(v, r)
+				err = eachErr(v, func(i int, e gjson.Result) error { return decodeResponsesItem(e, path("input", i), r) })
 			}
 		case "tools":
 			err = decodeResponsesTools(v, r)
@@ -53,9 +53,8 @@ func decodeResponsesRequest(root gjson.Result, r *request, kept bool) error {
 		case "conversation", "prompt":
 			err = unsupported(k, "stored "+k+"s need an OpenAI account")
 		}
-		return err == nil
+		return err
 	})
-	return err
 }
 
 func parallelOf(v gjson.Result) int8 {
@@ -110,8 +109,8 @@ func decodeResponsesChoice(v gjson.Result, r *request) error {
 const customSchema = `{"type":"object","properties":{"input":{"type":"string","description":"The tool's freeform input."}},"required":["input"]}`
 
 func decodeResponsesTools(v gjson.Result, r *request) error {
-	var err error
-	each(v, func(i int, tl gjson.Result) bool {
+	return eachErr(v, func(i int, tl gjson.Result) error {
+		var err error
 		field := path("tools", i)
 		switch t := tl.Get("type").String(); t {
 		case "function":
@@ -132,18 +131,8 @@ func decodeResponsesTools(v gjson.Result, r *request) error {
 		default:
 			err = unsupported(field+".type", "OpenAI hosted tool "+shown(t)+" needs an OpenAI account")
 		}
-		return err == nil
+		return err
 	})
-	return err
-}
-
-func decodeResponsesItems(v gjson.Result, r *request) error {
-	var err error
-	each(v, func(i int, it gjson.Result) bool {
-		err = decodeResponsesItem(it, path("input", i), r)
-		return err == nil
-	})
-	return err
 }
 
 func decodeResponsesItem(it gjson.Result, field string, r *request) error {
@@ -271,8 +260,8 @@ func decodeResponsesContentOrText(c gjson.Result, field string, out *[]part) err
 
 // decodeResponsesContent reads content parts (input_text, input_image…).
 func decodeResponsesContent(c gjson.Result, field string, out *[]part) error {
-	var err error
-	each(c, func(j int, p gjson.Result) bool {
+	return eachErr(c, func(j int, p gjson.Result) error {
+		var err error
 		f := path(field, j)
 		switch t := p.Get("type").String(); t {
 		case "input_text", "output_text", "text", "summary_text":
@@ -301,9 +290,8 @@ func decodeResponsesContent(c gjson.Result, field string, out *[]part) error {
 		default:
 			err = unsupported(f+".type", "content type "+shown(t)+" cannot be translated")
 		}
-		return err == nil
+		return err
 	})
-	return err
 }
 
 // mediaURL reads an image or file given as a data: URL or a web URL.

@@ -3,8 +3,6 @@ package translate
 import (
 	"strconv"
 	"strings"
-
-	"github.com/tidwall/gjson"
 )
 
 // OpenAI Responses streams: decoding an upstream's events, encoding a
@@ -16,12 +14,9 @@ type responsesDecoder struct {
 }
 
 func (d *responsesDecoder) event(dst []byte, s *Stream, event string, data []byte) []byte {
-	if !gjson.ValidBytes(data) {
+	v, event, ok := parseEvent(event, data)
+	if !ok {
 		return dst
-	}
-	v := parse(data)
-	if event == "" {
-		event = v.Get("type").String()
 	}
 	switch event {
 	case "response.created", "response.in_progress":
