@@ -141,6 +141,7 @@ func (f fasthttpLog) Printf(format string, args ...any) {
 // that never serve) passes every identity through.
 func proxyPool(accounts []kv.Account, keys []kv.Key, ids *identity.Manager) ([]proxy.Account, []proxy.Key, error) {
 	pa := make([]proxy.Account, len(accounts))
+	masked := make(map[string]bool)
 	for i, a := range accounts {
 		pa[i] = proxyAccount(a)
 		if ids == nil || a.IdentityMode() != identity.ModeMask {
@@ -152,6 +153,7 @@ func proxyPool(accounts []kv.Account, keys []kv.Key, ids *identity.Manager) ([]p
 			return nil, nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		pa[i].Identity = h
+		masked[a.Name] = true
 	}
 	pk := make([]proxy.Key, len(keys))
 	for i, k := range keys {
@@ -159,6 +161,9 @@ func proxyPool(accounts []kv.Account, keys []kv.Key, ids *identity.Manager) ([]p
 		if pk[i], err = proxyKey(k); err != nil {
 			return nil, nil, fmt.Errorf("key %q: %w", k.Name, err)
 		}
+	}
+	if ids != nil {
+		ids.Retain(masked)
 	}
 	return pa, pk, nil
 }

@@ -204,13 +204,18 @@ func (m *Manager) Get(name string) *Account {
 	return m.accts[name]
 }
 
-// Forget drops an account's handle (the account was removed). Its stored
-// identity stays, so an account added back under the same name is the
-// same device again.
-func (m *Manager) Forget(name string) {
+// Retain drops the handles of every account not in names (deleted, or no
+// longer masked), so a pool that changes for months does not keep them.
+// Their stored identities stay: an account added back under the same name
+// is the same device again.
+func (m *Manager) Retain(names map[string]bool) {
 	m.mu.Lock()
-	delete(m.accts, name)
-	delete(m.dirty, name)
+	for name := range m.accts {
+		if !names[name] {
+			delete(m.accts, name)
+			delete(m.dirty, name)
+		}
+	}
 	m.mu.Unlock()
 }
 
